@@ -1,0 +1,93 @@
+"""Choosing where tensors live: CUDA, then Apple's MPS, then the CPU.
+
+`pick_device()` honours, in order, an explicit argument, the `MNISTMEM_DEVICE` environment variable, and
+what is available. It says what it picked (and why) so that a log or a notebook shows which hardware
+produced a number. `configure_cpu_threads()` uses every core this process may run on.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import torch
+
+ENV_VAR = "MNISTMEM_DEVICE"
+
+
+class DeviceError(RuntimeError):
+    """A device was requested that this machine does not have."""
+
+
+def available_devices() -> list[str]:
+    """Device types usable here, best first."""
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.append("mps")
+    found.append("cpu")
+    return found
+
+
+def pick_device(requested: str | torch.device | None = None, verbose: bool = False) -> torch.device:
+    """The device to use: `requested`, else `$MNISTMEM_DEVICE`, else cuda > mps > cpu.
+
+    A request for a device this machine lacks is an error, not a silent fall back to the CPU.
+    """
+    source = "argument"
+    if requested is None:
+        requested, source = os.environ.get(ENV_VAR) or None, f"${ENV_VAR}"
+    if requested is None:
+        device, source = torch.device(available_devices()[0]), "best available"
+    else:
+        try:
+            device = torch.device(requested)
+        except RuntimeError as error:
+            raise DeviceError(f"invalid device {requested!r} (from {source}): {error}") from error
+        if device.type not in available_devices():
+            raise DeviceError(
+                f"device {requested!r} (from {source}) is not available here; available: {available_devices()}. "
+                f"Fix: pass another device or unset {ENV_VAR}."
+            )
+    if device.type == "cpu":
+        configure_cpu_threads()
+    if verbose:
+        print(f"mnistmem: using {describe_device(device)} ({source})")
+    return device
+
+
+def configure_cpu_threads() -> int:
+    """Let torch use every core this process may run on (2 on the project machines); return the count."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    if torch.get_num_threads() != cores:
+        torch.set_num_threads(cores)
+    return cores
+
+
+def describe_device(device: torch.device | str) -> str:
+    """A human-readable name: the GPU's model, or the CPU's architecture and thread count."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    if device.type == "mps":
+        return "mps (Apple GPU)"
+    return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def hardware_summary(device: torch.device | str | None = None) -> dict:
+    """Facts about the machine for result manifests."""
+    device = torch.device(device) if device is not None else pick_device()
+    return {
+        "device": describe_device(device),
+        "device_type": device.type,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+    }
