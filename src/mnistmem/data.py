@@ -132,6 +132,7 @@ def write_cache(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
             np.savez_compressed(handle, images=images, labels=labels)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
