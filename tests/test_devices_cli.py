@@ -1,0 +1,60 @@
+"""Device choice and the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mnistmem import cli, data, devices
+
+
+def test_cpu_is_always_available_and_picked_when_asked(capsys):
+    device = devices.pick_device("cpu", verbose=True)
+    assert device.type == "cpu"
+    assert "using cpu" in capsys.readouterr().out
+
+
+def test_environment_variable_forces_the_device(monkeypatch):
+    monkeypatch.setenv(devices.ENV_VAR, "cpu")
+    assert devices.pick_device().type == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_missing_device_is_an_error_not_a_silent_fallback(monkeypatch):
+    monkeypatch.setenv(devices.ENV_VAR, "cuda")
+    with pytest.raises(devices.DeviceError, match="not available here"):
+        devices.pick_device()
+
+
+def test_cpu_threads_use_every_available_core():
+    cores = devices.configure_cpu_threads()
+    assert torch.get_num_threads() == cores >= 1
+
+
+def test_cli_help_lists_commands():
+    result = subprocess.run([sys.executable, "-m", "mnistmem", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "data" in result.stdout and "book" in result.stdout
+
+
+def test_cli_without_command_is_a_usage_error(capsys):
+    assert cli.main([]) == 2
+
+
+def test_cli_data_info_reports_hashes_and_counts(capsys):
+    assert cli.main(["data", "info", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    train = report["splits"]["train"]
+    assert train["images_sha256"] == data.PINNED_ARRAY_SHA256["train"]["images"]
+    assert train["per_digit_counts"][1] == 6742
+    assert report["splits"]["test"]["verified"] is True
+
+
+def test_cli_data_info_text(capsys):
+    assert cli.main(["data", "info"]) == 0
+    out = capsys.readouterr().out
+    assert data.PINNED_ARRAY_SHA256["test"]["labels"] in out and "1:6742" in out
