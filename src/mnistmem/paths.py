@@ -33,5 +33,9 @@ def data_dir() -> Path:
 
 
 def results_dir() -> Path:
-    """Where `mnistmem reproduce` writes and `mnistmem.results` reads: `<data dir>/results`."""
-    return data_dir() / "results"
+    """Where `mnistmem reproduce` writes and `mnistmem.results` reads.
+
+    `$MNISTMEM_RESULTS` if set (the tests point it at a temporary folder), else `<data dir>/results`.
+    """
+    env = os.environ.get("MNISTMEM_RESULTS")
+    return Path(env).expanduser().resolve() if env else data_dir() / "results"

@@ -1,0 +1,173 @@
+"""Running experiments as resumable stages, with provenance.
+
+An experiment is a list of `Stage`s (train, sample, search, score, ...). Each stage's output folder is
+named after a hash of its configuration and of the stages it depends on, so:
+- a rerun skips every stage whose folder is complete (it holds `stage.json`, written last, atomically);
+- a killed run resumes at the first unfinished stage (and a training stage resumes from its own
+  checkpoints inside its folder);
+- a changed configuration reruns exactly the stages it affects and those that depend on them.
+When an experiment finishes, folders of configurations no longer in the plan are removed and
+`manifest.json` records config, commit, package versions, hardware, seeds, sample counts and wall times.
+
+Layout: `data/results/<scale>/<experiment>/manifest.json` and `.../<experiment>/<stage>-<hash>/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mnistmem import provenance
+from mnistmem.atomic import write_json
+from mnistmem.paths import results_dir
+
+MANIFEST_SCHEMA = 1
+STAGE_FILE = "stage.json"
+#: Stage folders are `<stage name>-<12 hex digits>`; a stage's `scratch/` subfolder is never committed.
+_STAGE_FOLDER = re.compile(r"^[A-Za-z0-9_]+-[0-9a-f]{12}$")
+SCRATCH = "scratch"
+
+
+@dataclass
+class Stage:
+    """One step of an experiment. `run(ctx)` writes files into `ctx.dir` and returns a JSON-able summary."""
+
+    name: str
+    config: dict[str, Any]
+    run: Callable[[StageContext], dict[str, Any]]
+    after: tuple[str, ...] = ()
+
+
+@dataclass
+class StageContext:
+    """What a running stage can see: its folder, its config, and the folders/summaries of earlier stages."""
+
+    dir: Path
+    config: dict[str, Any]
+    scale: str
+    inputs: dict[str, Path] = field(default_factory=dict)
+    summaries: dict[str, dict] = field(default_factory=dict)
+    progress: bool = True
+
+    def input(self, stage: str) -> Path:
+        return self.inputs[stage]
+
+    @property
+    def scratch(self) -> Path:
+        """A folder for large intermediate files (checkpoints): kept for resuming, never committed."""
+        path = self.dir / SCRATCH
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+@dataclass
+class Experiment:
+    """A named question with a plan of stages for each scale."""
+
+    name: str
+    question: str
+    plan: Callable[[str], list[Stage]]  # scale -> stages, in an order that respects `after`
+
+
+def config_hash(config: dict[str, Any], parents: list[str]) -> str:
+    """A short, stable hash of a stage's configuration and its parents' hashes."""
+    text = json.dumps({"config": config, "parents": parents}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def experiment_dir(scale: str, experiment: str, root: Path | None = None) -> Path:
+    return (root or results_dir()) / scale / experiment
+
+
+def run_experiment(
+    experiment: Experiment,
+    scale: str,
+    root: Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run (or resume) every stage of `experiment` at `scale`; write and return its manifest."""
+    out = experiment_dir(scale, experiment.name, root)
+    out.mkdir(parents=True, exist_ok=True)
+    stages = experiment.plan(scale)
+    names = [stage.name for stage in stages]
+    if len(set(names)) != len(names):
+        raise ValueError(f"experiment {experiment.name}: duplicate stage names {names}")
+    hashes: dict[str, str] = {}
+    folders: dict[str, Path] = {}
+    summaries: dict[str, dict] = {}
+    records = []
+    started = provenance.now()
+    for stage in stages:
+        missing = [p for p in stage.after if p not in hashes]
+        if missing:
+            raise ValueError(f"stage {stage.name} depends on {missing}, which must come earlier in the plan")
+        digest = config_hash(stage.config, [hashes[p] for p in stage.after])
+        folder = out / f"{stage.name}-{digest}"
+        hashes[stage.name], folders[stage.name] = digest, folder
+        done = folder / STAGE_FILE
+        if done.exists():
+            record = json.loads(done.read_text())
+            log(f"[{experiment.name}/{scale}] {stage.name}: done earlier ({record['wall_seconds']:.1f} s), skipped")
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            log(f"[{experiment.name}/{scale}] {stage.name}: running")
+            context = StageContext(
+                dir=folder,
+                config=stage.config,
+                scale=scale,
+                inputs={p: folders[p] for p in stage.after},
+                summaries={p: summaries[p] for p in stage.after},
+                progress=progress,
+            )
+            tick = time.perf_counter()
+            summary = stage.run(context) or {}
+            record = {
+                "stage": stage.name,
+                "hash": digest,
+                "config": stage.config,
+                "after": list(stage.after),
+                "summary": summary,
+                "wall_seconds": round(time.perf_counter() - tick, 3),
+                "finished": provenance.now(),
+            }
+            write_json(done, record)
+            log(f"[{experiment.name}/{scale}] {stage.name}: finished in {record['wall_seconds']:.1f} s")
+        summaries[stage.name] = record["summary"]
+        records.append(record)
+    _prune(out, set(folders.values()))
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "experiment": experiment.name,
+        "question": experiment.question,
+        "scale": scale,
+        "stages": {r["stage"]: {**r, "folder": folders[r["stage"]].name} for r in records},
+        "wall_seconds_total": round(sum(r["wall_seconds"] for r in records), 3),
+        "code": provenance.code_commit(),
+        "packages": provenance.package_versions(),
+        "hardware": _hardware(),
+        "run_started": started,
+        "run_finished": provenance.now(),
+    }
+    write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+def _hardware() -> dict:
+    from mnistmem.devices import hardware_summary
+
+    return hardware_summary()
+
+
+def _prune(out: Path, keep: set[Path]) -> None:
+    """Remove stage folders (finished or not) of configurations that are no longer in the plan."""
+    for child in out.iterdir():
+        if child.is_dir() and child not in keep and _STAGE_FOLDER.match(child.name):
+            shutil.rmtree(child)

@@ -1,0 +1,132 @@
+"""Reading precomputed results: the only way the book gets its numbers.
+
+`load("main")` returns the results of one experiment at the largest scale present (gpu > cpu > smoke),
+or at the scale named by the argument or by `$MNISTMEM_SCALE`. A result that is missing, incomplete or of
+another schema raises `ResultError` with the command that produces it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnistmem.paths import results_dir
+
+SCALES = ("smoke", "cpu", "gpu")  # smallest first
+SCALE_ENV = "MNISTMEM_SCALE"
+MANIFEST_SCHEMA = 1
+
+
+class ResultError(FileNotFoundError):
+    """A result the caller asked for is missing or unreadable; the message names the command to run."""
+
+
+def reproduce_command(experiment: str, scale: str) -> str:
+    return f"mnistmem reproduce --scale {scale} --only {experiment}"
+
+
+def available_scales(experiment: str, root: Path | None = None) -> list[str]:
+    """Scales at which `experiment` has a manifest, smallest first."""
+    base = root or results_dir()
+    return [s for s in SCALES if (base / s / experiment / "manifest.json").exists()]
+
+
+def choose_scale(experiment: str, scale: str | None = None, root: Path | None = None) -> str:
+    """The requested scale, else `$MNISTMEM_SCALE`, else the largest one present."""
+    scale = scale or os.environ.get(SCALE_ENV) or None
+    if scale is not None:
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+        return scale
+    present = available_scales(experiment, root)
+    if not present:
+        raise ResultError(
+            f"no results for experiment {experiment!r} under {root or results_dir()}. "
+            f"Produce them with: {reproduce_command(experiment, 'smoke')} (minutes) or --scale cpu (hours)"
+        )
+    return present[-1]
+
+
+@dataclass
+class ExperimentResult:
+    """One experiment's results at one scale: its manifest and the files of its stages."""
+
+    experiment: str
+    scale: str
+    dir: Path
+    manifest: dict[str, Any]
+
+    def _fix(self) -> str:
+        return f"Produce it with: {reproduce_command(self.experiment, self.scale)}"
+
+    def stage(self, name: str) -> dict[str, Any]:
+        """The manifest record of stage `name` (config, summary, wall time)."""
+        try:
+            return self.manifest["stages"][name]
+        except KeyError:
+            raise ResultError(
+                f"{self.dir / 'manifest.json'} has no stage {name!r} (stages: {sorted(self.manifest['stages'])}). "
+                + self._fix()
+            ) from None
+
+    def summary(self, name: str) -> dict[str, Any]:
+        return self.stage(name)["summary"]
+
+    def path(self, stage: str, filename: str) -> Path:
+        """A file written by `stage`; an error naming the command if it is missing."""
+        path = self.dir / self.stage(stage)["folder"] / filename
+        if not path.exists():
+            raise ResultError(f"result file {path} is missing. {self._fix()}")
+        return path
+
+    def arrays(self, stage: str, filename: str) -> dict[str, np.ndarray]:
+        """All arrays of an `.npz` result file (never unpickled)."""
+        path = self.path(stage, filename)
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                return {key: archive[key] for key in archive.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
+            raise ResultError(
+                f"result file {path} is corrupt ({error}). Delete it and {self._fix()[0].lower()}{self._fix()[1:]}"
+            ) from error
+
+    def json(self, stage: str, filename: str) -> Any:
+        path = self.path(stage, filename)
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ResultError(f"result file {path} is not valid JSON ({error}). {self._fix()}") from error
+
+    @property
+    def wall_seconds(self) -> float:
+        return float(self.manifest.get("wall_seconds_total", 0.0))
+
+
+def load(experiment: str, scale: str | None = None, root: Path | None = None) -> ExperimentResult:
+    """The results of `experiment` (see module docstring for how the scale is chosen)."""
+    scale = choose_scale(experiment, scale, root)
+    folder = (root or results_dir()) / scale / experiment
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.exists():
+        raise ResultError(
+            f"no results for {experiment!r} at scale {scale!r} ({manifest_path} is missing). "
+            f"Produce them with: {reproduce_command(experiment, scale)}"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ResultError(
+            f"{manifest_path} is not valid JSON ({error}). Rerun {reproduce_command(experiment, scale)}"
+        ) from error
+    if manifest.get("schema") != MANIFEST_SCHEMA:
+        raise ResultError(
+            f"{manifest_path} has schema {manifest.get('schema')!r}, this code reads schema {MANIFEST_SCHEMA}. "
+            f"Rerun {reproduce_command(experiment, scale)}"
+        )
+    return ExperimentResult(experiment=experiment, scale=scale, dir=folder, manifest=manifest)

@@ -1,0 +1,174 @@
+"""The experiment runner: stages skip when done, resume after a kill, rerun only what changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from mnistmem import results
+from mnistmem.experiments.runner import Experiment, Stage, run_experiment
+
+
+def make_experiment(calls: list[str], sizes=(3, 5), fail_at: str | None = None) -> Experiment:
+    def produce(ctx):
+        calls.append("produce")
+        np.savez(ctx.dir / "numbers.npz", x=np.arange(ctx.config["n"]))
+        return {"n": ctx.config["n"]}
+
+    def square(ctx):
+        calls.append("square")
+        if fail_at == "square":
+            raise RuntimeError("killed")
+        x = np.load(ctx.input("produce") / "numbers.npz")["x"]
+        np.savez(ctx.dir / "squares.npz", y=x**2)
+        return {"total": int((x**2).sum()), "seen_n": ctx.summaries["produce"]["n"]}
+
+    def note(ctx):
+        calls.append("note")
+        (ctx.dir / "note.txt").write_text(ctx.config["text"])
+        return {}
+
+    def plan(scale):
+        return [
+            Stage("produce", {"n": sizes[0] if scale == "smoke" else sizes[1]}, produce),
+            Stage("square", {"power": 2}, square, after=("produce",)),
+            Stage("note", {"text": "hello"}, note),
+        ]
+
+    return Experiment(name="toy", question="Does squaring work?", plan=plan)
+
+
+def test_stages_run_once_and_are_skipped_when_done(tmp_path):
+    calls: list[str] = []
+    manifest = run_experiment(make_experiment(calls), "smoke", root=tmp_path, log=lambda _: None)
+    assert calls == ["produce", "square", "note"]
+    assert manifest["stages"]["square"]["summary"] == {"total": 0 + 1 + 4, "seen_n": 3}
+    run_experiment(make_experiment(calls), "smoke", root=tmp_path, log=lambda _: None)
+    assert calls == ["produce", "square", "note"], "a finished stage ran again"
+
+
+def test_manifest_is_complete(tmp_path):
+    manifest = run_experiment(make_experiment([]), "smoke", root=tmp_path, log=lambda _: None)
+    on_disk = json.loads((tmp_path / "smoke" / "toy" / "manifest.json").read_text())
+    assert on_disk == json.loads(json.dumps(manifest))
+    for key in ("experiment", "question", "scale", "code", "packages", "hardware", "run_started", "run_finished"):
+        assert on_disk[key] not in (None, {}, ""), key
+    assert on_disk["packages"]["torch"] and on_disk["packages"]["numpy"]
+    assert on_disk["hardware"]["device_type"] == "cpu"
+    for record in on_disk["stages"].values():
+        assert {"config", "hash", "summary", "wall_seconds", "finished", "folder"} <= set(record)
+    assert on_disk["wall_seconds_total"] == pytest.approx(sum(r["wall_seconds"] for r in on_disk["stages"].values()))
+
+
+def test_a_failed_stage_resumes_where_it_stopped(tmp_path):
+    calls: list[str] = []
+    with pytest.raises(RuntimeError, match="killed"):
+        run_experiment(make_experiment(calls, fail_at="square"), "smoke", root=tmp_path, log=lambda _: None)
+    assert calls == ["produce", "square"]
+    calls.clear()
+    run_experiment(make_experiment(calls), "smoke", root=tmp_path, log=lambda _: None)
+    assert calls == ["square", "note"]
+
+
+def test_a_changed_config_reruns_its_stage_and_dependents_only(tmp_path):
+    calls: list[str] = []
+    run_experiment(make_experiment(calls, sizes=(3, 5)), "smoke", root=tmp_path, log=lambda _: None)
+    calls.clear()
+    manifest = run_experiment(make_experiment(calls, sizes=(4, 5)), "smoke", root=tmp_path, log=lambda _: None)
+    assert calls == ["produce", "square"]
+    assert manifest["stages"]["square"]["summary"]["total"] == 0 + 1 + 4 + 9
+    folders = sorted(p.name for p in (tmp_path / "smoke" / "toy").iterdir() if p.is_dir())
+    assert len(folders) == 3, f"stale stage folders were not pruned: {folders}"
+
+
+KILLABLE = textwrap.dedent(
+    """
+    import sys, time, numpy as np
+    from pathlib import Path
+    from mnistmem.experiments.runner import Experiment, Stage, run_experiment
+
+    def slow(ctx):
+        # a stage that resumes inside itself: one file per finished chunk
+        for chunk in range(6):
+            part = ctx.scratch / f"chunk{chunk}.npy"
+            if part.exists():
+                continue
+            print(f"chunk {chunk}", flush=True)
+            time.sleep(0.4)
+            np.save(part, np.full(3, chunk))
+        return {"chunks": sorted(p.name for p in ctx.scratch.iterdir())}
+
+    def plan(scale):
+        return [Stage("slow", {"chunks": 6}, slow), Stage("after", {}, lambda ctx: {"ok": True}, after=("slow",))]
+
+    run_experiment(Experiment("killable", "?", plan), "smoke", root=Path(sys.argv[1]), log=print)
+    """
+)
+
+
+def test_resume_after_sigkill_inside_a_stage(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(KILLABLE)
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "res")], stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("chunk 3"):
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait()
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / "res")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    redone = [line for line in result.stdout.splitlines() if line.startswith("chunk")]
+    assert redone and redone[0] in ("chunk 2", "chunk 3"), f"resumed at {redone}, not where it was killed"
+    manifest = json.loads((tmp_path / "res" / "smoke" / "killable" / "manifest.json").read_text())
+    assert manifest["stages"]["slow"]["summary"]["chunks"] == [f"chunk{i}.npy" for i in range(6)]
+    assert manifest["stages"]["after"]["summary"] == {"ok": True}
+
+
+# ------------------------------------------------------------------------------------------------ reading
+def test_results_load_reads_files_and_names_the_command_when_missing(tmp_path):
+    run_experiment(make_experiment([]), "cpu", root=tmp_path, log=lambda _: None)
+    result = results.load("toy", root=tmp_path)
+    assert result.scale == "cpu"
+    assert result.arrays("square", "squares.npz")["y"].tolist() == [0, 1, 4, 9, 16]
+    with pytest.raises(results.ResultError, match="mnistmem reproduce --scale cpu --only toy"):
+        result.path("square", "missing.npz")
+    with pytest.raises(results.ResultError, match="mnistmem reproduce --scale smoke --only toy"):
+        results.load("toy", scale="smoke", root=tmp_path)
+    with pytest.raises(results.ResultError, match="mnistmem reproduce --scale smoke --only other"):
+        results.load("other", root=tmp_path)
+
+
+def test_largest_scale_wins_unless_one_is_asked_for(tmp_path, monkeypatch):
+    run_experiment(make_experiment([]), "smoke", root=tmp_path, log=lambda _: None)
+    run_experiment(make_experiment([]), "cpu", root=tmp_path, log=lambda _: None)
+    assert results.load("toy", root=tmp_path).scale == "cpu"
+    monkeypatch.setenv(results.SCALE_ENV, "smoke")
+    assert results.load("toy", root=tmp_path).scale == "smoke"
+
+
+def test_wrong_schema_or_corrupt_files_fail_clearly(tmp_path):
+    run_experiment(make_experiment([]), "smoke", root=tmp_path, log=lambda _: None)
+    manifest_path = tmp_path / "smoke" / "toy" / "manifest.json"
+    result = results.load("toy", root=tmp_path)
+    result.path("square", "squares.npz").write_bytes(b"not a zip file")
+    with pytest.raises(results.ResultError, match="corrupt"):
+        result.arrays("square", "squares.npz")
+    manifest = json.loads(manifest_path.read_text())
+    manifest["schema"] = 999
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(results.ResultError, match="schema 999"):
+        results.load("toy", root=tmp_path)
+    manifest_path.write_text("{ truncated")
+    with pytest.raises(results.ResultError, match="not valid JSON"):
+        results.load("toy", root=tmp_path)
