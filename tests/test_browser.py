@@ -1,0 +1,102 @@
+"""The built book as a reader sees it: every page in headless Chromium.
+
+Fails on a console error, a request that leaves the machine, a missing file, an undrawn plotly figure, a
+dead internal link, an image without alt text, or a Colab/Binder link to a notebook the repo does not have.
+Screenshots of every page are saved under book/_build/screenshots.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from .browser import CHROMIUM, CHROMIUM_ARGS, PageLog, serve
+
+pytestmark = [pytest.mark.browser, pytest.mark.book]
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+def content_pages(html_dir: Path) -> list[Path]:
+    skip = {"genindex.html", "search.html", "index.html"}
+    return sorted(p for p in html_dir.rglob("*.html") if p.name not in skip and "_static" not in p.parts)
+
+
+@pytest.fixture(scope="module")
+def browser_session(built_book):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: install it with `apt-get install chromium` (.ci/run does)")
+    with serve(built_book) as base_url, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser, base_url, built_book
+        browser.close()
+
+
+def open_page(browser_session, relative: str):
+    browser, base_url, _ = browser_session
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    log = PageLog(base_url)
+    log.attach(page)
+    page.goto(f"{base_url}/{relative}", wait_until="load")
+    page.wait_for_timeout(300)
+    return page, log
+
+
+def test_every_page_loads_cleanly_and_draws_its_figures(browser_session):
+    _, _, html_dir = browser_session
+    shots = html_dir.parent / "screenshots"
+    shots.mkdir(exist_ok=True)
+    pages = content_pages(html_dir)
+    assert pages, "no pages built"
+    for path in pages:
+        relative = path.relative_to(html_dir).as_posix()
+        page, log = open_page(browser_session, relative)
+        figures = page.locator(".plotly-graph-div")
+        for i in range(figures.count()):
+            figure = figures.nth(i)
+            figure.scroll_into_view_if_needed()
+            assert figure.locator("svg.main-svg").count() > 0, f"{relative}: plotly figure {i} was not drawn"
+            box = figure.bounding_box()
+            assert box and box["width"] > 100 and box["height"] > 50, f"{relative}: figure {i} is empty ({box})"
+        page.screenshot(path=str(shots / (relative.replace("/", "_") + ".png")), full_page=True)
+        assert log.errors == [], f"{relative}: console errors {log.errors}"
+        assert log.outside == [], f"{relative}: requests leaving the machine {log.outside}"
+        assert log.failed == [], f"{relative}: failed requests {log.failed}"
+        page.close()
+
+
+def test_internal_links_resolve_and_images_have_alt_text(browser_session):
+    _, _, html_dir = browser_session
+    for path in content_pages(html_dir):
+        text = path.read_text()
+        for href in re.findall(r'href="([^"#][^"]*)"', text):
+            parsed = urlparse(href)
+            if parsed.scheme or href.startswith("mailto:") or href.startswith("//"):
+                continue
+            target = (path.parent / unquote(parsed.path)).resolve()
+            assert target.exists(), f"{path.name}: link {href} points at nothing"
+        for img in re.findall(r"<img\b[^>]*>", text):
+            alt = re.search(r'\balt="([^"]*)"', img)
+            assert alt and alt.group(1).strip(), f"{path.name}: image without alt text: {img[:120]}"
+
+
+def test_launch_links_open_notebooks_that_exist(browser_session, repo):
+    """Colab and Binder buttons must point at an .ipynb that is in the repository."""
+    _, _, html_dir = browser_session
+    for path in content_pages(html_dir):
+        if "chapters" not in path.parts:
+            continue
+        text = path.read_text()
+        colab = re.findall(r'href="(https://colab\.research\.google\.com/github/[^"]+)"', text)
+        binder = re.findall(r'href="(https://mybinder\.org/v2/gh/[^"]+)"', text)
+        assert colab, f"{path.name} has no Colab link"
+        assert binder, f"{path.name} has no Binder link"
+        for url in colab:
+            notebook = re.sub(r"^https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/[^/]+/", "", url)
+            assert notebook.endswith(".ipynb") and (repo / notebook).exists(), f"{path.name}: Colab opens {notebook}"
+        for url in binder:
+            target = unquote(re.search(r"urlpath=(?:lab/tree/|tree/)?([^&\"]+)", url).group(1))
+            assert (repo / target).exists(), f"{path.name}: Binder opens {target}, which is not in the repo"
