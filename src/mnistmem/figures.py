@@ -1,7 +1,8 @@
 """Plotly figures for the book. Each function takes arrays and returns a `plotly.graph_objects.Figure`.
 
-Digits are drawn as one PNG mosaic per figure (compact, sharp at any zoom) with an invisible marker over
-each digit that carries its hover text, so a page stays small even with hundreds of digits.
+Digits are drawn as PNG mosaics (compact, sharp at any zoom) rather than as heatmaps, so a page stays small
+even with hundreds of digits. Interactive figures use only plotly's own controls (dropdowns, sliders,
+hover), plus a few lines of JavaScript for hover images, so they work in the static book with no kernel.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -73,3 +75,277 @@ def digit_grid(
         plot_bgcolor="white",
     )
     return fig
+
+
+def pair_strip(samples: np.ndarray, nearest: np.ndarray, gap: int = 2) -> np.ndarray:
+    """Rows of (sample | nearest training image | absolute difference), one row per pair, as one image."""
+    samples = np.asarray(samples, dtype=np.uint8)
+    nearest = np.asarray(nearest, dtype=np.uint8)
+    difference = np.abs(samples.astype(np.int16) - nearest.astype(np.int16)).astype(np.uint8)
+    triples = np.stack([samples, nearest, difference], axis=1).reshape(-1, *samples.shape[1:])
+    return mosaic(triples, columns=3, gap=gap)
+
+
+@dataclass
+class CriterionScores:
+    """One copy criterion's per-sample scores, for the explorer: which direction counts as a copy, and where."""
+
+    name: str
+    scores: np.ndarray  # one per generated sample
+    baseline: np.ndarray  # the same criterion on MNIST test digits (independent handwriting)
+    copy_if: str  # "below" (distances, ratios) or "above" (similarities)
+    threshold: float  # the published or calibrated default
+    thresholds: np.ndarray  # the slider's stops
+
+
+@dataclass
+class ModelSamples:
+    """A model's generated samples with their nearest training images and indices, and its criteria."""
+
+    name: str
+    samples: np.ndarray
+    nearest: np.ndarray
+    nearest_index: np.ndarray
+    criteria: list[CriterionScores]
+    scale_note: str = ""
+
+
+def _flagged(criterion: CriterionScores, scores: np.ndarray, threshold: float) -> np.ndarray:
+    return scores <= threshold if criterion.copy_if == "below" else scores >= threshold
+
+
+def copy_explorer(models: list[ModelSamples], gallery_size: int = 6, bins: int = 40) -> go.Figure:
+    """Pick a model and a criterion, move the threshold: the copy count and the gallery follow.
+
+    Left: the distribution of the criterion over the model's samples and over test digits (the baseline),
+    with the threshold as a vertical line. Right: the flagged pairs closest to the threshold, i.e. the least
+    convincing "copies" at that setting (sample | nearest training image | difference), so a reader sees
+    what a given threshold is willing to call a copy.
+    """
+    fig = go.Figure()
+    fig.add_trace(go.Bar(name="generated samples", marker_color=PALETTE[1], opacity=0.85))
+    fig.add_trace(go.Bar(name="test digits (baseline)", marker_color=PALETTE[4], opacity=0.85))
+    buttons, first_state = [], None
+    for model in models:
+        for criterion in model.criteria:
+            state = _explorer_state(model, criterion, gallery_size, bins)
+            buttons.append({"label": f"{model.name} · {criterion.name}", "method": "update", "args": state})
+            first_state = first_state or state
+    if first_state is None:
+        raise ValueError("copy_explorer needs at least one model with one criterion")
+    fig.update(data=[{**fig.data[i].to_plotly_json(), **_pick(first_state[0], i)} for i in range(2)])
+    fig.update_layout(first_state[1])
+    fig.update_layout(
+        barmode="overlay",
+        height=520,
+        margin={"l": 60, "r": 20, "t": 110, "b": 60},
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.25, "yanchor": "top"},
+        xaxis={"domain": [0, 0.55]},
+        yaxis={"title": "share of images", "domain": [0, 1]},
+        xaxis2={"domain": [0.62, 1], "visible": False, "range": [0, 1], "anchor": "y2"},
+        yaxis2={"domain": [0, 1], "visible": False, "range": [0, 1], "anchor": "x2"},
+        updatemenus=[{"buttons": buttons, "x": 0, "y": 1.25, "xanchor": "left", "yanchor": "top", "direction": "down"}],
+        plot_bgcolor="white",
+    )
+    return fig
+
+
+def _pick(trace_update: dict, index: int) -> dict:
+    return {key: values[index] for key, values in trace_update.items()}
+
+
+def _explorer_state(model: ModelSamples, criterion: CriterionScores, gallery_size: int, bins: int):
+    """The dropdown's arguments for one (model, criterion): bar data, then layout with its own slider."""
+    everything = np.concatenate([criterion.scores, criterion.baseline, criterion.thresholds])
+    edges = np.histogram_bin_edges(everything[np.isfinite(everything)], bins=bins)
+    centers = (edges[:-1] + edges[1:]) / 2
+    sample_share = np.histogram(criterion.scores, edges)[0] / max(len(criterion.scores), 1)
+    baseline_share = np.histogram(criterion.baseline, edges)[0] / max(len(criterion.baseline), 1)
+    steps, active = [], 0
+    for i, threshold in enumerate(criterion.thresholds):
+        steps.append(
+            {
+                "label": f"{threshold:.3g}",
+                "method": "relayout",
+                "args": [_explorer_threshold_layout(model, criterion, float(threshold), gallery_size)],
+            }
+        )
+        if np.isclose(threshold, criterion.threshold):
+            active = i
+    slider = {
+        "active": active,
+        "steps": steps,
+        "currentvalue": {"prefix": f"{criterion.name}: copy if {criterion.copy_if} "},
+        "x": 0,
+        "len": 0.55,
+        "y": -0.08,
+        "yanchor": "top",
+        "pad": {"t": 30},
+    }
+    layout = {
+        "sliders": [slider],
+        "xaxis.title.text": criterion.name,
+        **_explorer_threshold_layout(model, criterion, float(criterion.thresholds[active]), gallery_size),
+    }
+    data = {"x": [centers, centers], "y": [sample_share, baseline_share]}
+    return [data, layout]
+
+
+def _explorer_threshold_layout(model: ModelSamples, criterion: CriterionScores, threshold: float, gallery_size: int):
+    flagged = _flagged(criterion, criterion.scores, threshold)
+    base_flagged = _flagged(criterion, criterion.baseline, threshold)
+    n, count = len(criterion.scores), int(flagged.sum())
+    order = np.argsort(criterion.scores)
+    if criterion.copy_if == "below":
+        borderline = [i for i in order[::-1] if flagged[i]][:gallery_size]
+    else:
+        borderline = [i for i in order if flagged[i]][:gallery_size]
+    if borderline:
+        strip = pair_strip(model.samples[borderline], model.nearest[borderline])
+        gallery = png_data_uri(strip)
+        caption = "closest calls still counted as copies: sample | nearest training image | difference"
+    else:
+        gallery = png_data_uri(np.full((28, 88), 255, np.uint8))
+        caption = "no sample counts as a copy at this threshold"
+    text = (
+        f"<b>{model.name}</b>: <b>{count:,} of {n:,}</b> samples are copies ({100 * count / max(n, 1):.2f}%) "
+        f"· test-digit baseline {100 * base_flagged.mean():.2f}%"
+    )
+    return {
+        "shapes": [
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": threshold,
+                "x1": threshold,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": PALETTE[0], "width": 2, "dash": "dash"},
+            }
+        ],
+        "images": [
+            {
+                "source": gallery,
+                "xref": "x2",
+                "yref": "y2",
+                "x": 0,
+                "y": 1,
+                "sizex": 1,
+                "sizey": 1,
+                "xanchor": "left",
+                "yanchor": "top",
+                "sizing": "contain",
+                "layer": "above",
+            }
+        ],
+        "annotations": [
+            {
+                "text": text,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0,
+                "y": 1.12,
+                "showarrow": False,
+                "xanchor": "left",
+                "font": {"size": 14},
+                "name": "count",
+            },
+            {
+                "text": caption,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.62,
+                "y": -0.02,
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "top",
+                "font": {"size": 11},
+            },
+        ],
+    }
+
+
+HOVER_IMAGE_SCRIPT = """
+var gd = document.getElementById('{plot_id}');
+gd.on('plotly_hover', function (event) {
+  var point = event.points[0];
+  if (!point || !point.customdata) { return; }
+  var uri = Array.isArray(point.customdata) ? point.customdata[0] : point.customdata;
+  Plotly.relayout(gd, {'images[0].source': uri, 'images[0].visible': true});
+});
+"""
+
+
+def hover_pair_scatter(
+    x: np.ndarray,
+    y: np.ndarray,
+    pairs: list[tuple[np.ndarray, np.ndarray]],
+    hover: list[str],
+    x_title: str,
+    y_title: str,
+    groups: np.ndarray | None = None,
+    group_names: dict | None = None,
+) -> tuple[go.Figure, str]:
+    """A scatter plot whose points show their image pair (side panel) when hovered.
+
+    Returns the figure and the JavaScript to pass as `post_script` (plotly substitutes `{plot_id}`).
+    """
+    uris = [png_data_uri(pair_strip(a[None], b[None])) for a, b in pairs]
+    fig = go.Figure()
+    groups = np.zeros(len(x), dtype=int) if groups is None else np.asarray(groups)
+    for k, group in enumerate(np.unique(groups)):
+        mask = groups == group
+        fig.add_trace(
+            go.Scatter(
+                x=np.asarray(x)[mask],
+                y=np.asarray(y)[mask],
+                mode="markers",
+                name=(group_names or {}).get(group, str(group)),
+                marker={
+                    "color": PALETTE[k % len(PALETTE)],
+                    "size": 7,
+                    "symbol": ["circle", "diamond", "square"][k % 3],
+                },
+                customdata=[u for u, m in zip(uris, mask, strict=True) if m],
+                text=[h for h, m in zip(hover, mask, strict=True) if m],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        xaxis={"title": x_title, "domain": [0, 0.7]},
+        yaxis={"title": y_title},
+        xaxis2={"domain": [0.75, 1], "visible": False, "range": [0, 1], "anchor": "y2"},
+        yaxis2={"domain": [0.3, 1], "visible": False, "range": [0, 1], "anchor": "x2"},
+        images=[
+            {
+                "source": uris[0] if uris else "",
+                "xref": "x2",
+                "yref": "y2",
+                "x": 0,
+                "y": 1,
+                "sizex": 1,
+                "sizey": 1,
+                "xanchor": "left",
+                "yanchor": "top",
+                "sizing": "contain",
+                "visible": True,
+            }
+        ],
+        annotations=[
+            {
+                "text": "hover a point: sample | nearest | difference",
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.75,
+                "y": 0.25,
+                "showarrow": False,
+                "xanchor": "left",
+                "font": {"size": 11},
+            }
+        ],
+        height=440,
+        plot_bgcolor="white",
+        margin={"l": 60, "r": 20, "t": 40, "b": 60},
+    )
+    return fig, HOVER_IMAGE_SCRIPT
