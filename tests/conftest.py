@@ -23,3 +23,15 @@ def built_book() -> Path:
     from mnistmem import bookbuild
 
     return bookbuild.build(fresh=True, strict=True)
+
+
+@pytest.fixture(scope="session")
+def smoke_results(tmp_path_factory) -> Path:
+    """Every experiment at smoke scale, computed once per test session into a temporary results folder."""
+    from mnistmem import experiments
+    from mnistmem.experiments.runner import run_experiment
+
+    root = tmp_path_factory.mktemp("results")
+    for name in experiments.REGISTRY:
+        run_experiment(experiments.get(name), "smoke", root=root, progress=False, log=lambda _: None)
+    return root
