@@ -74,6 +74,7 @@ class Experiment:
     name: str
     question: str
     plan: Callable[[str], list[Stage]]  # scale -> stages, in an order that respects `after`
+    requires: tuple[str, ...] = ()  # experiments whose results (at the same scale) this one reads
 
 
 def config_hash(config: dict[str, Any], parents: list[str]) -> str:

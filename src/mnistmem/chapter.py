@@ -1,0 +1,63 @@
+"""The first code cell of every chapter: which results to read, or whether to recompute them.
+
+`setup(["main"], rerun=False)` loads the precomputed results of the named experiments (the largest scale
+present) and says which scale and hardware produced them. With `rerun=True` (or `MNISTMEM_RERUN=1`) it runs
+those experiments first, on this machine's best device, at the scale `MNISTMEM_RERUN_SCALE` (default
+"cpu": about ten minutes per chapter on a free Colab GPU), then reads what it produced.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from mnistmem import results
+from mnistmem.display import in_book_build
+
+RERUN_ENV = "MNISTMEM_RERUN"
+RERUN_SCALE_ENV = "MNISTMEM_RERUN_SCALE"
+
+
+@dataclass
+class Chapter:
+    """The results a chapter reads, by experiment name."""
+
+    results: dict[str, results.ExperimentResult] = field(default_factory=dict)
+
+    def __getitem__(self, experiment: str) -> results.ExperimentResult:
+        try:
+            return self.results[experiment]
+        except KeyError:
+            raise KeyError(f"this chapter loaded {sorted(self.results)}, not {experiment!r}") from None
+
+    @property
+    def scales(self) -> dict[str, str]:
+        return {name: result.scale for name, result in self.results.items()}
+
+
+def setup(experiments: list[str], rerun: bool = False, verbose: bool | None = None) -> Chapter:
+    """Load (or, with `rerun`, first recompute) the results of `experiments`."""
+    rerun = rerun or os.environ.get(RERUN_ENV) == "1"
+    verbose = (not in_book_build()) if verbose is None else verbose
+    if rerun:
+        from mnistmem import experiments as registry
+        from mnistmem.devices import pick_device
+
+        scale = os.environ.get(RERUN_SCALE_ENV, "cpu")
+        pick_device(verbose=True)
+        for name in registry.REGISTRY:  # registry order: later experiments read earlier ones
+            if name in experiments or _needed_by(name, experiments):
+                registry.run_experiment(registry.get(name), scale)
+        os.environ[results.SCALE_ENV] = scale
+    chapter = Chapter({name: results.load(name) for name in experiments})
+    if verbose:
+        for name, result in chapter.results.items():
+            hardware = result.manifest.get("hardware", {}).get("device", "?")
+            print(f"{name}: {result.scale} scale, computed on {hardware}, {result.wall_seconds / 60:.1f} min")
+    return chapter
+
+
+def _needed_by(name: str, experiments: list[str]) -> bool:
+    from mnistmem import experiments as registry
+
+    return any(name in getattr(registry.get(e), "requires", ()) for e in experiments)
