@@ -192,6 +192,5 @@ class RetrainSmallModel:
             f"<p>Trained on {n} digits for {steps} steps. Of {len(samples)} samples, <b>{100 * own_share:.1f}%</b> "
             f"have their nearest of all 60,000 training images among the model's own {n} (chance: "
             f"{100 * chance:.2f}%); <b>{100 * ratio_rate:.1f}%</b> pass the nearest-neighbour ratio test "
-            "for a copy.</p>"
-            + _img(mosaic(samples[:20], columns=10), "the first 20 samples", scale=2)
+            "for a copy.</p>" + _img(mosaic(samples[:20], columns=10), "the first 20 samples", scale=2)
         )

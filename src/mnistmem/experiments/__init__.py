@@ -12,7 +12,14 @@ import importlib
 from mnistmem.experiments.runner import Experiment, Stage, StageContext, run_experiment
 
 #: name -> module, in the order they run.
-REGISTRY: dict[str, str] = {}
+REGISTRY: dict[str, str] = {
+    "calibration": "mnistmem.experiments.calibration",
+    "main": "mnistmem.experiments.main",
+    "size": "mnistmem.experiments.size",
+    "duplication": "mnistmem.experiments.duplication",
+    "randomness": "mnistmem.experiments.randomness",
+    "storage": "mnistmem.experiments.storage",
+}
 
 __all__ = ["REGISTRY", "Experiment", "Stage", "StageContext", "get", "run_experiment"]
 

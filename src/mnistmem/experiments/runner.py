@@ -52,12 +52,19 @@ class StageContext:
     dir: Path
     config: dict[str, Any]
     scale: str
+    root: Path
     inputs: dict[str, Path] = field(default_factory=dict)
     summaries: dict[str, dict] = field(default_factory=dict)
     progress: bool = True
 
     def input(self, stage: str) -> Path:
         return self.inputs[stage]
+
+    def upstream(self, experiment: str):
+        """The results of an experiment this one `requires`, at the same scale."""
+        from mnistmem import results
+
+        return results.load(experiment, self.scale, root=self.root)
 
     @property
     def scratch(self) -> Path:
@@ -95,7 +102,9 @@ def run_experiment(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run (or resume) every stage of `experiment` at `scale`; write and return its manifest."""
+    root = root or results_dir()
     out = experiment_dir(scale, experiment.name, root)
+    upstream = _upstream_digest(experiment, scale, root)
     out.mkdir(parents=True, exist_ok=True)
     stages = experiment.plan(scale)
     names = [stage.name for stage in stages]
@@ -110,7 +119,7 @@ def run_experiment(
         missing = [p for p in stage.after if p not in hashes]
         if missing:
             raise ValueError(f"stage {stage.name} depends on {missing}, which must come earlier in the plan")
-        digest = config_hash(stage.config, [hashes[p] for p in stage.after])
+        digest = config_hash(stage.config, [hashes[p] for p in stage.after] + upstream)
         folder = out / f"{stage.name}-{digest}"
         hashes[stage.name], folders[stage.name] = digest, folder
         done = folder / STAGE_FILE
@@ -124,6 +133,7 @@ def run_experiment(
                 dir=folder,
                 config=stage.config,
                 scale=scale,
+                root=root,
                 inputs={p: folders[p] for p in stage.after},
                 summaries={p: summaries[p] for p in stage.after},
                 progress=progress,
@@ -159,6 +169,20 @@ def run_experiment(
     }
     write_json(out / "manifest.json", manifest)
     return manifest
+
+
+def _upstream_digest(experiment: Experiment, scale: str, root: Path) -> list[str]:
+    """Stage hashes of the experiments this one reads, so that a change upstream reruns it too."""
+    from mnistmem import results
+
+    digests = []
+    for name in experiment.requires:
+        try:
+            manifest = results.load(name, scale, root=root).manifest
+        except results.ResultError as error:
+            raise results.ResultError(f"experiment {experiment.name!r} reads {name!r} results first: {error}") from None
+        digests += [f"{name}:{record['hash']}" for record in manifest["stages"].values()]
+    return digests
 
 
 def _hardware() -> dict:

@@ -30,7 +30,8 @@ def train_stage(ctx: StageContext) -> dict:
     target = ctx.dir / MODEL_DIR
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(final, target)
+    # What sampling needs, without the optimizer's state (twice the size of the weights).
+    shutil.copytree(final, target, ignore=shutil.ignore_patterns(checkpoints.OPTIMIZER))
     kept = [step for step, _ in checkpoints.list_checkpoints(ctx.scratch / "run")]
     metrics = training.read_metrics(ctx.scratch / "run")
     return {
@@ -75,3 +76,113 @@ def sample_stage(ctx: StageContext) -> dict:
         "seconds": round(seconds, 1),
         "images_per_second": round(len(images) / max(seconds, 1e-9), 1),
     }
+
+
+def classifier_features(train_images: np.ndarray):
+    """The pretrained MNIST classifier's feature function and the training images' features (for criterion 5)."""
+    from mnistmem.models import classifier
+
+    model = classifier.load_pretrained()
+    return model.features, model.features(train_images)
+
+
+def score_stage(ctx: StageContext) -> dict:
+    """Search all 60,000 training images for each sample's neighbours; score every criterion against the
+    calibration baseline; add classifier labels, confidence and MNIST-FID; list the copied training images."""
+    from mnistmem import copies, data, quality, tables
+    from mnistmem.models import classifier
+
+    images, seeds = load_samples(ctx.input(ctx.config["from"]) / SAMPLES_FILE)
+    train, _ = data.load_mnist("train")
+    test, _ = data.load_mnist("test")
+    features, train_features = classifier_features(train)
+    table = copies.score_samples(
+        images,
+        seeds,
+        train,
+        test_images=test,
+        features=features,
+        train_features=train_features,
+        n_cells=ctx.config["cells"],
+        name=ctx.config["from"],
+        progress=ctx.progress,
+    )
+    model = classifier.load_pretrained()
+    labels, confidence = quality.classifier_confidence(images, model)
+    table.extra["label"], table.extra["confidence"] = labels.astype(np.int64), confidence.astype(np.float64)
+    tables.save_table(table, ctx.dir / TABLE_FILE)
+    baseline = tables.load_table(ctx.upstream("calibration").path("baseline", TABLE_FILE))
+    flagged = table.flags["nn_ratio"]
+    copied, times = np.unique(table.nn_index[flagged, 0], return_counts=True)
+    order = np.argsort(-times, kind="stable")
+    return {
+        "n": len(table),
+        "criteria": copies.summarize(table, baseline),
+        "c_t": table.meta.get("c_t", {}).get("c_t"),
+        "fid": quality.mnist_fid(images, test, model),
+        "mean_confidence": float(confidence.mean()),
+        "confident_share": float((confidence >= 0.9).mean()),
+        "copied_training_images": {"index": copied[order].tolist(), "times": times[order].tolist()},
+        "own_training_share": own_training_share(table, ctx.config.get("data")),
+    }
+
+
+def own_training_share(table, data_spec: dict | None) -> float | None:
+    """Share of samples whose nearest of all 60,000 training images is one the model was trained on.
+
+    For a model trained on a subset of n digits, chance is n / 60,000: the other digits are a control.
+    None when the model saw all 60,000 (the share is then 1 by construction).
+    """
+    from mnistmem.dataspec import DataSpec
+
+    spec = DataSpec.from_dict(data_spec or {})
+    if spec.n is None:
+        return None
+    return float(np.isin(table.nn_index[:, 0], spec.indices()).mean())
+
+
+def train_config(scale: str, family: str, data: dict, **overrides) -> dict:
+    """A `TrainConfig` as a dict: the family's settings at `scale`, on training data `data` (a DataSpec dict)."""
+    from mnistmem.experiments import scales
+
+    settings = dict(scales.config(scale, "models")[family])
+    settings.update(overrides)
+    return {
+        "model": family,
+        "model_kwargs": settings["model_kwargs"],
+        "data": data,
+        "steps": settings["steps"],
+        "batch_size": settings["batch_size"],
+        "seed": settings.get("seed", 0),
+        "checkpoint_every": settings.get("checkpoint_every", max(1, min(500, settings["steps"]))),
+        "keep_every": settings.get("keep_every"),
+    }
+
+
+def checkpoint_curve_stage(ctx: StageContext) -> dict:
+    """Copying against training step: sample from every kept checkpoint of a training run and score it."""
+    from mnistmem import checkpoints, copies, data, sampling
+    from mnistmem.dataspec import DataSpec
+
+    run = ctx.input(ctx.config["from"]) / "scratch" / "run"
+    kept = checkpoints.list_checkpoints(run)
+    if not kept:
+        raise RuntimeError(f"no kept checkpoints under {run}; train with keep_every set")
+    train, _ = data.load_mnist("train")
+    own = DataSpec.from_dict(ctx.config["data"]).indices()
+    rows = []
+    for step, path in kept:
+        model = checkpoints.load_model(path)
+        images, seeds = sampling.sample(
+            model, ctx.config["n"], seed=ctx.config["seed"], progress=False, **ctx.config.get("sampler", {})
+        )
+        table = copies.score_samples(images, seeds, train, progress=False)
+        rows.append(
+            {
+                "step": int(step),
+                "nn_ratio_rate": float(table.flags["nn_ratio"].mean()),
+                "own_training_share": float(np.isin(table.nn_index[:, 0], own).mean()),
+                "median_nn_distance": float(np.median(table.nn_distance[:, 0])),
+            }
+        )
+    return {"curve": rows, "chance": len(own) / len(train)}

@@ -1,0 +1,104 @@
+"""The sizes of every experiment at each scale, in one place so the trade-offs are visible together.
+
+- smoke: everything in about 3 minutes on 2 CPU cores. Tiny models trained for a few steps: the numbers
+  mean nothing, the pipeline is what is tested (tests and CI's book build use it).
+- cpu: the committed scale, about 4 hours on 2 CPU cores in total. Small models, few training steps,
+  10,000 samples per main model; training-set sizes the CPU can afford. Every chapter says when it shows
+  this scale.
+- gpu: the paper scale, about 30 minutes on one H100-class GPU: larger models, all sizes, 100,000 samples
+  per main model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCALES = ("smoke", "cpu", "gpu")
+
+_DIFFUSION_SMALL = {"channels": [16, 32, 32]}
+_DIFFUSION_CPU = {"channels": [32, 64, 64]}
+_DIFFUSION_GPU = {"channels": [64, 128, 128], "attention": True}
+_GAN_SMALL = {"ngf": 16, "ndf": 16}
+
+_CONFIGS: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "calibration": {"test_digits": 1000, "train_queries": 2000, "cells": 10},
+        "models": {
+            "gan": {"model_kwargs": _GAN_SMALL, "steps": 20, "batch_size": 32},
+            "vae": {"model_kwargs": {"latent": 8, "width": 8, "hidden": 32}, "steps": 20, "batch_size": 32},
+            "diffusion": {"model_kwargs": _DIFFUSION_SMALL, "steps": 10, "batch_size": 16},
+        },
+        "main": {"n_samples": 200, "cells": 10, "sampler": {"steps": 4}},
+        "size": {"sizes": {"gan": [100, 1000], "diffusion": [100]}, "n_samples": 100, "keep_every": 10},
+        "duplication": {"n": 300, "canaries": [1, 10, 100], "n_samples": 100, "steps": 20},
+        "unlearning": {
+            "n": 100,
+            "canary_count": 50,
+            "shards": 2,
+            "slices": 2,
+            "steps": 20,
+            "n_samples": 64,
+            "finetune_steps": 5,
+            "relearn_steps": 5,
+        },
+    },
+    "cpu": {
+        "calibration": {"test_digits": 10_000, "train_queries": 60_000, "cells": 50},
+        "models": {
+            "gan": {"model_kwargs": {}, "steps": 4000, "batch_size": 128},
+            "vae": {"model_kwargs": {}, "steps": 3000, "batch_size": 128},
+            "diffusion": {"model_kwargs": _DIFFUSION_CPU, "steps": 2500, "batch_size": 64},
+        },
+        "main": {"n_samples": 10_000, "cells": 50, "sampler": {}},
+        "size": {
+            "sizes": {"gan": [100, 300, 1000, 3000, 10_000], "diffusion": [100, 1000]},
+            "n_samples": 2000,
+            "keep_every": 500,
+            "small_steps": {"gan": 2000, "diffusion": 3000},
+        },
+        "duplication": {"n": None, "canaries": [1, 10, 100, 1000], "n_samples": 10_000, "steps": 2500},
+        "unlearning": {
+            "n": 300,
+            "canary_count": 30,
+            "shards": 3,
+            "slices": 3,
+            "steps": 2000,
+            "n_samples": 1000,
+            "finetune_steps": 200,
+            "relearn_steps": 200,
+        },
+    },
+    "gpu": {
+        "calibration": {"test_digits": 10_000, "train_queries": 60_000, "cells": 50},
+        "models": {
+            "gan": {"model_kwargs": {}, "steps": 20_000, "batch_size": 256},
+            "vae": {"model_kwargs": {}, "steps": 20_000, "batch_size": 256},
+            "diffusion": {"model_kwargs": _DIFFUSION_GPU, "steps": 30_000, "batch_size": 256},
+        },
+        "main": {"n_samples": 100_000, "cells": 50, "sampler": {}},
+        "size": {
+            "sizes": {"gan": [100, 300, 1000, 3000, 10_000], "diffusion": [100, 300, 1000, 3000, 10_000]},
+            "n_samples": 10_000,
+            "keep_every": 2000,
+            "small_steps": {"gan": 10_000, "diffusion": 20_000},
+        },
+        "duplication": {"n": None, "canaries": [1, 10, 100, 1000], "n_samples": 50_000, "steps": 30_000},
+        "unlearning": {
+            "n": 1000,
+            "canary_count": 100,
+            "shards": 5,
+            "slices": 4,
+            "steps": 10_000,
+            "n_samples": 10_000,
+            "finetune_steps": 1000,
+            "relearn_steps": 1000,
+        },
+    },
+}
+
+
+def config(scale: str, section: str) -> dict[str, Any]:
+    """The settings of `section` ("models", "main", ...) at `scale`."""
+    if scale not in _CONFIGS:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {SCALES}")
+    return _CONFIGS[scale][section]
