@@ -17,15 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("mnistmem.commands.data", "MNIST: prepare the verified cache, show sources, hashes and counts"),
     "train": ("mnistmem.commands.train", "train a GAN, VAE, diffusion model or classifier"),
     "sample": ("mnistmem.commands.sample", "generate images from a trained model, with per-sample seeds"),
-    "search": (
-        "mnistmem.commands.search",
-        "exact nearest training images (and copy criteria) for saved samples",
-    ),
+    "search": ("mnistmem.commands.search", "exact nearest training images (and copy criteria) for saved samples"),
     "reproduce": ("mnistmem.commands.reproduce", "run the experiments behind the book at a chosen scale"),
-    "unlearn": (
-        "mnistmem.commands.unlearn",
-        "make a model forget a training image, by one of several methods",
-    ),
+    "unlearn": ("mnistmem.commands.unlearn", "make a model forget a training image, by one of several methods"),
     "book": ("mnistmem.commands.book", "build the book (developer tool behind `make book`)"),
 }
 

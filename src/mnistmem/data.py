@@ -63,9 +63,7 @@ class MnistDataError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------------------------- loading
-def load_mnist(
-    split: str = "train", data_dir: str | os.PathLike | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return `(images uint8 [N,28,28], labels int64 [N])` for `split` in {"train", "test"}, verified.
 
     The arrays are read-only and shared between calls; copy them before modifying.
@@ -119,9 +117,7 @@ def verify_arrays(images: np.ndarray, labels: np.ndarray, split: str, source: st
     elif array_sha256(labels) != expected["labels"]:
         problems.append("labels differ from the pinned SHA-256")
     if problems:
-        raise MnistDataError(
-            f"MNIST {split} split from {source} is not the original data: {'; '.join(problems)}. Fix: {fix}"
-        )
+        raise MnistDataError(f"MNIST {split} split from {source} is not the original data: {'; '.join(problems)}. Fix: {fix}")
 
 
 def write_cache(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
@@ -285,9 +281,7 @@ def with_duplicates(
     """
     extra_images = np.asarray(extra_images)
     if extra_images.ndim != 3 or extra_images.shape[1:] != IMAGE_SHAPE or extra_images.dtype != np.uint8:
-        raise ValueError(
-            f"extra images must be uint8 [K,28,28], got {extra_images.dtype} {extra_images.shape}"
-        )
+        raise ValueError(f"extra images must be uint8 [K,28,28], got {extra_images.dtype} {extra_images.shape}")
     if not (len(extra_images) == len(extra_labels) == len(counts)):
         raise ValueError("extra_images, extra_labels and counts must have the same length")
     if any(int(c) < 0 for c in counts):

