@@ -135,7 +135,10 @@ def calibrated_l2_score(
 def ssim_score(samples_u8: np.ndarray, train_images: np.ndarray, nn1_index: np.ndarray) -> np.ndarray:
     """SSIM (scikit-image defaults: 7×7 uniform window, data_range 255) to the nearest training image."""
     return np.array(
-        [structural_similarity(s, train_images[j], data_range=255) for s, j in zip(samples_u8, nn1_index)],
+        [
+            structural_similarity(s, train_images[j], data_range=255)
+            for s, j in zip(samples_u8, nn1_index, strict=True)
+        ],
         dtype=np.float64,
     )
 
@@ -380,7 +383,7 @@ def mnist_near_duplicates(
     test = to_uint8(test_images, "test_images")
     d, i = knn(train, train, k=2, device=device, progress=progress)
     own = np.arange(len(train))
-    # Self is at distance 0 but, with an exact duplicate of lower index, second: take the entry that is not self.
+    # Self is at distance 0, but second when an exact duplicate has a lower index: take the entry not self.
     other = np.where(i[:, 0] == own, 1, 0)
     train_nn_index = i[own, other]
     train_nn_distance = d[own, other]
