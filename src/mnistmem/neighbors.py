@@ -219,8 +219,12 @@ class _Reference:
 _reference_cache: dict[tuple[str, str, bool], _Reference] = {}
 
 
+def _cache_key(reference_u8: np.ndarray, device: torch.device, screen: bool) -> tuple[str, str, bool]:
+    return (hashlib.sha256(reference_u8.tobytes()).hexdigest(), str(device), screen)
+
+
 def _prepared(reference_u8: np.ndarray, device: torch.device, screen: bool) -> _Reference:
-    key = (hashlib.sha256(reference_u8.tobytes()).hexdigest(), str(device), screen)
+    key = _cache_key(reference_u8, device, screen)
     if key not in _reference_cache:
         _reference_cache.clear()
         _reference_cache[key] = _Reference(reference_u8, device, screen)
@@ -328,8 +332,9 @@ def knn_squared(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest reference images as (squared byte distances int64 [Q,k], indices int64 [Q,k]).
 
-    Sorted by (distance, index). `method`: "screen" (PCA lower bound + exact re-ranking, the CPU default
-    for references of 4,096 images or more), "direct" (full exact product; the CUDA default), or "auto".
+    Sorted by (distance, index). `method`: "screen" (PCA lower bound + exact re-ranking; the CPU default
+    for references of 4,096+ images with 2,048+ queries or a screen already prepared), "direct" (full
+    exact product; the CUDA default), or "auto".
     Memory is bounded by `chunk_size` queries at a time (default: about 256 MB of working arrays), so
     only the returned arrays grow with the number of queries.
     """
@@ -346,7 +351,10 @@ def knn_squared(
         raise NeighborsInputError(f"method must be 'auto', 'screen' or 'direct', got {method!r}.")
     dev = pick_device(device)
     if method == "auto":
-        method = "screen" if dev.type == "cpu" and len(r) >= 4096 and 8 * k + 512 < len(r) // 2 else "direct"
+        # The screen costs ~1-3 s to prepare (then cached): worth it from a few thousand queries on.
+        big = len(r) >= 4096 and 8 * k + 512 < len(r) // 2
+        cached = big and _cache_key(r, dev, True) in _reference_cache
+        method = "screen" if dev.type == "cpu" and big and (len(q) >= 2048 or cached) else "direct"
     if chunk_size is None:
         chunk_size = max(16, min(4096, (64 * 2**20) // max(len(r), 1)))
         if dev.type == "cuda":
