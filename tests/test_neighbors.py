@@ -152,6 +152,7 @@ def _peak_growth_mb(n: int) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["growth_kb"] / 1024
 
 
+@pytest.mark.slow
 def test_peak_memory_does_not_scale_with_queries():
     small, large = _peak_growth_mb(10_000), _peak_growth_mb(100_000)
     # 90k more queries must cost no more than their outputs (90k × 5 × 16 B ≈ 7 MB) plus a small slack;
