@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -256,13 +257,15 @@ def _rerank(qs: torch.Tensor, q_norms: torch.Tensor, ref: _Reference, cand: torc
     cand, _ = torch.sort(cand, dim=1)
     rows, width = cand.shape
     crow = torch.arange(0, rows * width + 1, width, device=qs.device)
-    pattern = torch.sparse_csr_tensor(
-        crow,
-        cand.reshape(-1),
-        torch.zeros(rows * width, device=qs.device),
-        size=(rows, ref.n),
-        check_invariants=False,  # sorted, in-range column indices by construction
-    )
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": we use only its sampled product
+        warnings.simplefilter("ignore", UserWarning)
+        pattern = torch.sparse_csr_tensor(
+            crow,
+            cand.reshape(-1),
+            torch.zeros(rows * width, device=qs.device),
+            size=(rows, ref.n),
+            check_invariants=False,  # sorted, in-range column indices by construction
+        )
     dots = torch.sparse.sampled_addmm(pattern, qs, ref.shifted.T, beta=0.0).values().view(rows, width)
     d2 = q_norms[:, None] + ref.norms[cand] - 2 * dots.to(torch.int64)
     return _select(d2, cand, k, ref.n)
