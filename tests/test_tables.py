@@ -1,0 +1,91 @@
+"""The result-table file format: round trip, schema version, corrupt files, atomic writes, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mnistmem import tables
+from mnistmem.cli import main
+from mnistmem.data import load_mnist
+from mnistmem.tables import SampleTable, TableFormatError, load_table, save_table
+
+
+def make_table(n: int = 5) -> SampleTable:
+    rng = np.random.default_rng(0)
+    d = np.sort(rng.random((n, 3)), 1)
+    return SampleTable(
+        sample_id=np.arange(n),
+        seed=np.arange(n) * 7,
+        nn_index=rng.integers(0, 60000, (n, 3)),
+        nn_distance=d,
+        scores={"l2": d[:, 0]},
+        flags={"l2": d[:, 0] < 0.5},
+        thresholds={"l2": 0.5},
+        extra={"feature_nn_index": np.arange(n)},
+        meta={"name": "x", "c_t": {"c_t": -1.5}},
+    )
+
+
+def test_round_trip(tmp_path):
+    table = make_table()
+    path = save_table(table, tmp_path / "sub" / "t.npz")
+    loaded = load_table(path)
+    for field in ("sample_id", "seed", "nn_index", "nn_distance"):
+        np.testing.assert_array_equal(getattr(loaded, field), getattr(table, field))
+    np.testing.assert_array_equal(loaded.scores["l2"], table.scores["l2"])
+    np.testing.assert_array_equal(loaded.flags["l2"], table.flags["l2"])
+    np.testing.assert_array_equal(loaded.extra["feature_nn_index"], np.arange(5))
+    assert loaded.thresholds == {"l2": 0.5} and loaded.meta["c_t"]["c_t"] == -1.5
+    assert loaded.meta["schema_version"] == tables.SCHEMA_VERSION
+    assert [p.name for p in path.parent.iterdir()] == ["t.npz"]  # no temporary file left behind
+
+
+def test_other_schema_version_is_refused(tmp_path):
+    path = save_table(make_table(), tmp_path / "t.npz")
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(bytes(arrays["meta_json"]).decode())
+    meta["schema_version"] = 999
+    arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(TableFormatError, match="version 999"):
+        load_table(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip file", b"PK\x03\x04garbage"])
+def test_corrupt_file_gives_clear_error(tmp_path, content):
+    path = tmp_path / "t.npz"
+    path.write_bytes(content)
+    with pytest.raises(TableFormatError, match="mnistmem search"):
+        load_table(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(TableFormatError, match="no such table"):
+        load_table(tmp_path / "absent.npz")
+
+
+def test_cli_search_writes_a_table(tmp_path, capsys):
+    train, _ = load_mnist("train")
+    samples = tmp_path / "samples.npz"
+    np.savez(samples, images=train[[5, 6, 7]], seeds=np.array([1, 2, 3]))
+    out = tmp_path / "table.npz"
+    assert main(["search", str(samples), "--out", str(out), "--no-ct"]) == 0
+    table = load_table(out)
+    assert list(table.nn_index[:, 0]) == [5, 6, 7] and list(table.seed) == [1, 2, 3]
+    assert table.flags["l2"].all() and table.k == 50
+    assert "table written" in capsys.readouterr().out
+
+
+def test_cli_search_rejects_bad_files(tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, a=np.zeros(3), b=np.zeros(3))
+    with pytest.raises(SystemExit, match="'images'"):
+        main(["search", str(bad)])
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((2, 10), np.uint8))
+    with pytest.raises(SystemExit, match="shape"):
+        main(["search", str(wrong), "--no-ct"])
