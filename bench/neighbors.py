@@ -98,9 +98,7 @@ def main() -> None:
         from sklearn.neighbors import NearestNeighbors
 
         def run_sklearn():
-            return (
-                NearestNeighbors(n_neighbors=args.k, algorithm="brute", n_jobs=threads).fit(xb).kneighbors(xq)
-            )
+            return NearestNeighbors(n_neighbors=args.k, algorithm="brute", n_jobs=threads).fit(xb).kneighbors(xq)
 
         (sd, si), t, mem = timed("sklearn", run_sklearn)
         rows.append(("scikit-learn brute (fp32)", t, mem))
@@ -119,10 +117,7 @@ def main() -> None:
     print(f"\n{len(queries)} test digits x {len(train)} training digits, k={args.k}, {threads} CPU threads\n")
     print(f"{'method':62s} {'seconds':>8s} {'Mpairs/s':>9s} {'peak +MB':>9s} {'faiss/this':>10s}")
     for name, seconds, mem in rows:
-        print(
-            f"{name:62s} {seconds:8.2f} {pairs / seconds / 1e6:9.1f} {mem:9.0f} "
-            f"{faiss_seconds / seconds:10.2f}"
-        )
+        print(f"{name:62s} {seconds:8.2f} {pairs / seconds / 1e6:9.1f} {mem:9.0f} {faiss_seconds / seconds:10.2f}")
     print("\nagreement with mnistmem (exact integer distances, ties by lower index):")
     for name, (d, i) in results.items():
         max_diff, share, mismatches = agreement(md, mi, d, i)

@@ -119,9 +119,7 @@ def nn_ratio_score(nn_distance: np.ndarray) -> np.ndarray:
         return np.where(d[:, 0] == 0, 0.0, d[:, 0] / d[:, 1])
 
 
-def calibrated_l2_score(
-    nn_distance: np.ndarray, alpha: float = CARLINI_ALPHA, n: int = CARLINI_N
-) -> np.ndarray:
+def calibrated_l2_score(nn_distance: np.ndarray, alpha: float = CARLINI_ALPHA, n: int = CARLINI_N) -> np.ndarray:
     """Carlini et al. 2023 (arXiv 2301.13188, sec. 4.2): d(x̂, NN1) / (α · mean of d(x̂, y) over the n
     nearest training images y, NN1 included). Extracted when <= 1. 0/0 counts as 0 (exact copy)."""
     d = np.asarray(nn_distance, np.float64)
@@ -135,10 +133,7 @@ def calibrated_l2_score(
 def ssim_score(samples_u8: np.ndarray, train_images: np.ndarray, nn1_index: np.ndarray) -> np.ndarray:
     """SSIM (scikit-image defaults: 7×7 uniform window, data_range 255) to the nearest training image."""
     return np.array(
-        [
-            structural_similarity(s, train_images[j], data_range=255)
-            for s, j in zip(samples_u8, nn1_index, strict=True)
-        ],
+        [structural_similarity(s, train_images[j], data_range=255) for s, j in zip(samples_u8, nn1_index, strict=True)],
         dtype=np.float64,
     )
 
@@ -147,9 +142,7 @@ def _unit_features(features: FeatureFn, images: np.ndarray, name: str, batch: in
     parts = [np.asarray(features(images[s : s + batch]), np.float64) for s in range(0, len(images), batch)]
     f = np.concatenate(parts)
     if f.ndim != 2 or len(f) != len(images) or not np.isfinite(f).all():
-        raise ValueError(
-            f"features({name}) must return finite floats [N, D] for N={len(images)}, got {f.shape}"
-        )
+        raise ValueError(f"features({name}) must return finite floats [N, D] for N={len(images)}, got {f.shape}")
     norms = np.linalg.norm(f, axis=1, keepdims=True)
     return f / np.where(norms == 0, 1.0, norms)
 
@@ -217,9 +210,7 @@ def score_samples(
     }
     extra = {}
     if features is not None:
-        scores["feature_cosine"], extra["feature_nn_index"] = feature_cosine_score(
-            x, train, features, train_features
-        )
+        scores["feature_cosine"], extra["feature_nn_index"] = feature_cosine_score(x, train, features, train_features)
     chosen = {n: CRITERIA[n].default_threshold for n in scores}
     for key, value in (thresholds or {}).items():
         if key not in CRITERIA:
@@ -323,9 +314,7 @@ def with_thresholds(table: SampleTable, thresholds: dict[str, float]) -> SampleT
     )
 
 
-def summarize(
-    table: SampleTable, baseline: SampleTable, thresholds: dict[str, float] | None = None
-) -> list[dict]:
+def summarize(table: SampleTable, baseline: SampleTable, thresholds: dict[str, float] | None = None) -> list[dict]:
     """One row per criterion: the model's rate of flagged samples, the MNIST baseline rate, and the excess.
 
     Rates carry 95% Wilson intervals; the excess (model minus baseline) a 95% Newcombe interval. Both tables

@@ -42,3 +42,22 @@ def show(fig, caption: str, post_script: str | None = None) -> None:
     else:
         fig.show()
         display(Markdown(f"*{caption}*"))
+
+
+def show_html(fragment: str) -> None:
+    """Display an HTML fragment (a table) in the book and in notebooks alike."""
+    from IPython.display import HTML, display
+
+    display(HTML(fragment))
+
+
+def glue(name: str, value) -> None:
+    """Make `value` available to the chapter's prose as {glue:text}`name` (myst-nb), without showing it.
+
+    In a notebook without myst-nb (e.g. Colab) this does nothing: the prose there is not rendered anyway.
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        return
+    myst_glue(name, value, display=False)

@@ -156,9 +156,7 @@ def _sq_norms(shifted: torch.Tensor) -> torch.Tensor:
     return (shifted * shifted).to(torch.int64).sum(1)
 
 
-def squared_byte_distances(
-    queries: np.ndarray, reference: np.ndarray, device: str | None = None
-) -> np.ndarray:
+def squared_byte_distances(queries: np.ndarray, reference: np.ndarray, device: str | None = None) -> np.ndarray:
     """Exact squared Euclidean distances in byte units, int64 [Q, N] (divide by 255² for [0,1] units).
 
     Dense: memory grows with Q·N, so this is for small sets and tests; `knn` is the bounded-memory search.

@@ -103,6 +103,10 @@ class ExperimentResult:
         except json.JSONDecodeError as error:
             raise ResultError(f"result file {path} is not valid JSON ({error}). {self._fix()}") from error
 
+    def sibling(self, experiment: str) -> ExperimentResult:
+        """Another experiment's results at the same scale and under the same root."""
+        return load(experiment, self.scale, root=self.dir.parent.parent)
+
     @property
     def wall_seconds(self) -> float:
         return float(self.manifest.get("wall_seconds_total", 0.0))

@@ -21,9 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, default=50, help="neighbours kept per sample (>= 50)")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: best available)")
     parser.add_argument("--no-ct", action="store_true", help="skip Meehan's C_T (k-means on 60k images)")
-    parser.add_argument(
-        "--baseline", type=Path, help="baseline table file: loaded if present, else computed and saved"
-    )
+    parser.add_argument("--baseline", type=Path, help="baseline table file: loaded if present, else computed and saved")
 
 
 def read_samples(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -79,10 +77,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             baseline = copies.baseline_table(test, train, k=args.k, device=args.device, progress=True)
             tables.save_table(baseline, args.baseline)
-        print(
-            f"\n{'criterion':15s} {'threshold':>9s} {'rate [95% CI]':>26s} "
-            f"{'MNIST baseline':>26s} {'excess':>8s}"
-        )
+        print(f"\n{'criterion':15s} {'threshold':>9s} {'rate [95% CI]':>26s} {'MNIST baseline':>26s} {'excess':>8s}")
         for row in copies.summarize(table, baseline):
             print(
                 f"{row['criterion']:15s} {row['threshold']:9.3f} "
