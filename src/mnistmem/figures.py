@@ -349,3 +349,64 @@ def hover_pair_scatter(
         margin={"l": 60, "r": 20, "t": 40, "b": 60},
     )
     return fig, HOVER_IMAGE_SCRIPT
+
+
+def slider_gallery(states: list[tuple[str, str, str]], caption: str) -> go.Figure:
+    """A slider over states (label, image data URI, text): each stop shows its image and text."""
+    if not states:
+        raise ValueError("slider_gallery needs at least one state")
+
+    def layout_for(uri: str, text: str) -> dict:
+        return {
+            "images": [
+                {
+                    "source": uri,
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x": 0,
+                    "y": 1,
+                    "sizex": 1,
+                    "sizey": 0.85,
+                    "xanchor": "left",
+                    "yanchor": "top",
+                    "sizing": "contain",
+                    "layer": "above",
+                }
+            ],
+            "annotations": [
+                {
+                    "text": text,
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x": 0,
+                    "y": 1.12,
+                    "showarrow": False,
+                    "xanchor": "left",
+                    "font": {"size": 14},
+                },
+                {
+                    "text": caption,
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x": 0,
+                    "y": 0.1,
+                    "showarrow": False,
+                    "xanchor": "left",
+                    "font": {"size": 11},
+                },
+            ],
+        }
+
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="markers", marker={"opacity": 0}, hoverinfo="skip"))
+    steps = [{"label": label, "method": "relayout", "args": [layout_for(uri, text)]} for label, uri, text in states]
+    fig.update_layout(layout_for(*states[0][1:]))
+    fig.update_layout(
+        sliders=[{"active": 0, "steps": steps, "currentvalue": {"prefix": "training set: "}, "pad": {"t": 20}}],
+        xaxis={"visible": False, "range": [0, 1]},
+        yaxis={"visible": False, "range": [0, 1]},
+        height=560,
+        plot_bgcolor="white",
+        margin={"l": 20, "r": 20, "t": 80, "b": 40},
+        showlegend=False,
+    )
+    return fig

@@ -11,6 +11,7 @@ import html
 from functools import lru_cache
 
 import numpy as np
+import plotly.graph_objects as go
 
 from mnistmem import data, figures
 from mnistmem.display import glue, show, show_html
@@ -262,3 +263,389 @@ def criteria_table(ch, family: str) -> None:
             f"({scale_note(result)}).",
         )
     )
+
+
+# ---------------------------------------------------------------------------------------------- chapter 6
+def _scored_tags(result) -> list[str]:
+    return [name.removeprefix("score_") for name in result.manifest["stages"] if name.startswith("score_")]
+
+
+def most_copied(ch, top: int = 15) -> None:
+    """The training images credited with the most copies, for every model of `main` and `size`."""
+    train = _train_images()
+    xs, ys, pairs, hover, groups, names = [], [], [], [], [], {}
+    for g, (experiment, tag) in enumerate((e, t) for e in ("main", "size") for t in _scored_tags(ch[e])):
+        result = ch[experiment]
+        table = _table(result, f"score_{tag}")
+        images, _ = _samples(result, f"sample_{tag}")
+        flagged = np.flatnonzero(table.flags["nn_ratio"])
+        if not len(flagged):
+            continue
+        index, times = np.unique(table.nn_index[flagged, 0], return_counts=True)
+        order = np.argsort(-times, kind="stable")[:top]
+        names[g] = model_name(tag)
+        for rank, j in enumerate(order, start=1):
+            example = flagged[table.nn_index[flagged, 0] == index[j]][0]
+            xs.append(rank)
+            ys.append(int(times[j]))
+            pairs.append((images[example], train[index[j]]))
+            hover.append(f"{model_name(tag)}: training image #{index[j]} copied by {times[j]} samples")
+            groups.append(g)
+    if not xs:
+        show_html(
+            "<p class='mnistmem-note'>No sample of any model passed the nearest-neighbour ratio test at "
+            f"this scale ({scale_note(ch['main'])}), so no training image was credited with a copy.</p>"
+        )
+        return
+    fig, script = figures.hover_pair_scatter(
+        np.array(xs),
+        np.array(ys),
+        pairs,
+        hover,
+        "rank among copied training images",
+        "samples that copy it",
+        np.array(groups),
+        names,
+    )
+    show(
+        fig,
+        f"Training images most often copied (nearest-neighbour ratio test), per model ({scale_note(ch['size'])}). "
+        "Hover a point to see one copy beside the training image.",
+        post_script=script,
+    )
+
+
+def size_points(ch) -> list[dict]:
+    """One row per (family, training-set size), with n = 60,000 taken from the main experiment."""
+    rows = []
+    for experiment in ("size", "main"):
+        result = ch[experiment]
+        for tag in _scored_tags(result):
+            family, _, n = tag.partition("_")
+            if family not in ("gan", "diffusion"):
+                continue
+            summary = result.summary(f"score_{tag}")
+            ratio = next(r for r in summary["criteria"] if r["criterion"] == "nn_ratio")
+            rows.append(
+                {
+                    "family": family,
+                    "n": int(n) if n else 60_000,
+                    "tag": tag,
+                    "experiment": experiment,
+                    "own_share": summary["own_training_share"],
+                    "ratio_rate": ratio["rate"],
+                    "ratio_low": ratio["ci_low"],
+                    "ratio_high": ratio["ci_high"],
+                    "samples": summary["n"],
+                    "confidence": summary["mean_confidence"],
+                }
+            )
+    return sorted(rows, key=lambda r: (r["family"], r["n"]))
+
+
+def size_explorer(ch, per_state: int = 6) -> None:
+    train = _train_images()
+    states = []
+    for row in size_points(ch):
+        result = ch[row["experiment"]]
+        table = _table(result, f"score_{row['tag']}")
+        images, _ = _samples(result, f"sample_{row['tag']}")
+        order = np.argsort(table.nn_distance[:, 0], kind="stable")[:per_state]
+        strip = figures.pair_strip(images[order], train[table.nn_index[order, 0]])
+        own = (
+            ""
+            if row["own_share"] is None
+            else (
+                f"; nearest training image among its own {row['n']:,}: {100 * row['own_share']:.1f}% "
+                f"(chance {100 * row['n'] / 60_000:.2f}%)"
+            )
+        )
+        text = (
+            f"<b>{MODEL_NAMES[row['family']]} trained on {row['n']:,} digits</b>: copies (ratio test) "
+            f"{pct(row['ratio_rate'], row['ratio_low'], row['ratio_high'])}{own}"
+        )
+        states.append((f"{MODEL_NAMES[row['family']]} {row['n']:,}", figures.png_data_uri(strip), text))
+    show(
+        figures.slider_gallery(states, "closest samples: sample | nearest training image | difference"),
+        f"Move the slider through training-set sizes ({scale_note(ch['size'])}).",
+    )
+
+
+def size_curve(ch) -> None:
+    rows = size_points(ch)
+    fig = go.Figure()
+    for k, family in enumerate(("gan", "diffusion")):
+        mine = [r for r in rows if r["family"] == family]
+        if not mine:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[r["n"] for r in mine],
+                y=[100 * r["ratio_rate"] for r in mine],
+                name=f"{MODEL_NAMES[family]}: copies (ratio test)",
+                mode="lines+markers",
+                line={"color": figures.PALETTE[k + 1]},
+                marker={"symbol": ["circle", "diamond"][k]},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [100 * (r["ratio_high"] - r["ratio_rate"]) for r in mine],
+                    "arrayminus": [100 * (r["ratio_rate"] - r["ratio_low"]) for r in mine],
+                },
+            )
+        )
+        own = [r for r in mine if r["own_share"] is not None]
+        fig.add_trace(
+            go.Scatter(
+                x=[r["n"] for r in own],
+                y=[100 * r["own_share"] for r in own],
+                mode="lines+markers",
+                name=f"{MODEL_NAMES[family]}: nearest image among its own n",
+                line={"color": figures.PALETTE[k + 1], "dash": "dot"},
+            )
+        )
+    sizes = sorted({r["n"] for r in rows})
+    fig.add_trace(
+        go.Scatter(
+            x=sizes,
+            y=[100 * n / 60_000 for n in sizes],
+            name="chance (n / 60,000)",
+            mode="lines",
+            line={"color": figures.PALETTE[0], "dash": "dash"},
+        )
+    )
+    fig.update_layout(
+        xaxis={"type": "log", "title": "training images (n)"},
+        yaxis={"title": "% of samples"},
+        height=420,
+        plot_bgcolor="white",
+        legend={"orientation": "h", "y": -0.25},
+    )
+    show(fig, f"Copying against training-set size ({scale_note(ch['size'])}); bars are 95% confidence intervals.")
+    smallest = min(rows, key=lambda r: (r["n"], r["family"]))
+    glue(
+        "size_sentence",
+        f"At the smallest training set measured ({smallest['n']:,} digits, {MODEL_NAMES[smallest['family']]}), "
+        f"{pct(smallest['ratio_rate'])} of samples pass the ratio test for a copy"
+        + (
+            ""
+            if smallest["own_share"] is None
+            else f", and {pct(smallest['own_share'])} have their nearest of all 60,000 training digits among "
+            f"the model's own {smallest['n']:,}, against {pct(smallest['n'] / 60_000)} by chance"
+        )
+        + ".",
+    )
+
+
+def duplication_chart(ch) -> None:
+    result = ch["duplication"]
+    fig = go.Figure()
+    for k, family in enumerate(("diffusion", "gan")):
+        stage = f"reproduction_{family}"
+        if stage not in result.manifest["stages"]:
+            continue
+        rows = result.summary(stage)["canaries"]
+        fig.add_trace(
+            go.Scatter(
+                x=[r["count"] for r in rows],
+                y=[100 * r["share"] for r in rows],
+                mode="lines+markers",
+                name=MODEL_NAMES[family],
+                text=[
+                    f"{r['glyph']} ×{r['count']}: {r['reproduced']} of {r['n']} samples; closest "
+                    f"distance {r['closest_distance']:.2f}"
+                    for r in rows
+                ],
+                hovertemplate="%{text}<extra></extra>",
+                line={"color": figures.PALETTE[k + 1]},
+            )
+        )
+    fig.update_layout(
+        xaxis={"type": "log", "title": "copies of the canary in the training set"},
+        yaxis={"title": "% of samples that reproduce it"},
+        height=400,
+        plot_bgcolor="white",
+    )
+    show(fig, f"Reproduction of planted canaries against their duplication ({scale_note(result)}).")
+
+
+def seeds_per_copy(ch) -> None:
+    result = ch["randomness"]
+    models = [m for m in result.summary("seeds")["models"] if m["copies"]]
+    fig = go.Figure()
+    for k, m in enumerate(models):
+        seeds = m["seeds_per_copied_image"]["seeds"]
+        fig.add_trace(
+            go.Bar(
+                x=list(range(1, len(seeds) + 1)),
+                y=seeds,
+                name=model_name(m["model"]),
+                marker_color=figures.PALETTE[(k % 4) + 1],
+            )
+        )
+    fig.update_layout(
+        xaxis={"title": "copied training images, most reproduced first"},
+        yaxis={"title": "distinct seeds that reproduce it"},
+        height=400,
+        plot_bgcolor="white",
+        barmode="group",
+    )
+    show(fig, f"How many different random seeds lead to the same copied training image ({scale_note(result)}).")
+    regenerated = [r for m in models for r in m["regenerated"]]
+    several = sum(m["reproduced_by_several_seeds"] for m in models)
+    if not models:
+        glue("randomness_sentence", "At this scale no sample passed the ratio test, so there was no copy to trace.")
+        return
+    glue(
+        "randomness_sentence",
+        f"Across the models, {several} copied training images were reproduced from two or more different seeds. "
+        f"Of {len(regenerated)} copies regenerated from their stored seed alone, "
+        f"{sum(r['identical'] for r in regenerated)} came out identical, bit for bit.",
+    )
+
+
+def scale_up_table(ch) -> None:
+    result = ch["main"]
+    rows = []
+    for tag in _scored_tags(result):
+        summary = result.summary(f"score_{tag}")
+        rate = next(r for r in summary["criteria"] if r["criterion"] == "nn_ratio")
+        low, high = rate["ci_low"], rate["ci_high"]
+        for works in (60_000, 1_000_000, 2_300_000_000):
+            rows.append(
+                [
+                    model_name(tag),
+                    f"{works:,}",
+                    pct(rate["rate"], low, high),
+                    f"{rate['rate'] * works:,.0f} ({low * works:,.0f}–{high * works:,.0f})",
+                ]
+            )
+    show_html(
+        html_table(
+            ["model", "works generated (one per work)", "measured copy rate (95% CI)", "works reproduced at that rate"],
+            rows,
+            f"Rates turned into counts, assuming one sample per work and the rate measured here "
+            f"({scale_note(result)}); an illustration of arithmetic, not a prediction.",
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------------------- chapter 7
+def storage_table(ch) -> None:
+    result = ch["storage"]
+    rows = [
+        [
+            model_name(m["model"]),
+            f"{m['parameters']:,}",
+            f"{m['weight_bits'] / 8e6:.1f} MB",
+            f"{m['copied_training_images']:,}",
+            f"{m['reproduced_bits'] / 8e3:.1f} kB",
+            f"{100 * m['reproduced_share_of_weight_bits']:.3f}%",
+        ]
+        for m in result.summary("storage")["models"]
+    ]
+    show_html(
+        html_table(
+            [
+                "model",
+                "parameters",
+                "size of weights",
+                "training images reproduced",
+                "their size (PNG)",
+                "as share of the weights",
+            ],
+            rows,
+            f"Bits in the weights against bits reproduced ({scale_note(result)}).",
+        )
+    )
+
+
+def extraction_chart(ch) -> None:
+    result = ch["storage"]
+    models = result.summary("storage")["models"]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            x=[model_name(m["model"]) for m in models],
+            y=[m["clusters"] for m in models],
+            name="clusters of near-identical samples",
+            marker_color=figures.PALETTE[4],
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            x=[model_name(m["model"]) for m in models],
+            y=[m["clusters_matching_training_images"] for m in models],
+            name="... that are real training images",
+            marker_color=figures.PALETTE[1],
+        )
+    )
+    fig.update_layout(barmode="group", height=400, plot_bgcolor="white", yaxis={"title": "clusters"})
+    show(fig, f"Generate-and-filter extraction without the training data ({scale_note(result)}).")
+    found = sum(m["clusters"] for m in models)
+    real = sum(m["clusters_matching_training_images"] for m in models)
+    glue(
+        "extraction_sentence",
+        f"Across all models, the samples formed {found} clusters of near-identical images; {real} of them turned "
+        "out, on checking against the training set, to be real training images.",
+    )
+
+
+# ---------------------------------------------------------------------------------------------- chapter 9, appendix
+def objections_summary(ch) -> None:
+    result = ch["main"]
+    rows = []
+    for tag in _scored_tags(result):
+        summary = result.summary(f"score_{tag}")
+        for r in summary["criteria"]:
+            rows.append(
+                [
+                    model_name(tag),
+                    CRITERION_NAMES.get(r["criterion"], r["criterion"]),
+                    pct(r["rate"], r["ci_low"], r["ci_high"]),
+                    pct(r["baseline_rate"]),
+                    pct(r["excess"], r["excess_ci_low"], r["excess_ci_high"]),
+                ]
+            )
+    show_html(
+        html_table(
+            ["model", "definition", "copies", "baseline", "excess"],
+            rows,
+            f"All models trained on 60,000 digits, all definitions ({scale_note(result)}).",
+        )
+    )
+
+
+def scales_used(ch) -> None:
+    rows = [
+        [
+            name,
+            result.scale,
+            result.manifest.get("hardware", {}).get("device", "?"),
+            f"{result.wall_seconds / 60:.1f} min",
+            (result.manifest.get("code", {}).get("commit") or "?")[:10],
+        ]
+        for name, result in ch.results.items()
+    ]
+    show_html(
+        html_table(
+            ["experiment", "scale", "hardware", "compute time", "code commit"],
+            rows,
+            "The scale, hardware and compute time behind each experiment shown in this book.",
+        )
+    )
+
+
+def manifest_table(ch) -> None:
+    rows = []
+    for name, result in ch.results.items():
+        for stage, record in result.manifest["stages"].items():
+            rows.append([name, result.scale, stage, f"{record['wall_seconds']:.1f} s", record["finished"]])
+    show_html(
+        html_table(
+            ["experiment", "scale", "stage", "wall time", "finished"],
+            rows,
+            "Every stage behind the book, from the manifests in data/results.",
+        )
+    )
+    scales_used(ch)
