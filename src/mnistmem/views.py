@@ -77,6 +77,15 @@ def pct(rate: float, low: float | None = None, high: float | None = None) -> str
 
 
 # ---------------------------------------------------------------------------------------------- chapter 2
+def show_first_training_digits(count: int = 20) -> None:
+    images, labels = data.load_mnist("train")
+    hover = [f"training image #{i}, labelled {labels[i]}" for i in range(count)]
+    show(
+        figures.digit_grid(images[:count], hover, columns=10, scale=3),
+        f"The first {count} of the 60,000 MNIST training images, in their original order.",
+    )
+
+
 def show_random_training_digits(seed: int = 1, count: int = 100) -> None:
     images, labels = data.load_mnist("train")
     chosen = np.sort(np.random.default_rng(seed).choice(len(images), count, replace=False))

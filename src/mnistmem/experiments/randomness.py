@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from mnistmem.experiments.runner import Experiment, Stage, StageContext
-from mnistmem.experiments.stages import MODEL_DIR, SAMPLES_FILE, TABLE_FILE, load_samples
+from mnistmem.experiments.stages import MODEL_DIR, SAMPLES_FILE, TABLE_FILE, load_samples, sample_batch_size
 
 REGENERATE = 5
 
@@ -64,8 +64,9 @@ def seeds_stage(ctx: StageContext) -> dict:
     return {"models": models}
 
 
-def _sampler_kwargs(result, sample_stage: str) -> dict:
-    return dict(result.stage(sample_stage)["config"].get("sampler", {}))
+def _sampler_kwargs(result, sample: str) -> dict:
+    config = result.stage(sample)["config"]
+    return {"batch_size": sample_batch_size(config), **config.get("sampler", {})}
 
 
 def plan(scale: str) -> list[Stage]:

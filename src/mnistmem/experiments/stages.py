@@ -18,6 +18,8 @@ from mnistmem.experiments.runner import StageContext
 SAMPLES_FILE = "samples.npz"
 TABLE_FILE = "table.npz"
 MODEL_DIR = "model"
+#: Samples are computed in fixed blocks of this many seeds; regenerating one needs the same block size.
+SAMPLE_BATCH = 128
 
 
 def train_stage(ctx: StageContext) -> dict:
@@ -54,6 +56,11 @@ def load_samples(path) -> tuple[np.ndarray, np.ndarray]:
         return archive["images"], archive["seeds"]
 
 
+def sample_batch_size(sample_config: dict) -> int:
+    """The block size a sample stage used (see `mnistmem.sampling` on why regeneration needs it)."""
+    return int(sample_config.get("batch_size", SAMPLE_BATCH))
+
+
 def sample_stage(ctx: StageContext) -> dict:
     """Draw `n` samples with base seed `seed` from the model trained by the stage named `ctx.config["from"]`."""
     from mnistmem import checkpoints, sampling
@@ -64,7 +71,7 @@ def sample_stage(ctx: StageContext) -> dict:
         model,
         ctx.config["n"],
         seed=ctx.config["seed"],
-        batch_size=ctx.config.get("batch_size", 256),
+        batch_size=sample_batch_size(ctx.config),
         progress=ctx.progress,
         **ctx.config.get("sampler", {}),
     )
