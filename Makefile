@@ -31,8 +31,8 @@ book: $(STAMP)
 	$(PY) -m mnistmem book build
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests $(wildcard bench)
-	$(VENV)/bin/ruff format --check src tests $(wildcard bench)
+	$(VENV)/bin/ruff check src tests $(wildcard bench scripts)
+	$(VENV)/bin/ruff format --check src tests $(wildcard bench scripts)
 
 unit: $(STAMP)
 	$(PY) -m pytest -q -m "not book and not browser"
