@@ -42,7 +42,16 @@ def test_chapter_runs_with_precomputed_results(notebook_path, smoke_results):
     assert errors == []
 
 
+@pytest.fixture(scope="module")
+def rerun_results(tmp_path_factory):
+    """One results folder for all reruns: the first chapter that needs an experiment computes it."""
+    return tmp_path_factory.mktemp("rerun")
+
+
 @pytest.mark.parametrize("notebook_path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
-def test_chapter_reruns_its_experiments(notebook_path, tmp_path):
-    env = {"MNISTMEM_RESULTS": str(tmp_path), "MNISTMEM_RERUN": "1", "MNISTMEM_RERUN_SCALE": "smoke"}
-    execute(notebook_path, env)
+def test_chapter_reruns_its_experiments(notebook_path, rerun_results):
+    env = {"MNISTMEM_RESULTS": str(rerun_results), "MNISTMEM_RERUN": "1", "MNISTMEM_RERUN_SCALE": "smoke"}
+    notebook = execute(notebook_path, env)
+    chapter_cells = [c for c in notebook.cells if "chapter.setup(" in c.source]
+    if chapter_cells:
+        assert (rerun_results / "smoke").is_dir(), "the rerun path wrote no results"
