@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistmem.atomic import write_atomic
 from mnistmem.paths import data_dir as default_data_dir
 
 SPLITS = ("train", "test")
@@ -124,22 +125,9 @@ def verify_arrays(images: np.ndarray, labels: np.ndarray, split: str, source: st
 
 
 def write_cache(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    """Write a split atomically: a temporary file in the same folder, then `os.replace`.
-
-    A conversion killed half-way leaves at most a stray `*.tmp` file, never a partial `<split>.npz`.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, images=images, labels=labels)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a split atomically (see `mnistmem.atomic`): a conversion killed half-way leaves at most a stray
+    temporary file, never a partial `<split>.npz`."""
+    write_atomic(path, lambda handle: np.savez_compressed(handle, images=images, labels=labels))
 
 
 def _read_cache(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
