@@ -1,0 +1,90 @@
+"""Train the judging classifier on the 60k training digits and commit-ready export it.
+
+    python scripts/train_classifier.py            # -> data/models/classifier/{model.safetensors,manifest.json}
+
+Trains `mnistmem.models.classifier.Classifier` with the project trainer on the training split only, then
+measures accuracy on the 10k test digits (evaluation only) and writes the weights (safetensors) and a
+manifest (config, accuracies, wall time, git commit, hardware). Fails if test accuracy is below --min-acc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from safetensors.torch import save_file
+
+from mnistmem import data
+from mnistmem.checkpoints import load_model, write_json_atomic
+from mnistmem.dataspec import DataSpec
+from mnistmem.devices import hardware_summary
+from mnistmem.models.classifier import PACKAGE_DIR
+from mnistmem.training import TrainConfig, train
+
+REPO = PACKAGE_DIR.parent.parent
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=REPO / "data" / "models" / "classifier")
+    parser.add_argument("--work", type=Path, default=REPO / "data" / "cache" / "classifier-run")
+    parser.add_argument("--steps", type=int, default=2400)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-acc", type=float, default=0.99)
+    args = parser.parse_args(argv)
+
+    config = TrainConfig(
+        model="classifier", data=DataSpec(), steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        checkpoint_every=500,
+    )
+    start = time.time()
+    checkpoint = train(config, args.work)
+    wall = time.time() - start
+    model = load_model(checkpoint, family="classifier")
+    test_images, test_labels = data.load_mnist("test")
+    train_images, train_labels = data.load_mnist("train")
+    test_acc = model.accuracy(test_images, test_labels)
+    train_acc = model.accuracy(train_images, train_labels)
+    print(f"test accuracy {test_acc:.4f}, train accuracy {train_acc:.4f}, wall {wall:.0f} s")
+    if test_acc < args.min_acc:
+        print(f"test accuracy {test_acc:.4f} is below --min-acc {args.min_acc}; not exporting", file=sys.stderr)
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    weights = args.out / "model.safetensors"
+    tmp = weights.with_name(".model.safetensors.tmp")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    tmp.replace(weights)
+    manifest = {
+        "model_kwargs": model.model_kwargs,
+        "config": config.to_dict(),
+        "test_accuracy": test_acc,
+        "train_accuracy": train_acc,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "wall_time_s": round(wall, 1),
+        "commit": git_commit(),
+        "hardware": hardware_summary("cpu"),
+        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        "trained_on": "MNIST training split (60,000); test split used only for the accuracy above",
+    }
+    write_json_atomic(args.out / "manifest.json", manifest)
+    print(json.dumps({k: manifest[k] for k in ("test_accuracy", "parameters", "wall_time_s")}))
+    print(f"wrote {weights} ({weights.stat().st_size / 1e3:.0f} kB) and manifest.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

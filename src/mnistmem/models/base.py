@@ -1,0 +1,93 @@
+"""The interface every model family implements, so one trainer and one sampler serve them all.
+
+Images enter models as float tensors [B, 1, 28, 28] scaled to [-1, 1] (`to_model_input`) and leave
+generators the same way (`to_uint8` turns them back into bytes). A family defines:
+
+* `optimizers(lr)`          — its optimizers by name (the GAN has two);
+* `train_step(x, y, optimizers, backward)` — one update; calls `backward(loss)` (the trainer passes
+  `accelerator.backward`) and returns the losses to log;
+* `ema_module()`            — the submodule whose exponential moving average is kept (or None);
+* `generate(generators, labels)` — one image per `torch.Generator`, each sample's noise drawn from its own
+  generator, so a sample depends only on its own seed (and the micro-batch it was computed in; see
+  `mnistmem.sampling` for the exact guarantee);
+* `loss(images, seed)`      — a per-example loss for membership signals (lower = better fit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def to_model_input(images: np.ndarray | torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+    """uint8 [N,28,28] -> float32 [N,1,28,28] in [-1, 1]."""
+    tensor = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    if tensor.dtype != torch.uint8 or tensor.ndim != 3 or tuple(tensor.shape[1:]) != (28, 28):
+        raise ValueError(f"images must be uint8 [N,28,28], got {tensor.dtype} {tuple(tensor.shape)}")
+    return (tensor.to(device=device, dtype=torch.float32).unsqueeze(1) / 127.5) - 1.0
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float [N,1,28,28] in [-1, 1] -> uint8 [N,28,28] (rounded, clipped)."""
+    x = x.detach().float().cpu().clamp(-1.0, 1.0)
+    return ((x + 1.0) * 127.5).round().to(torch.uint8).squeeze(1).numpy()
+
+
+class FamilyModel(nn.Module):
+    """Base class of the four families; see the module docstring for the contract."""
+
+    family: ClassVar[str] = ""
+    #: False for the classifier, which cannot be sampled from.
+    generative: ClassVar[bool] = True
+    #: Default training hyper-parameters a `TrainConfig` falls back to.
+    default_lr: ClassVar[float] = 1e-3
+    default_ema: ClassVar[float | None] = None
+    #: Whether channels_last memory format speeds up training on CPU (measured in bench/train.py).
+    channels_last_cpu: ClassVar[bool] = False
+
+    def __init__(self, **model_kwargs: Any) -> None:
+        super().__init__()
+        #: The size options this model was built with (saved in checkpoints to rebuild it).
+        self.model_kwargs: dict[str, Any] = dict(model_kwargs)
+        #: Set by `mnistmem.checkpoints.load_model`: the training config and data spec, as a dict.
+        self.config: dict[str, Any] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
+        return {"main": torch.optim.Adam(self.parameters(), lr=lr)}
+
+    def train_step(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        optimizers: dict[str, torch.optim.Optimizer],
+        backward: Callable[[torch.Tensor], None],
+    ) -> dict[str, float]:
+        raise NotImplementedError
+
+    def ema_module(self) -> nn.Module | None:
+        return None
+
+    def generate(self, generators: list[torch.Generator], labels: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
+        raise TypeError(f"a {self.family} model is not generative: it cannot be sampled from")
+
+    def loss(self, images: np.ndarray, seed: int = 0) -> np.ndarray:
+        """Per-example loss (float64 [N]) of uint8 images [N,28,28]; deterministic for a given seed."""
+        raise NotImplementedError
+
+
+def randn_per_sample(generators: list[torch.Generator], shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Stack one `randn(shape)` per generator, each drawn on the CPU so seeds give the same noise everywhere."""
+    return torch.stack([torch.randn(shape, generator=g) for g in generators]).to(device)
+
+
+def seeded_generator(seed: int) -> torch.Generator:
+    """A CPU generator seeded with `seed` (any int; reduced modulo 2**63)."""
+    return torch.Generator().manual_seed(int(seed) % (2**63))

@@ -1,0 +1,176 @@
+"""Diffusion: a diffusers `UNet2DModel` trained with `DDPMScheduler`, sampled with DPM-Solver++ or DDIM.
+
+The UNet works at 28×28 (three resolution levels: 28, 14, 7) and predicts the added noise (ε). Training
+follows diffusers' unconditional training example: pick t uniformly, noise the image with the DDPM
+schedule, regress ε with MSE. Sampling replaces the 1000-step DDPM chain with a fast deterministic solver
+(`sampler="dpm"`: DPM-Solver++ 2M, 20 steps by default; `sampler="ddim"`: DDIM with η = 0, 50 steps), so
+a sample is a deterministic function of its initial noise, which comes from the sample's own seed.
+
+Class-conditional ("draw a 7"): pass `num_classes` (11 covers digits and the canary label 10). The UNet
+then gets a class embedding with one extra "no label" entry; training drops the label with probability
+`p_uncond`, so one model samples both conditionally (`labels=...`) and unconditionally (no labels), and
+classifier-free guidance (`guidance > 1`) is available.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, UNet2DModel
+
+from mnistmem.models.base import FamilyModel, randn_per_sample, seeded_generator, to_model_input
+
+SAMPLERS = {"dpm": (DPMSolverMultistepScheduler, 20), "ddim": (DDIMScheduler, 50)}
+
+
+class Diffusion(FamilyModel):
+    """UNet2DModel + DDPM noise schedule. Size options: `channels`, `layers_per_block`, `attention`
+    (self-attention at the 7×7 level), `num_classes` (None = unconditional), `p_uncond`."""
+
+    family = "diffusion"
+    default_lr = 1e-3
+    default_ema = 0.995
+
+    def __init__(
+        self,
+        channels: tuple[int, ...] | list[int] = (32, 64, 64),
+        layers_per_block: int = 1,
+        attention: bool = False,
+        num_classes: int | None = None,
+        p_uncond: float = 0.1,
+        num_train_timesteps: int = 1000,
+        beta_schedule: str = "squaredcos_cap_v2",
+        norm_num_groups: int = 8,
+    ) -> None:
+        channels = tuple(int(c) for c in channels)
+        if len(channels) != 3:
+            raise ValueError(f"diffusion channels must have 3 levels (28, 14, 7 pixels), got {channels}")
+        super().__init__(
+            channels=list(channels),
+            layers_per_block=layers_per_block,
+            attention=attention,
+            num_classes=num_classes,
+            p_uncond=p_uncond,
+            num_train_timesteps=num_train_timesteps,
+            beta_schedule=beta_schedule,
+            norm_num_groups=norm_num_groups,
+        )
+        last_down, first_up = ("AttnDownBlock2D", "AttnUpBlock2D") if attention else ("DownBlock2D", "UpBlock2D")
+        self.num_classes = num_classes
+        self.p_uncond = p_uncond
+        self.unet = UNet2DModel(
+            sample_size=28,
+            in_channels=1,
+            out_channels=1,
+            block_out_channels=channels,
+            layers_per_block=layers_per_block,
+            down_block_types=("DownBlock2D", "DownBlock2D", last_down),
+            up_block_types=(first_up, "UpBlock2D", "UpBlock2D"),
+            norm_num_groups=norm_num_groups,
+            num_class_embeds=None if num_classes is None else num_classes + 1,
+        )
+        self.scheduler = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule)
+
+    # -------------------------------------------------------------------------------------------- training
+    def _class_labels(self, labels: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor | None:
+        """Labels for the UNet: None when unconditional; the "no label" index where a label is missing."""
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError("this diffusion model is unconditional (num_classes=None): it cannot draw a label")
+            return None
+        if labels is None:
+            return torch.full((batch,), self.num_classes, dtype=torch.long, device=device)
+        labels = torch.as_tensor(labels, dtype=torch.long, device=device).reshape(-1)
+        if labels.numel() == 1:
+            labels = labels.expand(batch)
+        if ((labels < 0) | (labels >= self.num_classes)).any():
+            raise ValueError(f"labels must be in 0..{self.num_classes - 1}, got {labels.unique().tolist()}")
+        return labels
+
+    def noise_prediction_loss(self, x: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, labels) -> torch.Tensor:
+        """Per-example ε-prediction MSE at timesteps `t`."""
+        noisy = self.scheduler.add_noise(x, noise, t)
+        pred = self.unet(noisy, t, class_labels=labels).sample
+        return F.mse_loss(pred.float(), noise.float(), reduction="none").flatten(1).mean(1)
+
+    def train_step(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        optimizers: dict[str, torch.optim.Optimizer],
+        backward: Callable[[torch.Tensor], None],
+    ) -> dict[str, float]:
+        optimizer = optimizers["main"]
+        optimizer.zero_grad(set_to_none=True)
+        batch = x.shape[0]
+        noise = torch.randn_like(x)
+        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (batch,), device=x.device)
+        labels = None
+        if self.num_classes is not None:
+            labels = y.clone()
+            drop = torch.rand(batch, device=x.device) < self.p_uncond
+            labels[drop] = self.num_classes
+        loss = self.noise_prediction_loss(x, noise, t, labels).mean()
+        backward(loss)
+        optimizer.step()
+        return {"loss": float(loss.detach())}
+
+    def ema_module(self) -> UNet2DModel:
+        return self.unet
+
+    # -------------------------------------------------------------------------------------------- sampling
+    def make_sampler(self, sampler: str = "dpm"):
+        """A fresh fast scheduler sharing the training noise schedule."""
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
+        cls, _ = SAMPLERS[sampler]
+        return cls.from_config(self.scheduler.config)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        generators: list[torch.Generator],
+        labels: torch.Tensor | None = None,
+        sampler: str = "dpm",
+        steps: int | None = None,
+        guidance: float = 1.0,
+        **kwargs,
+    ) -> torch.Tensor:
+        if kwargs:
+            raise TypeError(f"unknown sampling options for diffusion: {sorted(kwargs)}")
+        device = self.device
+        batch = len(generators)
+        scheduler = self.make_sampler(sampler)
+        scheduler.set_timesteps(steps or SAMPLERS[sampler][1], device=device)
+        class_labels = self._class_labels(labels, batch, device)
+        guided = guidance != 1.0 and class_labels is not None
+        null = self._class_labels(None, batch, device) if guided else None
+        x = randn_per_sample(generators, (1, 28, 28), device) * scheduler.init_noise_sigma
+        for t in scheduler.timesteps:
+            inp = scheduler.scale_model_input(x, t)
+            eps = self.unet(inp, t, class_labels=class_labels).sample.float()
+            if guided:
+                eps_null = self.unet(inp, t, class_labels=null).sample.float()
+                eps = eps_null + guidance * (eps - eps_null)
+            x = scheduler.step(eps, t, x).prev_sample
+        return x.clamp(-1.0, 1.0)
+
+    @torch.no_grad()
+    def loss(self, images: np.ndarray, seed: int = 0, timesteps: int = 10, labels=None) -> np.ndarray:
+        """ε-prediction MSE per image averaged over `timesteps` evenly spaced t (noise drawn from `seed`)."""
+        x = to_model_input(images, self.device)
+        generator = seeded_generator(seed)
+        class_labels = self._class_labels(labels, len(x), self.device)
+        total = torch.zeros(len(x), dtype=torch.float64)
+        steps = torch.linspace(0, self.scheduler.config.num_train_timesteps - 1, timesteps).round().long()
+        for t in steps.tolist():
+            noise = torch.randn(x.shape, generator=generator).to(self.device)
+            tt = torch.full((len(x),), t, dtype=torch.long, device=self.device)
+            total += self.noise_prediction_loss(x, noise, tt, class_labels).double().cpu()
+        return (total / timesteps).numpy()
+
+
+MODEL_CLASS = Diffusion

@@ -1,0 +1,354 @@
+"""One trainer for every family: config in, checkpoints out, resumable after `kill -9`.
+
+    config = TrainConfig(model="diffusion", data=DataSpec(n=1000), steps=3000)
+    final_checkpoint = train(config, "runs/diffusion-1k")
+
+Devices and mixed precision come from Hugging Face `accelerate` (CPU, one GPU, or several processes under
+`accelerate launch`: each process takes its share of every batch and gradients are averaged). CPU speed
+comes from bf16 autocast and channels_last memory format (see `bench/train.py`).
+
+Reproducibility: the batch at step k and every random draw in step k are functions of (seed, k) — the
+data order is a per-epoch permutation seeded by (seed, epoch) and the global torch RNG is reseeded from
+(seed, k) before each step — so no RNG state has to be carried over. A checkpoint holds the weights,
+optimizer state and EMA weights; resuming from it replays exactly the steps an uninterrupted run would
+take, so on the same machine (CPU, fixed thread count) a killed-and-resumed run ends bit-identical.
+Checkpoints are written every `checkpoint_every` steps or `checkpoint_minutes` minutes, whichever comes
+first; older ones are deleted unless their step is a multiple of `keep_every`. Layout: `mnistmem.checkpoints`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mnistmem import checkpoints as ckpt
+from mnistmem.dataspec import DataSpec
+from mnistmem.models import FAMILIES, FamilyModel, UnknownModelError, build_model, model_class
+from mnistmem.models.base import to_model_input
+
+PRECISIONS = ("auto", "fp32", "bf16")
+#: Fields that define what is trained; a resume must agree on them (steps and intervals may change).
+IDENTITY_FIELDS = ("model", "model_kwargs", "data", "batch_size", "lr", "precision", "seed", "ema")
+
+
+class ConfigError(ValueError):
+    """A training config that cannot be used; the message names the field and the fix."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. `lr=None` and `ema="auto"` take the family's defaults.
+
+    `precision="auto"` means bf16 autocast where the hardware runs bf16 fast (CUDA with bf16, or a CPU with
+    AVX-512-BF16/AMX) and fp32 elsewhere: on a CPU without native bf16 (e.g. AVX2-only), bf16 autocast is
+    10-40× *slower*. `channels_last="auto"` uses the family's measured preference on CPU.
+    """
+
+    model: str
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    data: DataSpec = field(default_factory=DataSpec)
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float | None = None
+    precision: str = "auto"
+    seed: int = 0
+    checkpoint_every: int = 500
+    checkpoint_minutes: float = 10.0
+    keep_every: int | None = None
+    ema: float | str | None = "auto"
+    channels_last: bool | str = "auto"
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        if self.model not in FAMILIES:
+            raise UnknownModelError(f"unknown model {self.model!r}; choose one of {sorted(FAMILIES)}")
+        if isinstance(self.data, dict):
+            self.data = DataSpec.from_dict(self.data)
+        family = model_class(self.model)
+        if self.lr is None:
+            self.lr = family.default_lr
+        if self.ema == "auto":
+            self.ema = family.default_ema
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.keep_every is not None and (not isinstance(self.keep_every, int) or self.keep_every < 1):
+            raise ConfigError(f"keep_every must be None or a positive integer, got {self.keep_every!r}")
+        if self.ema is not None and not 0.0 < float(self.ema) < 1.0:
+            raise ConfigError(f"ema must be None or a decay in (0, 1), got {self.ema!r}")
+        if not self.lr > 0 or not self.checkpoint_minutes > 0:
+            raise ConfigError("lr and checkpoint_minutes must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["data"] = self.data.to_dict()
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"unknown TrainConfig fields {sorted(unknown)}; known: {sorted(known)}")
+        values = dict(values)
+        values["data"] = DataSpec.from_dict(values.get("data", {}))
+        return cls(**values)
+
+    def identity(self) -> dict[str, Any]:
+        values = self.to_dict()
+        return {name: values[name] for name in IDENTITY_FIELDS}
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"fp32" or "bf16" for `device`; "auto" picks bf16 only where the hardware makes it fast."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        try:
+            fast = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        except AttributeError:  # older torch
+            fast = False
+        return "bf16" if fast else "fp32"
+    return "fp32"
+
+
+def resolve_channels_last(config: TrainConfig, device: torch.device) -> bool:
+    """Whether to train in channels_last memory format (CPU only; "auto" = the family's preference)."""
+    if device.type != "cpu":
+        return False
+    if config.channels_last == "auto":
+        return model_class(config.model).channels_last_cpu
+    return bool(config.channels_last)
+
+
+# ------------------------------------------------------------------------------------------ determinism
+def step_seed(seed: int, step: int) -> int:
+    """The torch seed of training step `step` (0-based) of a run with `seed`."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(1, np.uint64)[0] % (2**63))
+
+
+@lru_cache(maxsize=4)
+def _epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch, 0xDA7A]).permutation(n)
+
+
+def batch_indices(step: int, batch_size: int, n: int, seed: int) -> np.ndarray:
+    """Rows of the training set in the batch of step `step`: consecutive slices of per-epoch permutations."""
+    out, position = [], step * batch_size
+    while sum(len(part) for part in out) < batch_size:
+        epoch, offset = divmod(position, n)
+        take = min(batch_size - sum(len(part) for part in out), n - offset)
+        out.append(_epoch_permutation(n, seed, epoch)[offset : offset + take])
+        position += take
+    return np.concatenate(out)
+
+
+# ---------------------------------------------------------------------------------------------- training
+class _Run:
+    """The mutable pieces of a run: model, optimizers, EMA; saved to and restored from checkpoints."""
+
+    def __init__(self, config: TrainConfig, device: torch.device, channels_last: bool) -> None:
+        from diffusers.training_utils import EMAModel
+
+        self.config = config
+        self.model: FamilyModel = build_model(config.model, **config.model_kwargs).to(device)
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.optimizers = self.model.optimizers(config.lr)
+        target = self.model.ema_module()
+        self.ema = None
+        if config.ema is not None and target is not None:
+            self.ema = EMAModel(target.parameters(), decay=float(config.ema), foreach=False)
+
+    def save(self, out_dir: Path, step: int, extra: dict[str, Any]) -> Path:
+        optim_tree, optim_tensors = flatten_optimizers(self.optimizers)
+        files = {ckpt.MODEL: dict(self.model.state_dict()), ckpt.OPTIMIZER: optim_tensors}
+        state: dict[str, Any] = {
+            "family": self.config.model,
+            "model_kwargs": self.model.model_kwargs,
+            "config": self.config.to_dict(),
+            "step": step,
+            "optimizers": optim_tree,
+            **extra,
+        }
+        if self.ema is not None:
+            names = [name for name, _ in self.model.ema_module().named_parameters()]
+            files[ckpt.EMA] = dict(zip(names, self.ema.shadow_params, strict=True))
+            state["ema_optimization_step"] = self.ema.optimization_step
+        return ckpt.write_checkpoint(out_dir, step, state, files)
+
+    def restore(self, checkpoint: Path) -> dict[str, Any]:
+        state = ckpt.read_state(checkpoint)
+        ckpt.load_into(self.model, ckpt.read_tensors(checkpoint / ckpt.MODEL), checkpoint / ckpt.MODEL)
+        optim_tensors = ckpt.read_tensors(checkpoint / ckpt.OPTIMIZER)
+        restored = ckpt.unflatten_state(state["optimizers"], optim_tensors)
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(restored[name])
+        if self.ema is not None:
+            tensors = ckpt.read_tensors(checkpoint / ckpt.EMA)
+            names = [name for name, _ in self.model.ema_module().named_parameters()]
+            device = next(self.model.parameters()).device
+            self.ema.shadow_params = [tensors[name].to(device) for name in names]
+            self.ema.optimization_step = state["ema_optimization_step"]
+        return state
+
+
+def flatten_optimizers(optimizers: dict[str, torch.optim.Optimizer]) -> tuple[Any, dict[str, torch.Tensor]]:
+    return ckpt.flatten_state({name: opt.state_dict() for name, opt in optimizers.items()}, "optim")
+
+
+def _make_accelerator(precision: str):
+    from accelerate import Accelerator
+
+    from mnistmem.devices import pick_device
+
+    cpu = pick_device().type == "cpu"
+    return Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=cpu)
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | os.PathLike,
+    resume: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Train per `config` into `out_dir`; return the final checkpoint directory.
+
+    Resumes from the latest checkpoint in `out_dir` (`resume=True`); returns at once when the run has
+    already finished. `resume=False` refuses to touch a directory that already holds checkpoints.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_existing_run(config, out_dir, resume)
+    ckpt.clean_temporaries(out_dir)
+    done = ckpt.step_dir(out_dir, config.steps)
+    if (done / ckpt.STATE).exists():
+        return done
+
+    from mnistmem.devices import pick_device
+
+    precision = resolve_precision(config.precision, pick_device())
+    accelerator = _make_accelerator(precision)
+    device = accelerator.device
+    channels_last = resolve_channels_last(config, device)
+    run = _Run(config, device, channels_last)
+    start = 0
+    found = ckpt.list_checkpoints(out_dir)
+    found = [(step, path) for step, path in found if step <= config.steps]
+    if found:
+        start = run.restore(found[-1][1])["step"]
+    if accelerator.is_main_process:
+        ckpt.write_json_atomic(out_dir / "config.json", config.to_dict())
+        _truncate_metrics(out_dir / "metrics.jsonl", start)
+
+    dataset = config.data.build()
+    images = torch.from_numpy(dataset.images)
+    labels = torch.from_numpy(dataset.labels)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    params = [p for p in run.model.parameters() if p.requires_grad]
+
+    def backward(loss: torch.Tensor) -> None:
+        accelerator.backward(loss)
+        if world > 1:  # average gradients over processes (the model is not DDP-wrapped; see module doc)
+            for p in params:
+                if p.grad is not None:
+                    p.grad = accelerator.reduce(p.grad, reduction="mean")
+
+    bar = tqdm(total=config.steps, initial=start, disable=not progress or not accelerator.is_main_process, unit="step")
+    run.model.train()
+    last_save_time, window, window_start = time.monotonic(), [], time.monotonic()
+    for step in range(start, config.steps):
+        rows = batch_indices(step, config.batch_size, len(dataset), config.data.seed * 1_000_003 + config.seed)
+        rows = rows[rank::world]
+        x = to_model_input(images[rows], device).contiguous(memory_format=memory_format)
+        y = labels[rows].to(device)
+        torch.manual_seed(step_seed(config.seed, step))
+        with accelerator.autocast():
+            losses = run.model.train_step(x, y, run.optimizers, backward)
+        if run.ema is not None:
+            run.ema.step(run.model.ema_module().parameters())
+        window.append(losses)
+        done_steps = step + 1
+        if done_steps % config.log_every == 0 or done_steps == config.steps:
+            elapsed = time.monotonic() - window_start
+            record = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+            record.update(step=done_steps, images_per_s=len(window) * config.batch_size / max(elapsed, 1e-9))
+            if accelerator.is_main_process:
+                with open(out_dir / "metrics.jsonl", "a") as handle:
+                    handle.write(json.dumps(record) + "\n")
+            window, window_start = [], time.monotonic()
+            bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['images_per_s']:.0f}")
+        bar.update(1)
+        minutes = (time.monotonic() - last_save_time) / 60
+        if done_steps % config.checkpoint_every == 0 or minutes >= config.checkpoint_minutes or done_steps == config.steps:
+            if accelerator.is_main_process:
+                extra = {"precision": precision, "channels_last": channels_last, "device": str(device)}
+                run.save(out_dir, done_steps, extra)
+                _prune(out_dir, config, keep_step=done_steps)
+            accelerator.wait_for_everyone()
+            last_save_time = time.monotonic()
+    bar.close()
+    return done
+
+
+def _check_existing_run(config: TrainConfig, out_dir: Path, resume: bool) -> None:
+    config_file = out_dir / "config.json"
+    existing = ckpt.list_checkpoints(out_dir)
+    if existing and not resume:
+        raise ConfigError(f"{out_dir} already holds checkpoints; pass resume=True (--resume) or use a new directory")
+    if config_file.exists():
+        try:
+            previous = TrainConfig.from_dict(json.loads(config_file.read_text()))
+        except (ValueError, json.JSONDecodeError) as error:
+            raise ConfigError(f"{config_file} is corrupt ({error}); delete {out_dir} or use a new directory") from error
+        if previous.identity() != config.identity():
+            diff = {k: (previous.identity()[k], v) for k, v in config.identity().items() if previous.identity()[k] != v}
+            raise ConfigError(
+                f"{out_dir} holds a different run (field: (existing, requested)) {diff}; use a new output directory"
+            )
+
+
+def _prune(out_dir: Path, config: TrainConfig, keep_step: int) -> None:
+    """Delete checkpoints older than `keep_step` except the final one and multiples of `keep_every`."""
+    for step, path in ckpt.list_checkpoints(out_dir):
+        kept = step == config.steps or (config.keep_every is not None and step % config.keep_every == 0)
+        if step < keep_step and not kept:
+            ckpt.remove_checkpoint(path)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric lines after `step` (written by a killed run after its last checkpoint)."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    keep = []
+    for line in lines:
+        try:
+            if json.loads(line)["step"] <= step:
+                keep.append(line)
+        except (ValueError, KeyError):
+            continue
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    os.replace(tmp, path)
+
+
+def read_metrics(out_dir: str | os.PathLike) -> list[dict[str, float]]:
+    """The logged loss curve of a run."""
+    path = Path(out_dir) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
