@@ -161,3 +161,19 @@ def choose_shards(seeds: np.ndarray, weights: np.ndarray) -> np.ndarray:
         raise ValueError(f"shard weights must be non-negative with a positive sum, got {weights}")
     edges = np.cumsum(weights / weights.sum())
     return np.minimum(np.searchsorted(edges, _hash01(seeds, 0x51A), side="right"), len(weights) - 1)
+
+
+def relearn(
+    layout: SisaLayout, data: TrainingData, source: int, steps: int, seed: int, assign_seed: int
+) -> tuple[list, Cost]:
+    """Every shard model trained `steps // shards` more steps on its own shard's data without the item
+    (the relearning check for a mixture: the same total compute as relearning one model)."""
+    shard_of, _ = assign(data.sources, layout.shards, layout.slices, assign_seed)
+    keep = np.asarray(data.sources) != int(source)
+    steps_each = max(1, steps // layout.shards)
+    models, cost = [], Cost()
+    for k, state in enumerate(load_states(layout)):
+        rows = keep & (shard_of == k)
+        cost = cost + fit(state, data.images[rows], data.labels[rows], steps_each, seed * 100 + k, note="relearn shard")
+        models.append(state.sampling_model())
+    return models, cost

@@ -73,7 +73,7 @@ def new_state(
     seed: int,
     batch_size: int,
     lr: float | None = None,
-    ema: float | None | str = "auto",
+    ema: float | str | None = "auto",
 ) -> TrainState:
     """A freshly initialised model whose initial weights depend only on `seed`."""
     from diffusers.training_utils import EMAModel
