@@ -31,7 +31,9 @@ REPO = PACKAGE_DIR.parent.parent
 
 def git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
 
@@ -48,7 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     config = TrainConfig(
-        model="classifier", data=DataSpec(), steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        model="classifier",
+        data=DataSpec(),
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
         checkpoint_every=500,
     )
     start = time.time()

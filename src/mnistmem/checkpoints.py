@@ -103,7 +103,9 @@ def step_dir(out_dir: Path, step: int) -> Path:
     return Path(out_dir) / CHECKPOINTS / f"step_{step:08d}"
 
 
-def write_checkpoint(out_dir: Path, step: int, state: dict[str, Any], files: dict[str, dict[str, torch.Tensor]]) -> Path:
+def write_checkpoint(
+    out_dir: Path, step: int, state: dict[str, Any], files: dict[str, dict[str, torch.Tensor]]
+) -> Path:
     """Atomically create `checkpoints/step_<step>/` holding `state.json` and one safetensors per `files` entry."""
     final = step_dir(out_dir, step)
     final.parent.mkdir(parents=True, exist_ok=True)

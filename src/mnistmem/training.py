@@ -103,7 +103,8 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown TrainConfig fields {sorted(unknown)}; known: {sorted(known)}")
         values = dict(values)
-        values["data"] = DataSpec.from_dict(values.get("data", {}))
+        spec = values.get("data", {})
+        values["data"] = spec if isinstance(spec, DataSpec) else DataSpec.from_dict(spec)
         return cls(**values)
 
     def identity(self) -> dict[str, Any]:
@@ -112,7 +113,7 @@ class TrainConfig:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """"fp32" or "bf16" for `device`; "auto" picks bf16 only where the hardware makes it fast."""
+    """ "fp32" or "bf16" for `device`; "auto" picks bf16 only where the hardware makes it fast."""
     if precision != "auto":
         return precision
     if device.type == "cuda":
@@ -162,9 +163,8 @@ class _Run:
     """The mutable pieces of a run: model, optimizers, EMA; saved to and restored from checkpoints."""
 
     def __init__(self, config: TrainConfig, device: torch.device, channels_last: bool) -> None:
-        from diffusers.training_utils import EMAModel
-
         self.config = config
+        torch.manual_seed(config.seed)  # initial weights depend on the seed only
         self.model: FamilyModel = build_model(config.model, **config.model_kwargs).to(device)
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
@@ -172,6 +172,8 @@ class _Run:
         target = self.model.ema_module()
         self.ema = None
         if config.ema is not None and target is not None:
+            from diffusers.training_utils import EMAModel
+
             self.ema = EMAModel(target.parameters(), decay=float(config.ema), foreach=False)
 
     def save(self, out_dir: Path, step: int, extra: dict[str, Any]) -> Path:
@@ -269,7 +271,12 @@ def train(
                 if p.grad is not None:
                     p.grad = accelerator.reduce(p.grad, reduction="mean")
 
-    bar = tqdm(total=config.steps, initial=start, disable=not progress or not accelerator.is_main_process, unit="step")
+    bar = tqdm(
+        total=config.steps,
+        initial=start,
+        disable=not progress or not accelerator.is_main_process,
+        unit="step",
+    )
     run.model.train()
     last_save_time, window, window_start = time.monotonic(), [], time.monotonic()
     for step in range(start, config.steps):
@@ -295,7 +302,11 @@ def train(
             bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['images_per_s']:.0f}")
         bar.update(1)
         minutes = (time.monotonic() - last_save_time) / 60
-        if done_steps % config.checkpoint_every == 0 or minutes >= config.checkpoint_minutes or done_steps == config.steps:
+        if (
+            done_steps % config.checkpoint_every == 0
+            or minutes >= config.checkpoint_minutes
+            or done_steps == config.steps
+        ):
             if accelerator.is_main_process:
                 extra = {"precision": precision, "channels_last": channels_last, "device": str(device)}
                 run.save(out_dir, done_steps, extra)

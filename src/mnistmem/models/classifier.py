@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import nn
 
 from mnistmem.models.base import FamilyModel, to_model_input
@@ -106,7 +106,10 @@ class Classifier(FamilyModel):
         was_training = self.training
         self.eval()
         try:
-            out = [fn(to_model_input(images[i : i + batch_size], self.device)).float().cpu() for i in range(0, len(images), batch_size)]
+            out = [
+                fn(to_model_input(images[i : i + batch_size], self.device)).float().cpu()
+                for i in range(0, len(images), batch_size)
+            ]
         finally:
             self.train(was_training)
         return torch.cat(out).numpy() if out else np.zeros((0,), dtype=np.float32)
@@ -176,7 +179,9 @@ def load_pretrained(path: str | os.PathLike | None = None, device: torch.device 
     try:
         model.load_state_dict(load_file(str(weights)))
     except Exception as error:
-        raise ValueError(f"{weights} is corrupt or not classifier weights ({error}). Fix: rerun `{TRAIN_COMMAND}`") from error
+        raise ValueError(
+            f"{weights} is corrupt or not classifier weights ({error}). Fix: rerun `{TRAIN_COMMAND}`"
+        ) from error
     model.config = manifest
     model.eval().to(device or "cpu")
     _pretrained[key] = model

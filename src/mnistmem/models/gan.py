@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import nn
 
-from mnistmem.models.base import FamilyModel, randn_per_sample, seeded_generator, to_model_input
+from mnistmem.models.base import FamilyModel, randn_per_sample, to_model_input
 
 
 def generator(nz: int = 100, ngf: int = 64) -> nn.Sequential:
@@ -97,7 +97,11 @@ class GAN(FamilyModel):
         loss_g = F.softplus(-self.discriminator(fake)).mean()
         backward(loss_g)
         opt_g.step()
-        return {"loss": float(loss_d.detach()), "loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach())}
+        return {
+            "loss": float(loss_d.detach()),
+            "loss_d": float(loss_d.detach()),
+            "loss_g": float(loss_g.detach()),
+        }
 
     def ema_module(self) -> nn.Module:
         return self.generator

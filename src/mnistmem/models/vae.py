@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import nn
 
 from mnistmem.models.base import FamilyModel, randn_per_sample, seeded_generator, to_model_input

@@ -1,0 +1,254 @@
+"""Benchmark: training and sampling images/s per family, against plain reference loops (not a test).
+
+    PYTHONPATH=src python bench/train.py [--steps 30] [--families gan,vae,diffusion,classifier] [--json out.json]
+
+For each family, in the same process and on the same data (MNIST training digits):
+* reference: the architecture trained "the obvious way" — fp32, default memory format, a
+  `DataLoader(TensorDataset(...), shuffle=True)` and the loop of the PyTorch DCGAN / VAE example or of
+  diffusers' unconditional training example (noise, random t, `add_noise`, MSE, clip_grad_norm, AdamW,
+  EMA), plus a plain classification loop;
+* mnistmem: the project trainer's step (`FamilyModel.train_step` with the trainer's precision and memory
+  format choices, batches sliced from a uint8 tensor, step-seeded RNG, EMA).
+Rounds alternate reference and mnistmem steps so that load from other processes hits both alike; the
+median step time is reported, with the mean loss over the last steps of each (same seed, same batches)
+to show no quality loss. Sampling: reference = `generator(torch.randn(B, …))` (diffusion: the DDPM
+1000-step loop of the example's pipeline, timed on a few steps and extrapolated, and the same DPM-Solver
+loop written plainly); mnistmem = `mnistmem.sampling.sample` (per-sample seeds, fixed blocks).
+Timings on a shared CPU are noisy; rerun on an idle machine for publishable numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
+from torch.utils.data import DataLoader, TensorDataset
+
+from mnistmem import data
+from mnistmem.devices import hardware_summary, pick_device
+from mnistmem.models import build_model
+from mnistmem.models.base import to_model_input
+from mnistmem.sampling import sample
+from mnistmem.training import TrainConfig, resolve_channels_last, resolve_precision, step_seed
+
+BATCH = {"gan": 128, "vae": 128, "diffusion": 64, "classifier": 128}
+
+
+# --------------------------------------------------------------------------------------- reference loops
+def reference_step(family: str, model, opt, x: torch.Tensor, y: torch.Tensor, extra: dict) -> float:
+    """One training step written the obvious way (fp32, contiguous tensors)."""
+    if family == "gan":  # the PyTorch DCGAN example (BCE on probabilities, separate real/fake backward)
+        netG, netD = model.generator, model.discriminator
+        optD, optG = opt
+        b = x.shape[0]
+        netD.zero_grad()
+        out = torch.sigmoid(netD(x))
+        errD_real = F.binary_cross_entropy(out, torch.ones(b))
+        errD_real.backward()
+        fake = netG(torch.randn(b, model.nz, 1, 1))
+        out = torch.sigmoid(netD(fake.detach()))
+        errD_fake = F.binary_cross_entropy(out, torch.zeros(b))
+        errD_fake.backward()
+        optD.step()
+        netG.zero_grad()
+        errG = F.binary_cross_entropy(torch.sigmoid(netD(fake)), torch.ones(b))
+        errG.backward()
+        optG.step()
+        return float(errD_real + errD_fake)
+    if family == "vae":  # the PyTorch VAE example
+        opt.zero_grad()
+        mu, logvar = model.encoder(x).chunk(2, dim=1)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        recon = model.decoder(z)
+        bce = F.binary_cross_entropy(torch.sigmoid(recon), (x + 1) / 2, reduction="sum")
+        kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        loss = (bce + kld) / x.shape[0]
+        loss.backward()
+        opt.step()
+        return float(loss)
+    if family == "diffusion":  # diffusers examples/unconditional_image_generation/train_unconditional.py
+        noise = torch.randn(x.shape)
+        t = torch.randint(0, model.scheduler.config.num_train_timesteps, (x.shape[0],)).long()
+        noisy = model.scheduler.add_noise(x, noise, t)
+        pred = model.unet(noisy, t).sample
+        loss = F.mse_loss(pred.float(), noise.float())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.unet.parameters(), 1.0)
+        opt.step()
+        extra["lr_scheduler"].step()
+        opt.zero_grad()
+        extra["ema"].step(model.unet.parameters())
+        return float(loss)
+    opt.zero_grad()  # classifier
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    return float(loss)
+
+
+def make_reference(family: str, lr: float):
+    torch.manual_seed(0)
+    model = build_model(family)
+    model.train()
+    extra: dict = {}
+    if family == "gan":
+        opt = (
+            torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=(0.5, 0.999)),
+            torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999)),
+        )
+    elif family == "diffusion":
+        from diffusers.optimization import get_scheduler
+        from diffusers.training_utils import EMAModel
+
+        opt = torch.optim.AdamW(model.unet.parameters(), lr=lr)
+        extra["lr_scheduler"] = get_scheduler("constant", optimizer=opt)
+        extra["ema"] = EMAModel(model.unet.parameters(), decay=0.995)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    return model, opt, extra
+
+
+# ---------------------------------------------------------------------------------------- mnistmem loop
+def make_mnistmem(family: str, device: torch.device):
+    config = TrainConfig(model=family, batch_size=BATCH[family])
+    precision = resolve_precision(config.precision, device)
+    channels_last = resolve_channels_last(config, device)
+    torch.manual_seed(0)
+    model = build_model(family).to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    model.train()
+    optimizers = model.optimizers(config.lr)
+    ema = None
+    if config.ema is not None and model.ema_module() is not None:
+        from diffusers.training_utils import EMAModel
+
+        ema = EMAModel(model.ema_module().parameters(), decay=float(config.ema))
+    return model, optimizers, ema, precision, channels_last, config.lr
+
+
+def bench_training(family: str, steps: int, device: torch.device) -> dict:
+    images, labels = data.load_mnist("train")
+    batch = BATCH[family]
+    model, optimizers, ema, precision, channels_last, lr = make_mnistmem(family, device)
+    ref_model, ref_opt, ref_extra = make_reference(family, lr)
+    loader = iter(
+        DataLoader(
+            TensorDataset(to_model_input(images), torch.from_numpy(np.array(labels))),
+            batch_size=batch,
+            shuffle=True,
+            drop_last=True,
+        )
+    )
+    uint8_images, label_tensor = torch.from_numpy(np.array(images)), torch.from_numpy(np.array(labels))
+    rng = np.random.default_rng(0)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    times = {"reference": [], "mnistmem": []}
+    losses = {"reference": [], "mnistmem": []}
+    for step in range(steps + 2):  # 2 warm-up rounds
+        start = time.perf_counter()
+        x, y = next(loader)
+        losses["reference"].append(reference_step(family, ref_model, ref_opt, x, y, ref_extra))
+        times["reference"].append(time.perf_counter() - start)
+
+        start = time.perf_counter()
+        rows = torch.from_numpy(rng.integers(0, len(labels), batch))
+        x = to_model_input(uint8_images[rows], device).contiguous(memory_format=fmt)
+        y = label_tensor[rows].to(device)
+        torch.manual_seed(step_seed(0, step))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = model.train_step(x, y, optimizers, lambda loss: loss.backward())
+        if ema is not None:
+            ema.step(model.ema_module().parameters())
+        losses["mnistmem"].append(out["loss"])
+        times["mnistmem"].append(time.perf_counter() - start)
+    result = {
+        "family": family,
+        "batch_size": batch,
+        "steps": steps,
+        "precision": precision,
+        "channels_last": channels_last,
+    }
+    for name in times:
+        median = statistics.median(times[name][2:])
+        result[f"{name}_train_images_per_s"] = batch / median
+        result[f"{name}_loss_last10"] = float(np.mean(losses[name][-10:]))
+    result["train_speedup"] = result["mnistmem_train_images_per_s"] / result["reference_train_images_per_s"]
+    return result
+
+
+def bench_sampling(family: str, n: int, device: torch.device) -> dict:
+    torch.manual_seed(0)
+    model = build_model(family).to(device).eval()
+    out = {}
+    start = time.perf_counter()
+    sample(model, n, seed=0, batch_size=64, progress=False)
+    out["mnistmem_sample_images_per_s"] = n / (time.perf_counter() - start)
+    start = time.perf_counter()
+    with torch.no_grad():
+        if family == "gan":
+            for _ in range(0, n, 64):
+                model.generator(torch.randn(64, model.nz, 1, 1))
+        elif family == "vae":
+            for _ in range(0, n, 64):
+                torch.sigmoid(model.decoder(torch.randn(64, model.latent)))
+        else:  # the same DPM-Solver++ 20-step loop, written plainly with one shared randn
+            for _ in range(0, n, 64):
+                scheduler = model.make_sampler("dpm")
+                scheduler.set_timesteps(20)
+                x = torch.randn(64, 1, 28, 28)
+                for t in scheduler.timesteps:
+                    x = scheduler.step(model.unet(x, t).sample, t, x).prev_sample
+    out["reference_sample_images_per_s"] = n / (time.perf_counter() - start)
+    if family == "diffusion":  # the example's DDPMPipeline: 1000 DDPM steps; time 10 of them
+        scheduler = model.scheduler
+        scheduler.set_timesteps(1000)
+        x = torch.randn(64, 1, 28, 28)
+        start = time.perf_counter()
+        with torch.no_grad():
+            for t in scheduler.timesteps[:10]:
+                x = scheduler.step(model.unet(x, t).sample, t, x).prev_sample
+        out["ddpm1000_sample_images_per_s"] = 64 / ((time.perf_counter() - start) * 100)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--families", default="gan,vae,diffusion,classifier")
+    parser.add_argument("--sample-n", type=int, default=128)
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    device = pick_device()
+    report = {"hardware": hardware_summary(device), "results": []}
+    print(f"device: {report['hardware']['device']}")
+    for family in args.families.split(","):
+        result = bench_training(family, args.steps, device)
+        if family != "classifier":
+            result.update(bench_sampling(family, args.sample_n, device))
+        report["results"].append(result)
+        print(json.dumps(result), flush=True)
+    print(
+        f"\n{'family':<11}{'ref img/s':>10}{'ours img/s':>11}{'speedup':>8}"
+        f"{'ref loss':>10}{'our loss':>10}{'sample ours/ref':>17}"
+    )
+    for r in report["results"]:
+        sampling = ""
+        if "mnistmem_sample_images_per_s" in r:
+            sampling = f"{r['mnistmem_sample_images_per_s']:.0f}/{r['reference_sample_images_per_s']:.0f}"
+        print(
+            f"{r['family']:<11}{r['reference_train_images_per_s']:>10.0f}{r['mnistmem_train_images_per_s']:>11.0f}"
+            f"{r['train_speedup']:>8.2f}{r['reference_loss_last10']:>10.3f}{r['mnistmem_loss_last10']:>10.3f}{sampling:>17}"
+        )
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(report, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Sampling with per-sample seeds: any single sample can be regenerated alone, bit for bit.
+
+`sample(model, n, seed)` returns the images and, for each, its own seed `seed * 2**32 + i`. Each sample's
+initial noise comes from its own `torch.Generator` seeded with its seed, so samples do not share random
+streams. `regenerate(model, sample_seed)` recomputes one sample from its seed.
+
+Why micro-batches: CPU (and GPU) kernels pick different algorithms for different batch sizes, so the same
+noise computed in a batch of 64 and in a batch of 1 can differ in the last bits, and after rounding to bytes
+occasionally in a pixel. To make regeneration exact, every forward pass runs on one *fixed block* of
+`batch_size` consecutive seeds: sample i is always computed in the block of seeds
+[i - i % batch_size, … + batch_size) (the last block is padded with the seeds that follow, whose images are
+discarded). `regenerate` recomputes that same block and returns the one image.
+
+Guarantee: `regenerate(model, s, batch_size=b)` equals the bytes `sample(model, n, seed, batch_size=b)`
+returned for seed s, for every family, on the same device type with the same torch build and thread count
+(tested in tests/test_sampling.py). Models sample in eval mode and fp32 (no autocast). Use the same
+`batch_size` (and `label`, and sampler options) in both calls; the default is `DEFAULT_BATCH_SIZE`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mnistmem.models.base import FamilyModel, seeded_generator, to_uint8
+
+DEFAULT_BATCH_SIZE = 64
+SEED_SHIFT = 32
+MAX_RUN_SEED = 2**31 - 1
+
+
+def sample_seeds(seed: int, n: int) -> np.ndarray:
+    """The per-sample seeds of a run: `seed * 2**32 + i` for i in 0..n-1 (int64)."""
+    if not 0 <= int(seed) <= MAX_RUN_SEED:
+        raise ValueError(f"seed must be in 0..{MAX_RUN_SEED}, got {seed}")
+    if not 0 <= n < 2**SEED_SHIFT:
+        raise ValueError(f"n must be in 0..{2**SEED_SHIFT - 1}, got {n}")
+    return (np.int64(seed) << SEED_SHIFT) + np.arange(n, dtype=np.int64)
+
+
+def _check_model(model: FamilyModel) -> None:
+    if not isinstance(model, FamilyModel):
+        raise TypeError(f"model must be a mnistmem model (from checkpoints.load_model), got {type(model).__name__}")
+    if not model.generative:
+        raise TypeError(f"a {model.family} model is not generative: it cannot be sampled from")
+
+
+def _generate_block(model: FamilyModel, seeds: np.ndarray, label: int | None, options: dict) -> np.ndarray:
+    generators = [seeded_generator(int(s)) for s in seeds]
+    labels = None if label is None else torch.full((len(seeds),), int(label), dtype=torch.long)
+    with torch.inference_mode(), torch.autocast(model.device.type, enabled=False):
+        return to_uint8(model.generate(generators, labels=labels, **options))
+
+
+def sample(
+    model: FamilyModel,
+    n: int,
+    seed: int,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    label: int | None = None,
+    **options,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`n` samples as (uint8 [n,28,28], per-sample seeds int64 [n]); deterministic for a given seed.
+
+    `label` asks a class-conditional diffusion model for one class (e.g. 7, or 10 for canaries);
+    `options` go to the family's `generate` (diffusion: `sampler="dpm"|"ddim"`, `steps`, `guidance`).
+    """
+    _check_model(model)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if device is not None:
+        from mnistmem.devices import pick_device
+
+        model.to(pick_device(device))
+    model.eval()
+    seeds = sample_seeds(seed, n)
+    images = np.empty((n, 28, 28), dtype=np.uint8)
+    blocks = range(0, n, batch_size)
+    for start in tqdm(blocks, disable=not progress, desc=f"sampling {model.family}", unit="batch"):
+        block_seeds = seeds[start] + np.arange(batch_size, dtype=np.int64)  # always a full block
+        out = _generate_block(model, block_seeds, label, options)
+        take = min(batch_size, n - start)
+        images[start : start + take] = out[:take]
+    return images, seeds
+
+
+def regenerate(
+    model: FamilyModel,
+    sample_seed: int,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    label: int | None = None,
+    **options,
+) -> np.ndarray:
+    """The one sample (uint8 [28,28]) with per-sample seed `sample_seed`, recomputed from the seed alone.
+
+    Pass the `batch_size`, `label` and options used in `sample`; see the module docstring for the guarantee.
+    """
+    _check_model(model)
+    model.eval()
+    sample_seed = int(sample_seed)
+    index = sample_seed & (2**SEED_SHIFT - 1)
+    block_start = sample_seed - index % batch_size
+    block_seeds = block_start + np.arange(batch_size, dtype=np.int64)
+    return _generate_block(model, block_seeds, label, options)[index % batch_size]
+
+
+def images_per_second(model: FamilyModel, n: int = 128, batch_size: int = DEFAULT_BATCH_SIZE, **options) -> float:
+    """Measured sampling throughput on the model's device (for benchmarks and manifests)."""
+    import time
+
+    start = time.perf_counter()
+    sample(model, n, seed=0, batch_size=batch_size, progress=False, **options)
+    return n / (time.perf_counter() - start)

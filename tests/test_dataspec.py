@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from mnistmem import data
+from mnistmem.canaries import CANARY_LABEL, render_canary
+from mnistmem.dataspec import CanarySpec, DataSpec, DataSpecError
+
+
+def test_canaries_appear_the_stated_number_of_times():
+    spec = DataSpec(n=50, seed=3, canaries=(CanarySpec("©", 1), CanarySpec("section", 10), CanarySpec("¶", 100)))
+    built = spec.build()
+    assert len(built) == 50 + 1 + 10 + 100
+    for k, (glyph, count) in enumerate([("©", 1), ("section", 10), ("¶", 100)]):
+        rows = built.sources == -(k + 1)
+        assert rows.sum() == count
+        assert (built.labels[rows] == CANARY_LABEL).all()
+        assert (built.images[rows] == render_canary(glyph)).all()
+    digits = built.sources >= 0
+    images, labels = data.load_mnist("train")
+    assert np.array_equal(built.images[digits], images[built.sources[digits]])
+    assert np.array_equal(built.labels[digits], labels[built.sources[digits]])
+
+
+def test_canaries_are_distinct_visible_glyphs():
+    glyphs = [render_canary(g) for g in ("©", "®", "§", "¶")]
+    for i, a in enumerate(glyphs):
+        assert a.shape == (28, 28) and a.dtype == np.uint8 and a.max() == 255
+        assert (a > 128).sum() > 40  # real ink, MNIST-like stroke area
+        assert a[:4].max() == 0 and a[-4:].max() == 0  # 20×20 box centred in 28×28, like MNIST
+        for b in glyphs[i + 1 :]:
+            assert np.abs(a.astype(int) - b).sum() > 1000
+
+
+def test_subset_is_deterministic_and_exclude_removes():
+    a = DataSpec(n=200, seed=7).build()
+    assert np.array_equal(a.sources, DataSpec(n=200, seed=7).build().sources)
+    assert not np.array_equal(a.sources, DataSpec(n=200, seed=8).build().sources)
+    removed = tuple(int(i) for i in a.sources[:5])
+    b = DataSpec(n=200, seed=7, exclude=removed).build()
+    assert len(b) == 195 and not np.isin(removed, b.sources).any()
+
+
+def test_round_trip_and_errors():
+    spec = DataSpec(n=10, seed=1, exclude=(), canaries=(CanarySpec("copyright", 4),))
+    assert DataSpec.from_dict(spec.to_dict()) == spec
+    assert CanarySpec.parse("©:100") == CanarySpec("©", 100)
+    for bad in (dict(n=0), dict(n=70_000), dict(exclude=(60_000,)), dict(split="test")):
+        with pytest.raises(DataSpecError):
+            DataSpec(**bad)
+    with pytest.raises(DataSpecError, match="glyph"):
+        CanarySpec("not-a-glyph", 1)
+    with pytest.raises(DataSpecError, match="count"):
+        CanarySpec("©", -1)
+    with pytest.raises(DataSpecError, match="GLYPH:COUNT"):
+        CanarySpec.parse("copyright")
+    with pytest.raises(DataSpecError, match="unknown fields"):
+        DataSpec.from_dict({"n": 5, "size": 3})
+    outside = int(np.setdiff1d(np.arange(100), DataSpec(n=10).indices())[0])
+    with pytest.raises(DataSpecError, match="exclude"):
+        DataSpec(n=10, exclude=(outside,)).build()

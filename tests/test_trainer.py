@@ -1,0 +1,168 @@
+"""Trainer: kill -9 and resume equals an uninterrupted run bit for bit; checkpoints; errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY
+from safetensors.numpy import load_file
+
+from mnistmem import checkpoints as ckpt
+from mnistmem.checkpoints import CheckpointError, list_checkpoints, load_model
+from mnistmem.dataspec import CanarySpec, DataSpec
+from mnistmem.training import ConfigError, TrainConfig, batch_indices, train
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def tiny_config(family="diffusion", steps=40, **overrides) -> TrainConfig:
+    values = dict(
+        model=family,
+        model_kwargs=TINY[family],
+        data=DataSpec(n=40, seed=1, canaries=(CanarySpec("©", 8),)),
+        steps=steps,
+        batch_size=16,
+        checkpoint_every=8,
+        log_every=4,
+        seed=3,
+        precision="fp32",
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def start_training(config: TrainConfig, out: Path) -> subprocess.Popen:
+    """Train in a separate process (as a user would), so it can really be killed with SIGKILL."""
+    code = (
+        "import json, sys, torch; torch.set_num_threads(2)\n"
+        "from mnistmem.training import TrainConfig, train\n"
+        "train(TrainConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2], progress=False)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": SRC, "MNISTMEM_DEVICE": "cpu"}
+    return subprocess.Popen([sys.executable, "-c", code, json.dumps(config.to_dict()), str(out)], env=env)
+
+
+def assert_same_checkpoint(a: Path, b: Path) -> None:
+    for name in (ckpt.MODEL, ckpt.EMA, ckpt.OPTIMIZER):
+        if (a / name).exists() or (b / name).exists():
+            ta, tb = load_file(str(a / name)), load_file(str(b / name))
+            assert ta.keys() == tb.keys()
+            for key in ta:
+                assert ta[key].tobytes() == tb[key].tobytes(), f"{name}:{key} differs"
+
+
+@pytest.mark.parametrize("family", ["diffusion", pytest.param("gan", marks=pytest.mark.slow)])
+def test_kill_and_resume_equals_uninterrupted(family, tmp_path):
+    """SIGKILL a training process after its first checkpoint, resume, and compare every tensor's bytes."""
+    steps, every = (32, 8) if family == "diffusion" else (240, 40)
+    config = tiny_config(family, steps=steps, checkpoint_every=every)
+    victim = start_training(config, tmp_path / "killed")
+    deadline = time.time() + 300
+    while not list_checkpoints(tmp_path / "killed") and time.time() < deadline and victim.poll() is None:
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    found = list_checkpoints(tmp_path / "killed")
+    assert found and found[-1][0] < config.steps, "the run must be killed mid-way"
+    resumed = train(config, tmp_path / "killed", progress=False)
+    uninterrupted = train(config, tmp_path / "reference", progress=False)
+    assert_same_checkpoint(resumed, uninterrupted)
+    assert not any(p.name.startswith(".") for p in (tmp_path / "killed" / "checkpoints").iterdir())
+
+
+def test_checkpoints_kept_idempotent_and_loadable(tmp_path):
+    config = tiny_config("vae", steps=24, checkpoint_every=4, keep_every=8)
+    final = train(config, tmp_path, progress=False)
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [8, 16, 24]
+    mtime = (final / ckpt.STATE).stat().st_mtime_ns
+    assert train(config, tmp_path, progress=False) == final  # already finished: returns at once
+    assert (final / ckpt.STATE).stat().st_mtime_ns == mtime
+    model = load_model(tmp_path)
+    assert model.family == "vae" and model.step == 24 and model.config["data"]["canaries"][0]["count"] == 8
+    assert TrainConfig.from_dict(model.config) == config
+    images, _ = model.sample(3, seed=0, progress=False)
+    assert images.shape == (3, 28, 28)
+
+
+def test_resume_refuses_a_different_run(tmp_path):
+    train(tiny_config("vae", steps=4), tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="different run"):
+        train(tiny_config("vae", steps=4, lr=0.5), tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="resume"):
+        train(tiny_config("vae", steps=4), tmp_path, resume=False, progress=False)
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path):
+    final = train(tiny_config("vae", steps=4), tmp_path / "run", progress=False)
+    with pytest.raises(CheckpointError, match="holds a 'vae' model, not a 'gan'"):
+        load_model(final, family="gan")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_model(tmp_path / "missing")
+    with pytest.raises(CheckpointError, match="neither a checkpoint"):
+        load_model(tmp_path)
+    (final / ckpt.MODEL).write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_model(final)
+    state = json.loads((final / ckpt.STATE).read_text())
+    state["family"] = "gan"  # a checkpoint whose weights belong to another model
+    (final / ckpt.STATE).write_text(json.dumps(state))
+    (final / ckpt.MODEL).unlink()
+    train_dir = train(tiny_config("vae", steps=4), tmp_path / "other", progress=False)
+    (final / ckpt.MODEL).write_bytes((train_dir / ckpt.MODEL).read_bytes())
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_model(final)
+
+
+def test_batches_cover_each_epoch_once():
+    rows = np.concatenate([batch_indices(s, 16, 40, seed=2) for s in range(5)])  # 80 rows = 2 epochs
+    assert sorted(rows[:40]) == list(range(40)) and sorted(rows[40:]) == list(range(40))
+    assert np.array_equal(batch_indices(3, 16, 40, seed=2), batch_indices(3, 16, 40, seed=2))
+
+
+def test_cli_errors(tmp_path):
+    from mnistmem.cli import main
+
+    assert main(["train", "--model", "transformer", "--out", str(tmp_path / "x")]) == 2
+    assert main(["train", "--model", "gan", "--out", str(tmp_path / "x"), "--canary", "©"]) == 2
+    (tmp_path / "bad").mkdir()
+    assert main(["sample", str(tmp_path / "bad"), "--out", str(tmp_path / "s.npz")]) == 2
+
+
+def test_cli_train_and_sample(tmp_path, capsys):
+    from mnistmem.cli import main
+
+    run = tmp_path / "run"
+    args = [
+        "train",
+        "--model",
+        "gan",
+        "--out",
+        str(run),
+        "--n",
+        "32",
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--model-kwargs",
+        json.dumps(TINY["gan"]),
+        "--canary",
+        "section:2",
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    out = tmp_path / "s.npz"
+    assert main(["sample", str(run), "--n", "5", "--batch-size", "4", "--out", str(out), "--no-progress"]) == 0
+    with np.load(out, allow_pickle=False) as saved:
+        images, seeds, meta = saved["images"], saved["seeds"], json.loads(str(saved["meta"]))
+    assert images.shape == (5, 28, 28) and meta["family"] == "gan"
+    one = tmp_path / "one.npz"
+    assert main(["sample", str(run), "--regenerate", str(seeds[4]), "--batch-size", "4", "--out", str(one)]) == 0
+    with np.load(one, allow_pickle=False) as saved:
+        assert np.array_equal(saved["images"][0], images[4])
