@@ -164,6 +164,7 @@ class _Run:
 
     def __init__(self, config: TrainConfig, device: torch.device, channels_last: bool) -> None:
         self.config = config
+        torch.manual_seed(config.seed)  # initial weights depend on the seed only
         self.model: FamilyModel = build_model(config.model, **config.model_kwargs).to(device)
         if channels_last:
             self.model.to(memory_format=torch.channels_last)

@@ -19,6 +19,7 @@ REGISTRY: dict[str, str] = {
     "duplication": "mnistmem.experiments.duplication",
     "randomness": "mnistmem.experiments.randomness",
     "storage": "mnistmem.experiments.storage",
+    "unlearning": "mnistmem.experiments.unlearning",
 }
 
 __all__ = ["REGISTRY", "Experiment", "Stage", "StageContext", "get", "run_experiment"]

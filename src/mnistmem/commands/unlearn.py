@@ -1,0 +1,125 @@
+"""`mnistmem unlearn --method {retrain,sisa,finetune,neggrad,diff} --forget SOURCE [...]`: train a small
+diffusion model on a data spec, make it forget one item, and report how often samples still reproduce it.
+
+SOURCE is a training index (a digit, e.g. 1234) or `canary` (the first canary of the spec). The data spec is
+`--n` digits (drawn with `--data-seed`) plus `--canary GLYPH:COUNT`. Everything runs here, at the sizes given
+(defaults are tiny, for a quick look); `mnistmem reproduce --only unlearning` runs the book's full comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from mnistmem.unlearn import METHODS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", choices=METHODS, required=True, help="how to forget")
+    parser.add_argument("--forget", required=True, help="a training index, or 'canary'")
+    parser.add_argument("--n", type=int, default=100, help="training digits (default 100)")
+    parser.add_argument("--data-seed", type=int, default=0)
+    parser.add_argument(
+        "--canary", default="copyright:20", help="GLYPH:COUNT planted in the data (default copyright:20)"
+    )
+    parser.add_argument("--channels", default="8,16,16", help="UNet channels at 28, 14, 7 pixels")
+    parser.add_argument("--steps", type=int, default=200, help="training steps of the original model")
+    parser.add_argument("--unlearn-steps", type=int, default=50, help="fine-tune / NegGrad steps")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--shards", type=int, default=2, help="SISA shards")
+    parser.add_argument("--slices", type=int, default=2, help="SISA slices per shard")
+    parser.add_argument("--samples", type=int, default=64, help="samples drawn to check for the item")
+    parser.add_argument("--sampler-steps", type=int, default=10)
+    parser.add_argument("--out", type=Path, help="write the report as JSON here")
+
+
+def _source(text: str, spec) -> int:
+    if text == "canary":
+        if not spec.canaries:
+            raise SystemExit("mnistmem unlearn: --forget canary needs a --canary in the data")
+        return -1
+    if not text.lstrip("-").isdigit():
+        raise SystemExit(f"mnistmem unlearn: --forget must be a training index or 'canary', got {text!r}")
+    return int(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from mnistmem import data as mnist
+    from mnistmem.canaries import render_canaries
+    from mnistmem.dataspec import CanarySpec, DataSpec, DataSpecError
+    from mnistmem.unlearn import (
+        ItemError,
+        diff,
+        finetune,
+        item_image,
+        measures,
+        neggrad,
+        retrain,
+        sisa,
+        train_from_scratch,
+    )
+
+    try:
+        spec = DataSpec(n=args.n, seed=args.data_seed, canaries=(CanarySpec.parse(args.canary),) if args.canary else ())
+        channels = [int(c) for c in args.channels.split(",")]
+    except (DataSpecError, ValueError) as error:
+        raise SystemExit(f"mnistmem unlearn: {error}") from None
+    source = _source(args.forget, spec)
+    data = spec.build()
+    try:
+        image = item_image(data, source)
+    except ItemError as error:
+        raise SystemExit(f"mnistmem unlearn: {error}. Fix: pick an index from the spec's digits or 'canary'") from None
+    settings = {"family": "diffusion", "model_kwargs": {"channels": channels}, "batch_size": args.batch_size}
+    sampler = {"steps": args.sampler_steps}
+
+    def check(models, weights=None) -> dict:
+        train, _ = mnist.load_mnist("train")
+        ref = measures.reference_set(train, render_canaries([c.glyph for c in spec.canaries]))
+        images, _, _ = measures.draw(models, args.samples, seed=1, weights=weights, **sampler)
+        distance, index = measures.nearest(images, ref)
+        row = measures.reference_index(source, len(train))
+        return measures.reproduction(images, image, row, distance, index)
+
+    report: dict = {"method": args.method, "forget": source, "rows": len(data)}
+    if args.method == "sisa":
+        with tempfile.TemporaryDirectory() as folder:
+            layout, cost = sisa.train(data, settings, args.shards, args.slices, args.steps, 0, Path(folder) / "a")
+            sizes = sisa.shard_sizes(data, args.shards, args.slices, 0)
+            report["before"] = check(sisa.load_models(layout), sizes)
+            new, forget_cost, info = sisa.forget(layout, data, source, args.steps, 0, Path(folder) / "b")
+            report.update(info, train_cost=cost.to_dict(), cost=forget_cost.to_dict())
+            report["after"] = check(sisa.load_models(new), sizes)
+    else:
+        base, base_cost = train_from_scratch(data, settings, args.steps, 0)
+        report["train_cost"] = base_cost.to_dict()
+        report["before"] = check([base.sampling_model()])
+        if args.method == "retrain":
+            state, cost = retrain(spec, source, settings, args.steps, 0)
+        elif args.method == "finetune":
+            state, cost = finetune(base, data, source, args.unlearn_steps, 1)
+        elif args.method == "neggrad":
+            state, cost = neggrad(base, data, source, args.unlearn_steps, 1)
+        else:  # diff: retrain, subtract, add the difference to a model trained with another seed
+            retrained, cost = retrain(spec, source, settings, args.steps, 0)
+            other, other_cost = train_from_scratch(data, settings, args.steps, 1)
+            delta = diff.difference(retrained.sampling_model(), base.sampling_model())
+            report["norms"] = diff.layer_norms(delta, diff.weights(base.sampling_model()))[-1]
+            report["other_seed_before"] = check([other.sampling_model()])
+            report["after"] = check([diff.apply(other.sampling_model(), delta)])
+            cost = cost + other_cost
+            state = None
+        if state is not None:
+            report["after"] = check([state.sampling_model()])
+        report["cost"] = cost.to_dict()
+    for key in ("before", "after"):
+        report[key].pop("hit_samples", None)
+    text = json.dumps(report, indent=2, default=lambda v: v.item() if isinstance(v, np.generic) else str(v))
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0

@@ -1,0 +1,415 @@
+"""Unlearning: can a generative model be made to forget one training item, at what cost, and does it stay gone?
+
+Question: a diffusion model is trained on a few hundred digits plus one canary (a © glyph) planted many
+times. Two items are then forgotten, each chosen from the results, not by hand: (a) the canary, which the
+model clearly reproduces, and (b) the training digit the model's samples copy most often (found by exact
+search over all 60,000 training digits; if no digit is copied, the summary says so and (b) is skipped).
+Each is forgotten by retraining from scratch (exact; the cost baseline), SISA shard retraining, fine-tuning
+on the retained data, NegGrad, and by adding the weight "diff" to another model. For each: how often the
+item (and a control item that was not forgotten) still appears among N samples, how close the closest sample
+comes, sample quality, compute cost, a loss-based membership signal, and whether the item comes back after a
+short further training without it ("relearning").
+Expected: retraining removes the item at full cost; SISA removes it at a fraction of the cost but smaller
+shards memorise more and sample worse (Bourtoule et al. 2021 report 1.4–4.6× speed-ups); fine-tuning and
+NegGrad are cheap but may only hide the item (SISS, arXiv 2503.01034); the diff is specific to the pair of
+models it was computed from.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+import numpy as np
+
+from mnistmem.atomic import write_atomic
+from mnistmem.experiments import scales
+from mnistmem.experiments.runner import Experiment, Stage, StageContext
+
+TARGETS = ("canary", "digit")
+METHODS = ("retrain", "sisa", "finetune", "neggrad", "diff")
+SAMPLES = "samples.npz"
+RELEARNED = "relearned.npz"
+DIFF_FILE = "diff.npz"
+GLYPH = "copyright"
+UNSEEN = 200  # test digits for the membership signal
+
+
+# ------------------------------------------------------------------------------------------------ shared
+def settings_of(config: dict) -> dict:
+    return {k: config[k] for k in ("family", "model_kwargs", "batch_size")}
+
+
+def spec_of(config: dict):
+    from mnistmem.dataspec import DataSpec
+
+    return DataSpec.from_dict(config["data"])
+
+
+@lru_cache(maxsize=2)
+def _reference(canaries: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    from mnistmem import data
+    from mnistmem.canaries import render_canaries
+    from mnistmem.unlearn.measures import reference_set
+
+    train, _ = data.load_mnist("train")
+    test, _ = data.load_mnist("test")
+    return reference_set(train, render_canaries(list(canaries))), test
+
+
+def reference(config: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(all training digits + the canary glyphs, the test digits)."""
+    return _reference(tuple(c["glyph"] for c in config["data"]["canaries"]))
+
+
+def items_of(ctx: StageContext) -> dict:
+    """The targets chosen by the `choose` stage."""
+    return ctx.summaries["choose"]["items"]
+
+
+def draw_and_search(config: dict, models: list, weights=None) -> tuple:
+    """(images, seeds, shard, nn_distance, nn_index): the samples and their two nearest reference images."""
+    from mnistmem.unlearn import measures
+
+    images, seeds, shard = measures.draw(
+        models, config["n_samples"], seed=config["sample_seed"], weights=weights, **config["sampler"]
+    )
+    return (images, seeds, shard, *measures.nearest(images, reference(config)[0]))
+
+
+def evaluate(ctx: StageContext, models: list, weights, loss_fn, roles: dict, file: str, drawn=None) -> dict:
+    """Samples from the model (or mixture), and every measure for both items; the samples go to `file`."""
+    from mnistmem.experiments.stages import save_samples
+    from mnistmem.unlearn import measures
+
+    config = ctx.config
+    ref, test = reference(config)
+    n_train = len(ref) - len(config["data"]["canaries"])
+    images, seeds, shard, distance, index = drawn or draw_and_search(config, models, weights)
+    save_samples(ctx.dir / file, images, seeds, shard=shard, nn_distance=distance, nn_index=index)
+    out = {"copy_share": measures.copy_share(distance), **measures.quality(images, test)}
+    unseen = test[: config["unseen"]]
+    for role, item in roles.items():
+        if item is None:
+            continue
+        ref_row = measures.reference_index(item["source"], n_train)
+        out[role] = {
+            "item": item,
+            **measures.reproduction(images, ref[ref_row], ref_row, distance, index),
+            "membership": measures.membership(loss_fn, ref[ref_row], unseen),
+        }
+    if len(models) > 1:
+        # Copying per shard model, from the samples each drew: do smaller shards memorise more?
+        out["per_shard_copy_share"] = [
+            measures.copy_share(distance[shard == k]) if (shard == k).any() else None for k in range(len(models))
+        ]
+    return out
+
+
+def roles(items: dict, forgotten: dict | None) -> dict:
+    """{"forgotten": item, "control": the other item}; before any forgetting, both items by kind."""
+    if forgotten is None:
+        return {"canary": items["canary"], "digit": items["digit"] or items["digit_control"]}
+    other = "digit" if forgotten["kind"] == "canary" else "canary"
+    return {"forgotten": forgotten, "control": items[other] or items["digit_control"]}
+
+
+def single(state) -> tuple[list, None, object]:
+    model = state.sampling_model()
+    return [model], None, (lambda x: model.loss(x, seed=0))
+
+
+# ------------------------------------------------------------------------------------------------ stages
+def base_stage(ctx: StageContext) -> dict:
+    """Train the base model (seed `ctx.config["seed"]`) on the data with both items."""
+    from mnistmem.unlearn import save_state, train_from_scratch
+
+    data = spec_of(ctx.config).build()
+    state, cost = train_from_scratch(data, settings_of(ctx.config), ctx.config["steps"], ctx.config["seed"])
+    save_state(state, ctx.scratch / "state")
+    return {"rows": len(data), "cost": cost.to_dict(), "seed": ctx.config["seed"]}
+
+
+def choose_stage(ctx: StageContext) -> dict:
+    """Sample the base model and pick what to forget: the canary, and the training digit copied most often."""
+    from mnistmem.unlearn import load_state
+
+    config = ctx.config
+    spec = spec_of(config)
+    state = load_state(ctx.input("base") / "scratch" / "state")
+    ref, _ = reference(config)
+    n_train = len(ref) - len(config["data"]["canaries"])
+    model = state.sampling_model()
+    drawn = draw_and_search(config, [model])
+    images, _, _, distance, index = drawn
+    own = spec.indices()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(distance[:, 0] == 0, 0.0, distance[:, 0] / distance[:, 1])
+    from mnistmem.copies import CRITERIA
+
+    copied = np.isin(index[:, 0], own) & (
+        (ratio < CRITERIA["nn_ratio"].default_threshold) | CRITERIA["l2"].flag(distance[:, 0])
+    )
+    counts = np.bincount(index[copied, 0], minlength=n_train) if copied.any() else np.zeros(n_train, int)
+    canary = {
+        "source": -1,
+        "kind": "canary",
+        "name": f"canary {GLYPH} ({config['data']['canaries'][0]['count']} copies)",
+    }
+    digit = None
+    if counts.max() > 0:
+        best = int(np.argmax(counts))  # ties: the lowest index
+        digit = {"source": best, "kind": "digit", "name": f"training digit #{best}", "times_copied": int(counts[best])}
+        control = digit
+        note = f"training digit #{best} is copied by {int(counts[best])} of {len(images)} base-model samples"
+    else:
+        own_mask = np.isin(index[:, 0], own)
+        pool = np.flatnonzero(own_mask) if own_mask.any() else np.arange(len(images))
+        closest = int(index[pool[np.argmin(distance[pool, 0])], 0])
+        control = {"source": closest, "kind": "digit", "name": f"training digit #{closest}", "times_copied": 0}
+        note = (
+            f"no training digit is copied by any of the {len(images)} base-model samples (nearest-neighbour ratio "
+            f"< 1/3 or distance <= {CRITERIA['l2'].default_threshold}); only the canary is forgotten. The control "
+            f"is the model's training digit closest to any sample, #{closest}."
+        )
+    items = {"canary": canary, "digit": digit, "digit_control": control, "note": note}
+    before = evaluate(ctx, [model], None, lambda x: model.loss(x, seed=0), roles(items, None), SAMPLES, drawn)
+    copied_index, times = np.unique(index[copied, 0], return_counts=True)
+    order = np.argsort(-times, kind="stable")
+    return {
+        "items": items,
+        "before": before,
+        "copied_training_images": {"index": copied_index[order].tolist(), "times": times[order].tolist()},
+    }
+
+
+def other_seed_stage(ctx: StageContext) -> dict:
+    """A second base model, same data, another seed: the noise floor for weight differences, and a model to
+    add the diff to."""
+    return base_stage(ctx)
+
+
+def _target(ctx: StageContext) -> dict | None:
+    return items_of(ctx)[ctx.config["target"]]
+
+
+def _skipped(ctx: StageContext) -> dict:
+    return {"skipped": items_of(ctx)["note"]}
+
+
+def _finish(ctx: StageContext, state_or_models, cost, target: dict, extra: dict | None = None) -> dict:
+    """Evaluate a single-model result, relearn it, evaluate again."""
+    from mnistmem.unlearn import relearn
+
+    data = spec_of(ctx.config).build()
+    models, weights, loss_fn = single(state_or_models)
+    after = evaluate(ctx, models, weights, loss_fn, roles(items_of(ctx), target), SAMPLES)
+    relearned_state, relearn_cost = relearn(
+        state_or_models, data, target["source"], ctx.config["relearn_steps"], ctx.config["seed"] + 7
+    )
+    models, weights, loss_fn = single(relearned_state)
+    relearned = evaluate(ctx, models, weights, loss_fn, roles(items_of(ctx), target), RELEARNED)
+    return {
+        "target": target,
+        "cost": cost.to_dict(),
+        "after": after,
+        "relearned": {**relearned, "cost": relearn_cost.to_dict()},
+        **(extra or {}),
+    }
+
+
+def retrain_stage(ctx: StageContext) -> dict:
+    from mnistmem.unlearn import retrain, save_state
+
+    target = _target(ctx)
+    if target is None:
+        return _skipped(ctx)
+    state, cost = retrain(
+        spec_of(ctx.config), target["source"], settings_of(ctx.config), ctx.config["steps"], ctx.config["seed"]
+    )
+    save_state(state, ctx.scratch / "state")
+    return _finish(ctx, state, cost, target)
+
+
+def finetune_stage(ctx: StageContext) -> dict:
+    from mnistmem.unlearn import finetune, load_state, save_state
+
+    target = _target(ctx)
+    if target is None:
+        return _skipped(ctx)
+    base = load_state(ctx.input("base") / "scratch" / "state")
+    data = spec_of(ctx.config).build()
+    state, cost = finetune(base, data, target["source"], ctx.config["finetune_steps"], ctx.config["seed"] + 3)
+    save_state(state, ctx.scratch / "state")
+    return _finish(ctx, state, cost, target)
+
+
+def neggrad_stage(ctx: StageContext) -> dict:
+    from mnistmem.unlearn import load_state, neggrad
+
+    target = _target(ctx)
+    if target is None:
+        return _skipped(ctx)
+    base = load_state(ctx.input("base") / "scratch" / "state")
+    data = spec_of(ctx.config).build()
+    state, cost = neggrad(
+        base, data, target["source"], ctx.config["finetune_steps"], ctx.config["seed"] + 5, ctx.config["forget_weight"]
+    )
+    return _finish(ctx, state, cost, target, {"forget_weight": ctx.config["forget_weight"]})
+
+
+def sisa_train_stage(ctx: StageContext) -> dict:
+    """Train the SISA ensemble on the data with both items and evaluate it before any forgetting."""
+    from mnistmem.unlearn import sisa
+
+    config = ctx.config
+    data = spec_of(config).build()
+    layout, cost = sisa.train(
+        data,
+        settings_of(config),
+        config["shards"],
+        config["slices"],
+        config["shard_steps"],
+        config["seed"],
+        ctx.scratch / "sisa",
+    )
+    sizes = sisa.shard_sizes(data, config["shards"], config["slices"], config["seed"])
+    models = sisa.load_models(layout)
+    from mnistmem.unlearn.measures import ensemble_loss
+
+    before = evaluate(ctx, models, sizes, ensemble_loss(models), roles(items_of(ctx), None), SAMPLES)
+    return {"cost": cost.to_dict(), "shard_sizes": sizes.tolist(), "before": before}
+
+
+def sisa_forget_stage(ctx: StageContext) -> dict:
+    from mnistmem.unlearn import sisa
+    from mnistmem.unlearn.measures import ensemble_loss
+
+    config = ctx.config
+    target = _target(ctx)
+    if target is None:
+        return _skipped(ctx)
+    data = spec_of(config).build()
+    layout = sisa.SisaLayout(ctx.input("sisa_train") / "scratch" / "sisa", config["shards"], config["slices"])
+    new, cost, info = sisa.forget(
+        layout, data, target["source"], config["shard_steps"], config["seed"], ctx.scratch / "sisa"
+    )
+    sizes = sisa.shard_sizes(data, config["shards"], config["slices"], config["seed"])
+    sizes[info["shard"]] -= int((data.sources == target["source"]).sum())
+    models = sisa.load_models(new)
+    after = evaluate(ctx, models, sizes, ensemble_loss(models), roles(items_of(ctx), target), SAMPLES)
+    # Relearning: every shard model trains a little more on its own retained data (the same total steps).
+    relearned_models, relearn_cost = sisa.relearn(
+        new, data, target["source"], config["relearn_steps"], config["seed"] + 7, config["seed"]
+    )
+    relearned = evaluate(
+        ctx, relearned_models, sizes, ensemble_loss(relearned_models), roles(items_of(ctx), target), RELEARNED
+    )
+    return {
+        "target": target,
+        "cost": cost.to_dict(),
+        **info,
+        "after": after,
+        "relearned": {**relearned, "cost": relearn_cost.to_dict()},
+    }
+
+
+def diff_stage(ctx: StageContext) -> dict:
+    """The weight difference retrained − base: its size per layer against seed noise and fine-tuning, and what
+    adding it to the other-seed model and to the fine-tuned model does."""
+    from mnistmem.unlearn import diff, load_state
+
+    target = _target(ctx)
+    if target is None:
+        return _skipped(ctx)
+    base = load_state(ctx.input("base") / "scratch" / "state").sampling_model()
+    retrained = load_state(ctx.input(f"retrain_{ctx.config['target']}") / "scratch" / "state").sampling_model()
+    other = load_state(ctx.input("other_seed") / "scratch" / "state").sampling_model()
+    tuned = load_state(ctx.input(f"finetune_{ctx.config['target']}") / "scratch" / "state").sampling_model()
+    reference_weights = diff.weights(base)
+    delta = diff.difference(retrained, base)
+    rows = {
+        "item": diff.layer_norms(delta, reference_weights),
+        "seed": diff.layer_norms(diff.difference(other, base), reference_weights),
+        "finetune": diff.layer_norms(diff.difference(tuned, base), reference_weights),
+    }
+    layers = [r["layer"] for r in rows["item"]]
+    write_atomic(
+        ctx.dir / DIFF_FILE,
+        lambda h: np.savez_compressed(
+            h,
+            layers=np.array(layers),
+            **{f"{k}_relative": np.array([r["relative"] for r in v]) for k, v in rows.items()},
+            **{f"{k}_norm": np.array([r["diff_norm"] for r in v]) for k, v in rows.items()},
+        ),
+    )
+    applied = {}
+    for name, host in (("other_seed", other), ("finetune", tuned)):
+        for scale in ctx.config["diff_scales"]:
+            model = diff.apply(host, delta, scale)
+            tick = time.perf_counter()
+            key = f"{name}_x{scale:g}"
+            result = evaluate(
+                ctx,
+                [model],
+                None,
+                lambda x, m=model: m.loss(x, seed=0),
+                roles(items_of(ctx), target),
+                f"samples_{key}.npz",
+            )
+            applied[key] = {"host": name, "scale": scale, **result, "seconds": round(time.perf_counter() - tick, 1)}
+    total = {k: v[-1] for k, v in rows.items()}
+    return {"target": target, "norms": total, "applied": applied, "file": DIFF_FILE}
+
+
+# -------------------------------------------------------------------------------------------------- plan
+def plan(scale: str) -> list[Stage]:
+    s = scales.config(scale, "unlearning")
+    model = scales.config(scale, "models")["diffusion"]
+    common = {
+        "family": "diffusion",
+        "model_kwargs": s.get("model_kwargs", model["model_kwargs"]),
+        "batch_size": s.get("batch_size", model["batch_size"]),
+        "data": {"n": s["n"], "seed": 0, "canaries": [{"glyph": GLYPH, "count": s["canary_count"]}]},
+        "steps": s["steps"],
+        "seed": 0,
+        "n_samples": s["n_samples"],
+        "sample_seed": 1,
+        "sampler": s.get("sampler", scales.config(scale, "main")["sampler"]),
+        "unseen": s.get("unseen", UNSEEN),
+        "finetune_steps": s["finetune_steps"],
+        "relearn_steps": s["relearn_steps"],
+        "forget_weight": s.get("forget_weight", 1.0),
+        "shards": s["shards"],
+        "slices": s["slices"],
+        "shard_steps": s.get("shard_steps", max(s["slices"], s["steps"] // s["shards"])),
+        "diff_scales": s.get("diff_scales", [1.0]),
+    }
+    stages = [
+        Stage("base", common, base_stage),
+        Stage("choose", common, choose_stage, after=("base",)),
+        Stage("other_seed", {**common, "seed": 1}, other_seed_stage),
+        Stage("sisa_train", common, sisa_train_stage, after=("choose",)),
+    ]
+    for target in TARGETS:
+        cfg = {**common, "target": target}
+        stages += [
+            Stage(f"retrain_{target}", cfg, retrain_stage, after=("choose",)),
+            Stage(f"finetune_{target}", cfg, finetune_stage, after=("base", "choose")),
+            Stage(f"neggrad_{target}", cfg, neggrad_stage, after=("base", "choose")),
+            Stage(f"sisa_{target}", cfg, sisa_forget_stage, after=("choose", "sisa_train")),
+            Stage(
+                f"diff_{target}",
+                cfg,
+                diff_stage,
+                after=("base", "choose", "other_seed", f"retrain_{target}", f"finetune_{target}"),
+            ),
+        ]
+    return stages
+
+
+EXPERIMENT = Experiment(
+    name="unlearning",
+    question="Can a model be made to forget one training item, at what cost, and does the item stay gone?",
+    plan=plan,
+)

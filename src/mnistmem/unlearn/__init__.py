@@ -1,0 +1,48 @@
+"""Machine unlearning for generative models: make a trained model forget one training item, and check.
+
+Methods (each one function; `mnistmem unlearn --method ...` on the command line):
+* `retrain`  — retrain from scratch without the item: exact, the gold standard and the cost baseline;
+* `sisa`     — SISA sharded training (Bourtoule et al. 2021, arXiv 1912.03817): retrain one shard from the
+               checkpoint before the item (`sisa.train`, `sisa.forget`);
+* `finetune` — continue training on the retained data only (approximate);
+* `neggrad`  — gradient ascent on the item balanced by descent on retained data (NegGrad+, Kurmanji et al.
+               2023, arXiv 2302.09880; approximate);
+* `diff`     — the weight difference between the models trained with and without the item, its size per
+               layer, and what adding it to another model does (`diff.difference`, `diff.apply`).
+Measures (`measures`): reproduction of the item and of a control among samples, quality, membership loss,
+and (`methods.relearn`) whether the item comes back after a little more training without it.
+"""
+
+from __future__ import annotations
+
+from mnistmem.unlearn import diff, measures, sisa
+from mnistmem.unlearn.items import Item, ItemError, item_image, item_rows, only, spec_without, without
+from mnistmem.unlearn.methods import finetune, neggrad, relearn, retrain, train_from_scratch
+from mnistmem.unlearn.trainer import Cost, TrainState, fit, load_state, new_state, save_state
+
+METHODS = ("retrain", "sisa", "finetune", "neggrad", "diff")
+
+__all__ = [
+    "METHODS",
+    "Cost",
+    "Item",
+    "ItemError",
+    "TrainState",
+    "diff",
+    "finetune",
+    "fit",
+    "item_image",
+    "item_rows",
+    "load_state",
+    "measures",
+    "neggrad",
+    "new_state",
+    "only",
+    "relearn",
+    "retrain",
+    "save_state",
+    "sisa",
+    "spec_without",
+    "train_from_scratch",
+    "without",
+]

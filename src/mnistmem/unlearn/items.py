@@ -1,0 +1,74 @@
+"""What to forget: an *item* is every row of a training set that comes from one source.
+
+Rows carry their source (`mnistmem.dataspec.TrainingData.sources`): an MNIST training index (>= 0) for a
+digit, or `-(k + 1)` for the k-th canary of the spec, however many times that canary is duplicated. To
+forget an item is to remove *all* its rows: forgetting a canary planted 30 times removes 30 rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from mnistmem.dataspec import DataSpec, TrainingData
+
+
+class ItemError(ValueError):
+    """An item that is not in the training set it should be removed from."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing to forget (or to keep, as a control): its source id, a kind ("canary"/"digit") and a name."""
+
+    source: int
+    kind: str
+    name: str
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "kind": self.kind, "name": self.name}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Item:
+        return cls(int(values["source"]), str(values["kind"]), str(values["name"]))
+
+
+def item_rows(data: TrainingData, source: int) -> np.ndarray:
+    """Boolean mask of the rows of `data` that come from `source`; an error if there are none."""
+    mask = np.asarray(data.sources) == int(source)
+    if not mask.any():
+        raise ItemError(f"source {source} is not in this training set ({len(data)} rows); nothing to forget")
+    return mask
+
+
+def item_image(data: TrainingData, source: int) -> np.ndarray:
+    """The item's image (uint8 [28,28]; the first of its rows)."""
+    return data.images[np.flatnonzero(item_rows(data, source))[0]]
+
+
+def without(data: TrainingData, source: int) -> TrainingData:
+    """`data` minus every row of `source` (the "retained" data)."""
+    keep = ~item_rows(data, source)
+    return TrainingData(data.images[keep], data.labels[keep], data.sources[keep])
+
+
+def only(data: TrainingData, source: int) -> TrainingData:
+    """Just the rows of `source` (the "forget set")."""
+    rows = item_rows(data, source)
+    return TrainingData(data.images[rows], data.labels[rows], data.sources[rows])
+
+
+def spec_without(spec: DataSpec, source: int) -> DataSpec:
+    """The data spec of the same training set without the item: a digit is excluded, a canary dropped."""
+    source = int(source)
+    if source >= 0:
+        if source not in set(spec.indices().tolist()):
+            raise ItemError(f"training digit #{source} is not in this data spec; nothing to forget")
+        return replace(spec, exclude=tuple(sorted(set(spec.exclude) | {source})))
+    k = -source - 1
+    if not 0 <= k < len(spec.canaries) or spec.canaries[k].count == 0:
+        raise ItemError(f"canary source {source} (canary #{k}) is not in this data spec; nothing to forget")
+    # Count 0 rather than removal, so the other canaries keep their source ids.
+    canaries = tuple(replace(c, count=0) if i == k else c for i, c in enumerate(spec.canaries))
+    return replace(spec, canaries=canaries)

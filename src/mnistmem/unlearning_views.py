@@ -1,0 +1,357 @@
+"""What chapter 8 (unlearning) shows: the items forgotten, cost against residual copying, the table of every
+measure, relearning, the weight "diff", sample galleries, and a live control to pick item and method.
+
+Every function reads the `unlearning` experiment's results (`ch["unlearning"]`), displays one figure or table
+with a caption that states the scale, and glues the numbers the prose quotes. Nothing here trains a model.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.graph_objects as go
+
+from mnistmem import figures
+from mnistmem.display import glue, show, show_html
+from mnistmem.experiments.stages import load_samples
+from mnistmem.views import html_table, scale_note
+
+METHOD_NAMES = {
+    "retrain": "retrain from scratch",
+    "sisa": "SISA (retrain one shard)",
+    "finetune": "fine-tune on the rest",
+    "neggrad": "NegGrad",
+    "diff_other_seed": "add the diff to another model",
+    "diff_finetune": "add the diff to the fine-tuned model",
+}
+TARGET_NAMES = {"canary": "the canary", "digit": "the copied digit"}
+EXPERIMENT = "unlearning"
+
+
+def _result(ch):
+    return ch[EXPERIMENT]
+
+
+def items(result) -> dict:
+    return result.summary("choose")["items"]
+
+
+def _pct(share: float | None) -> str:
+    return "–" if share is None else f"{100 * share:.1f}%"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def method_rows(result) -> list[dict]:
+    """One row per (target, method) that ran: its cost, what remains of the item, control, quality, relearning."""
+    rows = []
+    for target in ("canary", "digit"):
+        retrain = result.summary(f"retrain_{target}")
+        if "skipped" in retrain:
+            continue
+        base_images = retrain["cost"]["images"]
+        base_seconds = retrain["cost"]["seconds"]
+        for method in ("retrain", "sisa", "finetune", "neggrad"):
+            stage = f"{method}_{target}"
+            summary = result.summary(stage)
+            rows.append(_row(target, method, stage, "samples.npz", summary["after"], summary["cost"], summary))
+        diff = result.summary(f"diff_{target}")
+        for key, applied in diff["applied"].items():
+            method = f"diff_{applied['host']}"
+            cost = {"steps": 0, "images": 0, "seconds": 0.0}  # adding weights is free; computing the diff is not
+            cost.update(images=base_images, seconds=base_seconds, steps=retrain["cost"]["steps"])
+            rows.append(_row(target, method, f"diff_{target}", f"samples_{key}.npz", applied, cost, None))
+        for row in rows:
+            if row["target"] == target:
+                row["relative_cost"] = row["cost"]["images"] / max(base_images, 1)
+                row["relative_seconds"] = row["cost"]["seconds"] / max(base_seconds, 1e-9)
+    return rows
+
+
+def _row(target: str, method: str, stage: str, file: str, after: dict, cost: dict, summary: dict | None) -> dict:
+    relearned = (summary or {}).get("relearned")
+    return {
+        "target": target,
+        "method": method,
+        "stage": stage,
+        "file": file,
+        "cost": cost,
+        "forgotten": after["forgotten"],
+        "control": after.get("control"),
+        "fid": after.get("fid"),
+        "confidence": after.get("confidence"),
+        "copy_share": after.get("copy_share"),
+        "relearned": None if relearned is None else relearned["forgotten"],
+    }
+
+
+# ------------------------------------------------------------------------------------------------- views
+def unlearning_targets(ch) -> None:
+    """The two items and the base model's samples closest to each; glue the facts the prose quotes."""
+    result = _result(ch)
+    chosen = items(result)
+    before = result.summary("choose")["before"]
+    config = result.stage("base")["config"]
+    glue("ul_scale_note", scale_note(result))
+    glue("ul_digits", config["data"]["n"])
+    glue("ul_canary_copies", config["data"]["canaries"][0]["count"])
+    glue("ul_samples", config["n_samples"])
+    glue("ul_steps", config["steps"])
+    glue("ul_canary_share", _pct(before["canary"]["share"]))
+    glue("ul_digit_note", chosen["note"])
+    glue("ul_digit_share", _pct(before["digit"]["share"]))
+    images, _ = load_samples(result.path("choose", "samples.npz"))
+    parts = []
+    for kind in ("canary", "digit"):
+        entry = before[kind]
+        item_image = _item_image(result, entry["item"])
+        closest = images[entry["closest_sample"]]
+        label = entry["item"]["name"] + ("" if kind == "canary" or chosen["digit"] else " (control only)")
+        parts.append(
+            f"<div style='display:inline-block;margin:8px;text-align:center'>"
+            f"<img src='{figures.png_data_uri(figures.pair_strip(closest[None], item_image[None]))}' width='252' "
+            f"alt='{html.escape(label)}: closest base-model sample, the item, their difference' "
+            f"style='image-rendering:pixelated'><br><small>{html.escape(label)}: reproduced by "
+            f"{_pct(entry['share'])} of {entry['n']} samples; closest sample at distance "
+            f"{entry['closest_distance']:.2f} (sample | item | difference)</small></div>"
+        )
+    show_html(
+        "".join(parts) + f"<p><small>{html.escape(chosen['note'])}. {html.escape(scale_note(result))}.</small></p>"
+    )
+
+
+def _item_image(result, item: dict) -> np.ndarray:
+    from mnistmem import data
+    from mnistmem.canaries import render_canaries
+
+    if item["source"] >= 0:
+        return data.load_mnist("train")[0][item["source"]]
+    glyphs = [c["glyph"] for c in result.stage("base")["config"]["data"]["canaries"]]
+    return render_canaries(glyphs)[-item["source"] - 1]
+
+
+def unlearning_tradeoff(ch) -> None:
+    """Cost (relative to retraining) against how often the forgotten item still appears, one point per method."""
+    result = _result(ch)
+    rows = method_rows(result)
+    if not rows:
+        show_html("<p>No unlearning results to show.</p>")
+        return
+    pairs, hover = [], []
+    for row in rows:
+        images, _ = load_samples(result.path(row["stage"], row["file"]))
+        item = _item_image(result, row["forgotten"]["item"])
+        pairs.append((images[row["forgotten"]["closest_sample"]], item))
+        hover.append(
+            f"{METHOD_NAMES[row['method']]}, forgetting {row['forgotten']['item']['name']}<br>"
+            f"cost {row['relative_cost']:.2f}× retraining; item in {_pct(row['forgotten']['share'])} of samples; "
+            f"closest {row['forgotten']['closest_distance']:.2f}"
+        )
+    x = np.array([max(r["relative_cost"], 1e-3) for r in rows])
+    y = np.array([100 * r["forgotten"]["share"] for r in rows])
+    groups = np.array([0 if r["target"] == "canary" else 1 for r in rows])
+    fig, script = figures.hover_pair_scatter(
+        x,
+        y,
+        pairs,
+        hover,
+        "compute, relative to retraining from scratch (log scale)",
+        "samples that reproduce the forgotten item (%)",
+        groups=groups,
+        group_names={0: "forgetting the canary", 1: "forgetting the copied digit"},
+    )
+    fig.update_xaxes(type="log")
+    before = result.summary("choose")["before"]
+    fig.add_hline(y=100 * before["canary"]["share"], line_dash="dot", annotation_text="canary before forgetting")
+    show(
+        fig,
+        f"Each point is one unlearning method applied to one item: its compute (training images processed, relative to "
+        f"retraining from scratch; the diff points include the retraining needed to compute the diff) against the "
+        f"share of {rows[0]['forgotten']['n']} samples that still reproduce the item. Hover a point to see its closest "
+        f"sample beside the item. {scale_note(result)}.",
+        post_script=script,
+    )
+
+
+def unlearning_table(ch) -> None:
+    """Every measure for every method and item."""
+    result = _result(ch)
+    rows = method_rows(result)
+    for row in rows:
+        if row["method"] == "retrain":
+            glue(f"ul_retrain_{row['target']}_share", _pct(row["forgotten"]["share"]))
+            glue(f"ul_retrain_{row['target']}_seconds", f"{row['cost']['seconds']:.0f}")
+        if row["method"] == "sisa":
+            glue(f"ul_sisa_{row['target']}_speedup", f"{1 / max(row['relative_cost'], 1e-9):.1f}")
+        if row["method"] in ("finetune", "neggrad"):
+            glue(f"ul_{row['method']}_{row['target']}_share", _pct(row["forgotten"]["share"]))
+            glue(f"ul_{row['method']}_{row['target']}_relearned", _pct((row["relearned"] or {}).get("share")))
+    table = [
+        [
+            TARGET_NAMES[r["target"]],
+            METHOD_NAMES[r["method"]],
+            f"{r['cost']['steps']:,}",
+            f"{r['relative_cost']:.2f}×",
+            f"{r['cost']['seconds']:.0f} s",
+            _pct(r["forgotten"]["share"]),
+            _num(r["forgotten"]["closest_distance"]),
+            _pct(r["control"]["share"]) if r["control"] else "–",
+            _num(r["fid"], 1),
+            _num(r["confidence"]),
+            _num(r["forgotten"]["membership"]["rank"]),
+            _pct(r["relearned"]["share"]) if r["relearned"] else "not run",
+        ]
+        for r in rows
+    ]
+    columns = [
+        "item",
+        "method",
+        "steps",
+        "compute vs retrain",
+        "wall time",
+        "item in samples",
+        "closest to item",
+        "control in samples",
+        "MNIST-FID",
+        "confidence",
+        "membership rank",
+        "item after relearning",
+    ]
+    show_html(
+        html_table(
+            columns,
+            table,
+            "Unlearning, method by method. 'Membership rank': the share of unseen test digits the model fits better "
+            "than the item (near 0: the item still stands out as training data). Quality columns show '–' when the "
+            f"pretrained classifier is not available. {scale_note(result)}.",
+        )
+    )
+
+
+def relearning_chart(ch) -> None:
+    """The forgotten item's share of samples right after each method and after a short relearning without it."""
+    result = _result(ch)
+    rows = [r for r in method_rows(result) if r["relearned"] is not None]
+    labels = [f"{METHOD_NAMES[r['method']]} ({TARGET_NAMES[r['target']]})" for r in rows]
+    fig = go.Figure(
+        [
+            go.Bar(
+                name="right after forgetting",
+                x=labels,
+                y=[100 * r["forgotten"]["share"] for r in rows],
+                marker_color=figures.PALETTE[0],
+            ),
+            go.Bar(
+                name="after relearning without the item",
+                x=labels,
+                y=[100 * r["relearned"]["share"] for r in rows],
+                marker_color=figures.PALETTE[1],
+            ),
+        ]
+    )
+    fig.update_layout(
+        barmode="group",
+        yaxis_title="samples that reproduce the item (%)",
+        height=420,
+        plot_bgcolor="white",
+        margin={"b": 140},
+    )
+    steps = result.stage("base")["config"]["relearn_steps"]
+    glue("ul_relearn_steps", steps)
+    show(
+        fig,
+        f"How often the forgotten item appears right after each method and after {steps} further training steps on "
+        f"data without it. {scale_note(result)}.",
+    )
+
+
+def weight_diff_summary(ch) -> None:
+    """How large the with/without difference is per layer, against seed noise and fine-tuning, and what adding it
+    to other models does."""
+    result = _result(ch)
+    target = "canary"
+    summary = result.summary(f"diff_{target}")
+    if "skipped" in summary:
+        show_html(f"<p>{html.escape(summary['skipped'])}</p>")
+        return
+    arrays = result.arrays(f"diff_{target}", summary["file"])
+    layers = [str(x) for x in arrays["layers"]]
+    fig = go.Figure()
+    names = {
+        "item": "retrained without the item − original",
+        "seed": "another seed − original (same data)",
+        "finetune": "fine-tuned − original",
+    }
+    for k, (key, name) in enumerate(names.items()):
+        fig.add_trace(go.Bar(name=name, x=layers, y=arrays[f"{key}_relative"], marker_color=figures.PALETTE[k]))
+    fig.update_layout(
+        barmode="group",
+        yaxis_title="size of difference / size of weights",
+        height=440,
+        plot_bgcolor="white",
+        margin={"b": 160},
+    )
+    norms = summary["norms"]
+    glue("ul_diff_item", f"{100 * norms['item']['relative']:.1f}%")
+    glue("ul_diff_seed", f"{100 * norms['seed']['relative']:.1f}%")
+    glue("ul_diff_finetune", f"{100 * norms['finetune']['relative']:.1f}%")
+    show(
+        fig,
+        "Where the weights differ, layer by layer (the last group, 'all', is the whole model): removing the canary "
+        "and retraining, against training the same data with another seed, and against fine-tuning. "
+        f"{scale_note(result)}.",
+    )
+    rows = []
+    for key, applied in summary["applied"].items():
+        glue(f"ul_diff_{key}_share", _pct(applied["forgotten"]["share"]))
+        rows.append(
+            [
+                METHOD_NAMES[f"diff_{applied['host']}"],
+                f"{applied['scale']:g}",
+                _pct(applied["forgotten"]["share"]),
+                _num(applied["forgotten"]["closest_distance"]),
+                _pct(applied["control"]["share"]) if applied.get("control") else "–",
+                _num(applied.get("fid"), 1),
+            ]
+        )
+    show_html(
+        html_table(
+            ["added to", "scale", "canary in samples", "closest to canary", "control in samples", "MNIST-FID"],
+            rows,
+            "Adding the difference to other models.",
+        )
+    )
+
+
+def sample_galleries(ch, count: int = 30) -> None:
+    """The first samples of the original model and of each method (forgetting the canary), side by side."""
+    result = _result(ch)
+    shown = [("original model", "choose", "samples.npz")]
+    shown += [
+        (METHOD_NAMES[r["method"]], r["stage"], r["file"]) for r in method_rows(result) if r["target"] == "canary"
+    ]
+    parts = []
+    for name, stage, file in shown:
+        images, _ = load_samples(result.path(stage, file))
+        grid = figures.mosaic(images[:count], columns=10)
+        parts.append(
+            f"<figure style='display:inline-block;margin:6px'><img src='{figures.png_data_uri(grid)}' width='300' "
+            f"alt='first {count} samples: {html.escape(name)}' style='image-rendering:pixelated'>"
+            f"<figcaption><small>{html.escape(name)}</small></figcaption></figure>"
+        )
+    show_html(
+        "".join(parts) + f"<p><small>The same seeds for every model. {html.escape(scale_note(result))}.</small></p>"
+    )
+
+
+def explorer(ch):
+    """The live control: pick the item and the method, see what remains (a note in the static book)."""
+    from mnistmem import widgets
+    from mnistmem.unlearning_widget import ForgetExplorer
+
+    control = ForgetExplorer(_result(ch))
+    widgets.show(control)
+    return control

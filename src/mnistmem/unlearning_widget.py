@@ -1,0 +1,75 @@
+"""A live control for chapter 8: pick the item that was forgotten and the method; see what the model now draws.
+
+The output (an `ipywidgets.HTML`) lists the method's cost and measures, its samples closest to the item, and
+the samples closest to the item after relearning, all recomputed from the stored results whenever a value
+changes (distances are recomputed with `numpy`, not read from the summary). In the static book
+`mnistmem.widgets.show` prints a note instead, as for the other controls.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from mnistmem.experiments.stages import load_samples
+from mnistmem.widgets import _img
+
+
+class ForgetExplorer:
+    """Two dropdowns (item, method) over the `unlearning` results; the output recomputes on every change."""
+
+    def __init__(self, result, k: int = 6) -> None:
+        import ipywidgets as w
+
+        from mnistmem.unlearning_views import METHOD_NAMES, TARGET_NAMES, method_rows
+
+        self.result, self.k = result, k
+        self.rows = {(r["target"], r["method"]): r for r in method_rows(result)}
+        if not self.rows:
+            raise ValueError("the unlearning results hold no method results to explore")
+        targets = sorted({t for t, _ in self.rows}, key=["canary", "digit"].index)
+        methods = [m for m in METHOD_NAMES if any((t, m) in self.rows for t in targets)]
+        self.target = w.Dropdown(
+            options=[(TARGET_NAMES[t], t) for t in targets], value=targets[0], description="forget"
+        )
+        self.method = w.Dropdown(
+            options=[(METHOD_NAMES[m], m) for m in methods], value=methods[0], description="method"
+        )
+        self.output = w.HTML()
+        self.target.observe(lambda _: self.update(), names="value")
+        self.method.observe(lambda _: self.update(), names="value")
+        self.widget = w.VBox([w.HBox([self.target, self.method]), self.output])
+        self.update()
+
+    def _closest(self, images: np.ndarray, item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = np.sqrt(((images.astype(np.float64) - item.astype(np.float64)) ** 2).reshape(len(images), -1).sum(1)) / 255
+        order = np.argsort(d, kind="stable")[: self.k]
+        return order, d[order]
+
+    def update(self) -> None:
+        from mnistmem.unlearning_views import _item_image, _pct
+
+        row = self.rows.get((self.target.value, self.method.value))
+        if row is None:
+            self.output.value = "<p>This method did not run for this item.</p>"
+            return
+        item = _item_image(self.result, row["forgotten"]["item"])
+        parts = [
+            _img(item, row["forgotten"]["item"]["name"]),
+            f"<p>Compute {row['relative_cost']:.2f}× retraining ({row['cost']['steps']:,} steps). The item appears in "
+            f"<b>{_pct(row['forgotten']['share'])}</b> of samples; the control in "
+            f"{_pct(row['control']['share']) if row['control'] else '–'}.</p><div><b>Closest samples now:</b><br>",
+        ]
+        images, _ = load_samples(self.result.path(row["stage"], row["file"]))
+        order, distance = self._closest(images, item)
+        parts += [_img(images[i], f"sample {i}, d={d:.2f}") for i, d in zip(order, distance, strict=True)]
+        parts.append("</div>")
+        if row["relearned"] is not None:
+            relearned, _ = load_samples(self.result.path(row["stage"], "relearned.npz"))
+            order, distance = self._closest(relearned, item)
+            parts.append(f"<div><b>After relearning without it</b> ({_pct(row['relearned']['share'])} of samples):<br>")
+            parts += [_img(relearned[i], f"sample {i}, d={d:.2f}") for i, d in zip(order, distance, strict=True)]
+            parts.append("</div>")
+        self.output.value = "".join(parts)
+        self.output.description = html.escape(f"{self.target.value}/{self.method.value}")
