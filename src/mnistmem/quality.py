@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
+from mnistmem.data import fingerprint
 from mnistmem.models.classifier import Classifier, load_pretrained
 
 
@@ -43,11 +44,20 @@ def _check_images(images: np.ndarray, name: str) -> np.ndarray:
 
 
 def mnist_fid(samples_uint8: np.ndarray, reference_uint8: np.ndarray, classifier: Classifier | None = None) -> float:
-    """MNIST-FID between `samples_uint8` and `reference_uint8` (both uint8 [N,28,28])."""
+    """MNIST-FID between `samples_uint8` and `reference_uint8` (both uint8 [N,28,28]).
+
+    The reference's statistics are computed once per process and classifier (it is nearly always the
+    10,000 test digits), which makes scoring many sample sets in one run cheap.
+    """
     classifier = classifier or load_pretrained()
     a = classifier.features(_check_images(samples_uint8, "samples"))
-    b = classifier.features(_check_images(reference_uint8, "reference"))
-    return frechet_distance(*feature_statistics(a), *feature_statistics(b))
+    key = (id(classifier), fingerprint(_check_images(reference_uint8, "reference")))
+    if key not in _REFERENCE_STATISTICS:
+        _REFERENCE_STATISTICS[key] = feature_statistics(classifier.features(reference_uint8))
+    return frechet_distance(*feature_statistics(a), *_REFERENCE_STATISTICS[key])
+
+
+_REFERENCE_STATISTICS: dict = {}
 
 
 def classifier_confidence(samples: np.ndarray, classifier: Classifier | None = None) -> tuple[np.ndarray, np.ndarray]:

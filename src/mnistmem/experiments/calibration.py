@@ -14,7 +14,7 @@ import numpy as np
 from mnistmem.atomic import write_atomic
 from mnistmem.experiments import scales
 from mnistmem.experiments.runner import Experiment, Stage, StageContext
-from mnistmem.experiments.stages import TABLE_FILE, classifier_features
+from mnistmem.experiments.stages import TABLE_FILE, classifier_features, copy_cells
 
 NEAR_DUPLICATES_FILE = "near_duplicates.npz"
 
@@ -32,7 +32,7 @@ def baseline_stage(ctx: StageContext) -> dict:
         train,
         features=features,
         train_features=train_features,
-        n_cells=ctx.config["cells"],
+        cells=copy_cells(ctx.config["cells"], ctx.config.get("cells_fit")),
         progress=ctx.progress,
     )
     tables.save_table(table, ctx.dir / TABLE_FILE)
@@ -71,7 +71,14 @@ def plan(scale: str) -> list[Stage]:
     settings = scales.config(scale, "calibration")
     return [
         Stage(
-            "baseline", {"test_digits": settings["test_digits"], "cells": settings["cells"], "k": 50}, baseline_stage
+            "baseline",
+            {
+                "test_digits": settings["test_digits"],
+                "cells": settings["cells"],
+                "cells_fit": settings.get("cells_fit"),
+                "k": 50,
+            },
+            baseline_stage,
         ),
         Stage(
             "near_duplicates",

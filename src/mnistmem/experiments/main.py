@@ -37,7 +37,12 @@ def plan(scale: str) -> list[Stage]:
             ),
             Stage(
                 f"score_{family}",
-                {"from": f"sample_{family}", "cells": settings["cells"], "data": {}},
+                {
+                    "from": f"sample_{family}",
+                    "cells": settings["cells"],
+                    "cells_fit": settings.get("cells_fit"),
+                    "data": {},
+                },
                 score_stage,
                 after=(f"sample_{family}",),
             ),

@@ -22,13 +22,13 @@ _GAN_SMALL = {"ngf": 16, "ndf": 16}
 
 _CONFIGS: dict[str, dict[str, Any]] = {
     "smoke": {
-        "calibration": {"test_digits": 1000, "train_queries": 2000, "cells": 10},
+        "calibration": {"test_digits": 1000, "train_queries": 2000, "cells": 10, "cells_fit": 3000},
         "models": {
             "gan": {"model_kwargs": _GAN_SMALL, "steps": 20, "batch_size": 32},
             "vae": {"model_kwargs": {"latent": 8, "width": 8, "hidden": 32}, "steps": 20, "batch_size": 32},
             "diffusion": {"model_kwargs": _DIFFUSION_SMALL, "steps": 10, "batch_size": 16},
         },
-        "main": {"n_samples": 200, "cells": 10, "sampler": {"steps": 4}},
+        "main": {"n_samples": 200, "cells": 10, "cells_fit": 3000, "sampler": {"steps": 4}},
         "size": {"sizes": {"gan": [100, 1000], "diffusion": [100]}, "n_samples": 100, "keep_every": 10},
         "duplication": {"n": 300, "canaries": [1, 10, 100], "n_samples": 100, "steps": 20},
         "unlearning": {

@@ -18,6 +18,7 @@ FAMILIES = ("gan", "diffusion")
 
 def plan(scale: str) -> list[Stage]:
     settings = scales.config(scale, "size")
+    main = scales.config(scale, "main")
     stages = []
     for family in FAMILIES:
         for n in settings["sizes"][family]:
@@ -42,7 +43,7 @@ def plan(scale: str) -> list[Stage]:
                 ),
                 Stage(
                     f"score_{tag}",
-                    {"from": f"sample_{tag}", "cells": 10, "data": data},
+                    {"from": f"sample_{tag}", "cells": main["cells"], "cells_fit": main.get("cells_fit"), "data": data},
                     score_stage,
                     after=(f"sample_{tag}",),
                 ),
