@@ -25,7 +25,10 @@ from torch import nn
 
 def to_model_input(images: np.ndarray | torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
     """uint8 [N,28,28] -> float32 [N,1,28,28] in [-1, 1]."""
-    tensor = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    if not isinstance(images, torch.Tensor):
+        images = np.asarray(images)
+        images = torch.from_numpy(images if images.flags.writeable else images.copy())
+    tensor = images
     if tensor.dtype != torch.uint8 or tensor.ndim != 3 or tuple(tensor.shape[1:]) != (28, 28):
         raise ValueError(f"images must be uint8 [N,28,28], got {tensor.dtype} {tuple(tensor.shape)}")
     return (tensor.to(device=device, dtype=torch.float32).unsqueeze(1) / 127.5) - 1.0
