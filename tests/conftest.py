@@ -3,6 +3,7 @@ results and the freshly built book."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -62,11 +63,16 @@ def built_book(request) -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_results(tmp_path_factory) -> Path:
-    """Every experiment at smoke scale, computed once per test session into a temporary results folder."""
+    """Every experiment at smoke scale, computed once per test session into a temporary results folder.
+
+    Set `MNISTMEM_TEST_RESULTS` to a folder of smoke results made earlier to skip the computation while
+    working on the book (the stages found complete there are reused; missing ones are computed into it).
+    """
     from mnistmem import experiments
     from mnistmem.experiments.runner import run_experiment
 
-    root = tmp_path_factory.mktemp("results")
+    reuse = os.environ.get("MNISTMEM_TEST_RESULTS")
+    root = Path(reuse) if reuse else tmp_path_factory.mktemp("results")
     for name in experiments.REGISTRY:
         run_experiment(experiments.get(name), "smoke", root=root, progress=False, log=lambda _: None)
     return root

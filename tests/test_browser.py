@@ -100,3 +100,88 @@ def test_launch_links_open_notebooks_that_exist(browser_session, repo):
         for url in binder:
             target = unquote(re.search(r"urlpath=(?:lab/tree/|tree/)?([^&\"]+)", url).group(1))
             assert (repo / target).exists(), f"{path.name}: Binder opens {target}, which is not in the repo"
+
+
+def _explorer(page):
+    """The first figure on the page that has a dropdown and a slider (the copy explorer)."""
+    figures = page.locator(".plotly-graph-div")
+    for i in range(figures.count()):
+        figure = figures.nth(i)
+        if figure.locator(".updatemenu-header-group").count() and figure.locator(".slider-rail-rect").count():
+            return figure
+    raise AssertionError("no figure with a dropdown and a slider on this page")
+
+
+def test_threshold_slider_changes_the_count_and_the_gallery(browser_session):
+    page, log = open_page(browser_session, "chapters/03_gan.html")
+    figure = _explorer(page)
+    figure.scroll_into_view_if_needed()
+    count = lambda: figure.locator(".annotation-text").first.text_content()  # noqa: E731
+    gallery = lambda: figure.locator("g.layer-above image").first.get_attribute("href")  # noqa: E731
+    before_count, before_gallery = count(), gallery()
+    rail = figure.locator(".slider-rail-rect").first.bounding_box()
+    seen = set()
+    for fraction in (0.02, 0.98):  # the two ends of the threshold range
+        page.mouse.click(rail["x"] + rail["width"] * fraction, rail["y"] + rail["height"] / 2)
+        page.wait_for_timeout(300)
+        seen.add((count(), gallery()))
+    assert len(seen | {(before_count, before_gallery)}) >= 2, "moving the slider changed nothing"
+    counts = {c for c, _ in seen}
+    galleries = {g for _, g in seen}
+    assert len(counts) == 2, f"the copy count did not follow the slider: {counts}"
+    assert len(galleries) == 2, "the gallery did not follow the slider"
+    assert log.errors == []
+
+
+def test_model_dropdown_switches_the_data(browser_session):
+    page, log = open_page(browser_session, "chapters/05_diffusion.html")
+    figures = page.locator(".plotly-graph-div")
+    figure = None
+    for i in range(figures.count()):
+        candidate = figures.nth(i)
+        if candidate.locator(".updatemenu-header-group").count():
+            candidate.locator(".updatemenu-header-group").first.click()
+            page.wait_for_timeout(200)
+            labels = candidate.locator(".updatemenu-dropdown-button").all_text_contents()
+            if any(label.startswith("GAN") for label in labels):
+                figure = candidate
+                break
+            candidate.locator(".updatemenu-header-group").first.click()
+    assert figure is not None, "no dropdown offering several models on the diffusion page"
+    before = figure.locator(".annotation-text").first.text_content()
+    buttons = figure.locator(".updatemenu-dropdown-button")
+    target = next(i for i, label in enumerate(buttons.all_text_contents()) if label.startswith("GAN"))
+    buttons.nth(target).click()
+    page.wait_for_timeout(300)
+    after = figure.locator(".annotation-text").first.text_content()
+    assert after != before and after.startswith("GAN"), f"dropdown did not switch the model: {before!r} -> {after!r}"
+    assert log.errors == []
+
+
+def test_hovering_a_point_shows_its_image_pair(browser_session):
+    page, log = open_page(browser_session, "chapters/02_data_and_copies.html")
+    figures = page.locator(".plotly-graph-div")
+    figure = next(
+        figures.nth(i) for i in range(figures.count()) if figures.nth(i).locator(".scatterlayer .point").count()
+    )
+    figure.scroll_into_view_if_needed()
+    image = lambda: figure.locator("g.layer-above image, g.layer-below image").first.get_attribute("href")  # noqa: E731
+    points = figure.locator(".scatterlayer .point")
+    shown = set()
+    for k in (0, points.count() - 1):
+        box = points.nth(k).bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(300)
+        shown.add(image())
+        assert page.locator(".hovertext").count() > 0, "no hover label appeared"
+    assert len(shown) == 2, "hovering different points did not show different image pairs"
+    assert log.errors == []
+
+
+def test_every_figure_has_a_text_caption(browser_session):
+    _, _, html_dir = browser_session
+    for path in content_pages(html_dir):
+        text = path.read_text()
+        figures = text.count('class="plotly-graph-div"')
+        captions = text.count('<figcaption class="mnistmem-caption">')
+        assert captions >= figures, f"{path.name}: {figures} figures but {captions} captions"

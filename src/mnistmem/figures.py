@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from PIL import Image
 
 #: Colours that stay distinct in greyscale (different lightness), for lines and markers.
-PALETTE = ["#1b1b1b", "#d95f02", "#7570b3", "#66a61e", "#a6a6a6"]
+PALETTE = ["#1b1b1b", "#d55e00", "#5e3c99", "#e69f00", "#c8c8c8"]
 
 
 def png_data_uri(image: np.ndarray) -> str:
