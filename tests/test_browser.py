@@ -79,8 +79,8 @@ def test_internal_links_resolve_and_images_have_alt_text(browser_session):
             target = (path.parent / unquote(parsed.path)).resolve()
             assert target.exists(), f"{path.name}: link {href} points at nothing"
         for img in re.findall(r"<img\b[^>]*>", text):
-            alt = re.search(r'\balt="([^"]*)"', img)
-            assert alt and alt.group(1).strip(), f"{path.name}: image without alt text: {img[:120]}"
+            alt = re.search(r"""\balt=(?:"([^"]*)"|'([^']*)')""", img)
+            assert alt and (alt.group(1) or alt.group(2) or "").strip(), f"{path.name}: no alt text: {img[:80]}"
 
 
 def test_launch_links_open_notebooks_that_exist(browser_session, repo):
@@ -136,36 +136,43 @@ def test_threshold_slider_changes_the_count_and_the_gallery(browser_session):
 def test_model_dropdown_switches_the_data(browser_session):
     page, log = open_page(browser_session, "chapters/05_diffusion.html")
     figures = page.locator(".plotly-graph-div")
-    figure = None
+    figure, labels = None, []
     for i in range(figures.count()):
         candidate = figures.nth(i)
-        if candidate.locator(".updatemenu-header-group").count():
-            candidate.locator(".updatemenu-header-group").first.click()
-            page.wait_for_timeout(200)
-            labels = candidate.locator(".updatemenu-dropdown-button").all_text_contents()
-            if any(label.startswith("GAN") for label in labels):
-                figure = candidate
-                break
-            candidate.locator(".updatemenu-header-group").first.click()
+        if not candidate.locator(".updatemenu-header-group").count():
+            continue
+        candidate.scroll_into_view_if_needed()
+        candidate.locator(".updatemenu-header-group").first.click()
+        page.wait_for_timeout(200)
+        labels = candidate.locator(".updatemenu-dropdown-button").all_text_contents()
+        if len({label.split(" · ")[0] for label in labels}) > 1:
+            figure = candidate
+            break
+        candidate.locator(".updatemenu-header-group").first.click()
     assert figure is not None, "no dropdown offering several models on the diffusion page"
     before = figure.locator(".annotation-text").first.text_content()
-    buttons = figure.locator(".updatemenu-dropdown-button")
-    target = next(i for i, label in enumerate(buttons.all_text_contents()) if label.startswith("GAN"))
-    buttons.nth(target).click()
+    current_model = before.split(":")[0]
+    target = next(i for i, label in enumerate(labels) if not label.startswith(current_model))
+    wanted = labels[target].split(" · ")[0]
+    figure.locator(".updatemenu-dropdown-button").nth(target).click()
     page.wait_for_timeout(300)
     after = figure.locator(".annotation-text").first.text_content()
-    assert after != before and after.startswith("GAN"), f"dropdown did not switch the model: {before!r} -> {after!r}"
+    assert after.startswith(wanted) and after != before, f"dropdown did not switch the model: {before!r} -> {after!r}"
     assert log.errors == []
 
 
 def test_hovering_a_point_shows_its_image_pair(browser_session):
     page, log = open_page(browser_session, "chapters/02_data_and_copies.html")
     figures = page.locator(".plotly-graph-div")
-    figure = next(
-        figures.nth(i) for i in range(figures.count()) if figures.nth(i).locator(".scatterlayer .point").count()
-    )
+    hover_figures = [
+        figures.nth(i)
+        for i in range(figures.count())
+        if "hover a point" in " ".join(figures.nth(i).locator(".annotation-text").all_text_contents())
+    ]
+    assert hover_figures, "no hover-pair figure on the page"
+    figure = hover_figures[0]
     figure.scroll_into_view_if_needed()
-    image = lambda: figure.locator("g.layer-above image, g.layer-below image").first.get_attribute("href")  # noqa: E731
+    image = lambda: figure.locator("image").first.get_attribute("href")  # noqa: E731
     points = figure.locator(".scatterlayer .point")
     shown = set()
     for k in (0, points.count() - 1):
