@@ -4,12 +4,13 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TINY
 
 from mnistmem import data
 from mnistmem.dataspec import DataSpec
 from mnistmem.models import UnknownModelError, build_model
 from mnistmem.training import TrainConfig, read_metrics, train
+
+from .conftest import TINY
 
 LR = {"gan": 1e-3, "vae": 3e-3, "diffusion": 3e-3, "classifier": 3e-3}
 LOSS_KEY = {"gan": "loss_d", "vae": "loss", "diffusion": "loss", "classifier": "loss"}

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
 
 from mnistmem.models import build_model
 from mnistmem.sampling import regenerate, sample, sample_seeds
+
+from .conftest import TINY
 
 OPTIONS = {"gan": {}, "vae": {}, "diffusion": {"steps": 2}}
 

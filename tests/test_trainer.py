@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY
 from safetensors.numpy import load_file
 
 from mnistmem import checkpoints as ckpt
 from mnistmem.checkpoints import CheckpointError, list_checkpoints, load_model
 from mnistmem.dataspec import CanarySpec, DataSpec
 from mnistmem.training import ConfigError, TrainConfig, batch_indices, train
+
+from .conftest import TINY
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
