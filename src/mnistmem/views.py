@@ -186,10 +186,12 @@ def _glue_model(ch, family: str) -> None:
 
 
 def _sampling_parameters(result, family: str) -> int:
-    from mnistmem.experiments.stages import MODEL_DIR
-    from mnistmem.experiments.storage import weight_bits
+    """Parameters of the model's sampling network, from its recorded size options (no weights needed)."""
+    from mnistmem.experiments.storage import sampler_size
+    from mnistmem.models import build_model
 
-    return weight_bits(result.path(f"train_{family}", MODEL_DIR))[0]
+    config = result.stage(f"train_{family}")["config"]["train"]
+    return sampler_size(build_model(config["model"], **config["model_kwargs"]))[0]
 
 
 def sample_gallery(ch, family: str, count: int = 40) -> None:

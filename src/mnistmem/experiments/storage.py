@@ -29,15 +29,19 @@ def png_bits(image: np.ndarray) -> int:
     return 8 * len(buffer.getvalue())
 
 
-def weight_bits(model_dir) -> tuple[int, int]:
+def sampler_size(model) -> tuple[int, int]:
     """(parameters, bits) of the part of a model that draws samples (a GAN's generator, a VAE's decoder, a
     diffusion model's U-Net): everything consulted when a sample is made, and nothing else."""
-    from mnistmem import checkpoints
-
-    model = checkpoints.load_model(model_dir)
     sampler = model.sampling_module() if hasattr(model, "sampling_module") else (model.ema_module() or model)
     tensors = list(sampler.parameters()) + list(sampler.buffers())
     return sum(t.numel() for t in tensors), sum(t.numel() * t.element_size() * 8 for t in tensors)
+
+
+def weight_bits(model_dir) -> tuple[int, int]:
+    """`sampler_size` of the trained model saved in `model_dir`."""
+    from mnistmem import checkpoints
+
+    return sampler_size(checkpoints.load_model(model_dir))
 
 
 def clusters(images: np.ndarray, radius: float, min_size: int) -> list[np.ndarray]:
