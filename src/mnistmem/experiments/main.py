@@ -12,41 +12,16 @@ from __future__ import annotations
 
 from mnistmem.experiments import scales
 from mnistmem.experiments.runner import Experiment, Stage
-from mnistmem.experiments.stages import sample_stage, score_stage, train_config, train_stage
+from mnistmem.experiments.stages import model_stages, train_config
 
 FAMILIES = ("gan", "vae", "diffusion")
 
 
 def plan(scale: str) -> list[Stage]:
-    settings = scales.config(scale, "main")
+    n_samples = scales.config(scale, "main")["n_samples"]
     stages = []
     for family in FAMILIES:
-        train = train_config(scale, family, data={})
-        stages += [
-            Stage(f"train_{family}", {"train": train}, train_stage),
-            Stage(
-                f"sample_{family}",
-                {
-                    "from": f"train_{family}",
-                    "n": settings["n_samples"],
-                    "seed": 1,
-                    "sampler": settings["sampler"] if family == "diffusion" else {},
-                },
-                sample_stage,
-                after=(f"train_{family}",),
-            ),
-            Stage(
-                f"score_{family}",
-                {
-                    "from": f"sample_{family}",
-                    "cells": settings["cells"],
-                    "cells_fit": settings.get("cells_fit"),
-                    "data": {},
-                },
-                score_stage,
-                after=(f"sample_{family}",),
-            ),
-        ]
+        stages += model_stages(scale, family, train_config(scale, family, data={}), n_samples, data={})
     return stages
 
 

@@ -11,59 +11,32 @@ from __future__ import annotations
 
 from mnistmem.experiments import scales
 from mnistmem.experiments.runner import Experiment, Stage
-from mnistmem.experiments.stages import checkpoint_curve_stage, sample_stage, score_stage, train_config, train_stage
+from mnistmem.experiments.stages import checkpoint_curve_stage, model_stages, sampler_options, train_config
 
 FAMILIES = ("gan", "diffusion")
 
 
 def plan(scale: str) -> list[Stage]:
     settings = scales.config(scale, "size")
-    main = scales.config(scale, "main")
     stages = []
     for family in FAMILIES:
         for n in settings["sizes"][family]:
-            tag = f"{family}_{n}"
             data = {"n": n, "seed": 0}
             overrides = {"keep_every": settings["keep_every"]}
             if "small_steps" in settings:
                 overrides["steps"] = settings["small_steps"][family]
             train = train_config(scale, family, data=data, **overrides)
-            stages += [
-                Stage(f"train_{tag}", {"train": train}, train_stage),
-                Stage(
-                    f"sample_{tag}",
-                    {
-                        "from": f"train_{tag}",
-                        "n": settings["n_samples"],
-                        "seed": 1,
-                        "sampler": scales.config(scale, "main")["sampler"] if family == "diffusion" else {},
-                    },
-                    sample_stage,
-                    after=(f"train_{tag}",),
-                ),
-                Stage(
-                    f"score_{tag}",
-                    {"from": f"sample_{tag}", "cells": main["cells"], "cells_fit": main.get("cells_fit"), "data": data},
-                    score_stage,
-                    after=(f"sample_{tag}",),
-                ),
-            ]
+            stages += model_stages(scale, f"{family}_{n}", train, settings["n_samples"], data)
         smallest = min(settings["sizes"][family])
         tag = f"{family}_{smallest}"
-        stages.append(
-            Stage(
-                f"curve_{tag}",
-                {
-                    "from": f"train_{tag}",
-                    "n": max(64, settings["n_samples"] // 4),
-                    "seed": 2,
-                    "data": {"n": smallest, "seed": 0},
-                    "sampler": scales.config(scale, "main")["sampler"] if family == "diffusion" else {},
-                },
-                checkpoint_curve_stage,
-                after=(f"train_{tag}",),
-            )
-        )
+        curve = {
+            "from": f"train_{tag}",
+            "n": max(64, settings["n_samples"] // 4),
+            "seed": 2,
+            "data": {"n": smallest, "seed": 0},
+            "sampler": sampler_options(scale, family),
+        }
+        stages.append(Stage(f"curve_{tag}", curve, checkpoint_curve_stage, after=(f"train_{tag}",)))
     return stages
 
 

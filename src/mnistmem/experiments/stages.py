@@ -13,7 +13,8 @@ import time
 import numpy as np
 
 from mnistmem.atomic import write_atomic
-from mnistmem.experiments.runner import StageContext
+from mnistmem.experiments import scales
+from mnistmem.experiments.runner import Stage, StageContext
 
 SAMPLES_FILE = "samples.npz"
 TABLE_FILE = "table.npz"
@@ -177,8 +178,6 @@ def own_training_share(table, data_spec: dict | None) -> float | None:
 
 def train_config(scale: str, family: str, data: dict, **overrides) -> dict:
     """A `TrainConfig` as a dict: the family's settings at `scale`, on training data `data` (a DataSpec dict)."""
-    from mnistmem.experiments import scales
-
     settings = dict(scales.config(scale, "models")[family])
     settings.update(overrides)
     return {
@@ -220,3 +219,31 @@ def checkpoint_curve_stage(ctx: StageContext) -> dict:
             }
         )
     return {"curve": rows, "chance": len(own) / len(train)}
+
+
+def sampler_options(scale: str, family: str) -> dict:
+    """The sampler settings at `scale` (only the diffusion model has any: solver steps)."""
+    return dict(scales.config(scale, "main")["sampler"]) if family == "diffusion" else {}
+
+
+def model_stages(scale: str, tag: str, train: dict, n_samples: int, data: dict) -> list[Stage]:
+    """Train one model, draw `n_samples` from it and score them: the three stages every copy experiment repeats.
+
+    `train` is a `train_config(...)` dict; `data` its data spec (for the own-training-set share).
+    """
+    main = scales.config(scale, "main")
+    return [
+        Stage(f"train_{tag}", {"train": train}, train_stage),
+        Stage(
+            f"sample_{tag}",
+            {"from": f"train_{tag}", "n": n_samples, "seed": 1, "sampler": sampler_options(scale, train["model"])},
+            sample_stage,
+            after=(f"train_{tag}",),
+        ),
+        Stage(
+            f"score_{tag}",
+            {"from": f"sample_{tag}", "cells": main["cells"], "cells_fit": main.get("cells_fit"), "data": data},
+            score_stage,
+            after=(f"sample_{tag}",),
+        ),
+    ]
