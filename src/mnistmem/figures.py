@@ -77,6 +77,38 @@ def digit_grid(
     return fig
 
 
+def _layout_image(source: str, xref: str, yref: str, sizey: float = 1) -> dict:
+    """A picture placed in a figure's layout (the galleries and hover panels), top-left anchored."""
+    return {
+        "source": source,
+        "xref": xref,
+        "yref": yref,
+        "x": 0,
+        "y": 1,
+        "sizex": 1,
+        "sizey": sizey,
+        "xanchor": "left",
+        "yanchor": "top",
+        "sizing": "contain",
+        "layer": "above",
+    }
+
+
+def _note(text: str, x: float, y: float, size: int, **extra) -> dict:
+    """A text annotation in paper coordinates, left-aligned."""
+    return {
+        "text": text,
+        "xref": "paper",
+        "yref": "paper",
+        "x": x,
+        "y": y,
+        "showarrow": False,
+        "xanchor": "left",
+        "font": {"size": size},
+        **extra,
+    }
+
+
 def pair_strip(samples: np.ndarray, nearest: np.ndarray, gap: int = 2) -> np.ndarray:
     """Rows of (sample | nearest training image | absolute difference), one row per pair, as one image."""
     samples = np.asarray(samples, dtype=np.uint8)
@@ -224,44 +256,10 @@ def _explorer_threshold_layout(model: ModelSamples, criterion: CriterionScores, 
                 "line": {"color": PALETTE[0], "width": 2, "dash": "dash"},
             }
         ],
-        "images": [
-            {
-                "source": gallery,
-                "xref": "x2",
-                "yref": "y2",
-                "x": 0,
-                "y": 1,
-                "sizex": 1,
-                "sizey": 1,
-                "xanchor": "left",
-                "yanchor": "top",
-                "sizing": "contain",
-                "layer": "above",
-            }
-        ],
+        "images": [_layout_image(gallery, "x2", "y2")],
         "annotations": [
-            {
-                "text": text,
-                "xref": "paper",
-                "yref": "paper",
-                "x": 0,
-                "y": 1.12,
-                "showarrow": False,
-                "xanchor": "left",
-                "font": {"size": 14},
-                "name": "count",
-            },
-            {
-                "text": caption,
-                "xref": "paper",
-                "yref": "paper",
-                "x": 0.62,
-                "y": -0.02,
-                "showarrow": False,
-                "xanchor": "left",
-                "yanchor": "top",
-                "font": {"size": 11},
-            },
+            _note(text, 0, 1.12, 14, name="count"),
+            _note(caption, 0.62, -0.02, 11, yanchor="top"),
         ],
     }
 
@@ -317,33 +315,8 @@ def hover_pair_scatter(
         yaxis={"title": y_title},
         xaxis2={"domain": [0.75, 1], "visible": False, "range": [0, 1], "anchor": "y2"},
         yaxis2={"domain": [0.3, 1], "visible": False, "range": [0, 1], "anchor": "x2"},
-        images=[
-            {
-                "source": uris[0] if uris else "",
-                "xref": "x2",
-                "yref": "y2",
-                "x": 0,
-                "y": 1,
-                "sizex": 1,
-                "sizey": 1,
-                "xanchor": "left",
-                "yanchor": "top",
-                "sizing": "contain",
-                "visible": True,
-            }
-        ],
-        annotations=[
-            {
-                "text": "hover a point: sample | nearest | difference",
-                "xref": "paper",
-                "yref": "paper",
-                "x": 0.75,
-                "y": 0.25,
-                "showarrow": False,
-                "xanchor": "left",
-                "font": {"size": 11},
-            }
-        ],
+        images=[_layout_image(uris[0] if uris else "", "x2", "y2")],
+        annotations=[_note("hover a point: sample | nearest | difference", 0.75, 0.25, 11)],
         height=440,
         plot_bgcolor="white",
         margin={"l": 60, "r": 20, "t": 40, "b": 60},
@@ -358,43 +331,8 @@ def slider_gallery(states: list[tuple[str, str, str]], caption: str) -> go.Figur
 
     def layout_for(uri: str, text: str) -> dict:
         return {
-            "images": [
-                {
-                    "source": uri,
-                    "xref": "paper",
-                    "yref": "paper",
-                    "x": 0,
-                    "y": 1,
-                    "sizex": 1,
-                    "sizey": 0.85,
-                    "xanchor": "left",
-                    "yanchor": "top",
-                    "sizing": "contain",
-                    "layer": "above",
-                }
-            ],
-            "annotations": [
-                {
-                    "text": text,
-                    "xref": "paper",
-                    "yref": "paper",
-                    "x": 0,
-                    "y": 1.12,
-                    "showarrow": False,
-                    "xanchor": "left",
-                    "font": {"size": 14},
-                },
-                {
-                    "text": caption,
-                    "xref": "paper",
-                    "yref": "paper",
-                    "x": 0,
-                    "y": 0.1,
-                    "showarrow": False,
-                    "xanchor": "left",
-                    "font": {"size": 11},
-                },
-            ],
+            "images": [_layout_image(uri, "paper", "paper", sizey=0.85)],
+            "annotations": [_note(text, 0, 1.12, 14), _note(caption, 0, 0.1, 11)],
         }
 
     fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="markers", marker={"opacity": 0}, hoverinfo="skip"))
