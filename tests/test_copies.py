@@ -155,3 +155,16 @@ def test_mnist_near_duplicates_finds_a_planted_duplicate(data):
     assert list(result["closest_train_pairs"][1]) == [41, 1600]
     assert (result["train_nn_index"] != np.arange(2000)).all()
     assert (np.diff(result["closest_test_distance"]) >= 0).all()
+
+
+def test_feature_cosine_is_a_cosine_even_with_raw_cached_features(data):
+    """Cached training features may be raw (not unit length): the score must still be a cosine in [-1, 1],
+    exactly 1 for an exact copy. (A bug once passed raw features through and scored test digits at ~60.)"""
+    train, _ = data
+    reference = train[:500]
+    raw = pooled_features(reference) * 37.0
+    samples = np.concatenate([reference[:3], train[500:510]])
+    score, index = copies.feature_cosine_score(samples, reference, pooled_features, train_features=raw)
+    assert (score <= 1 + 1e-9).all() and (score >= -1 - 1e-9).all()
+    np.testing.assert_allclose(score[:3], 1.0)
+    assert list(index[:3]) == [0, 1, 2]

@@ -35,6 +35,20 @@ def test_cpu_threads_use_every_available_core():
     assert torch.get_num_threads() == cores >= 1
 
 
+def test_thread_cap_from_the_environment(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv(devices.THREADS_VAR, "1")
+        assert devices.configure_cpu_threads() == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv(devices.THREADS_VAR, "two")
+        with pytest.raises(ValueError, match="MNISTMEM_THREADS"):
+            devices.configure_cpu_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_cli_help_lists_commands():
     result = subprocess.run([sys.executable, "-m", "mnistmem", "--help"], capture_output=True, text=True)
     assert result.returncode == 0

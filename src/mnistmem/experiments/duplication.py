@@ -64,6 +64,8 @@ def plan(scale: str) -> list[Stage]:
     stages = []
     for family in ("diffusion", "gan"):
         overrides = {"steps": settings["steps"]} if family == "diffusion" else {}
+        if family == "gan" and "gan_steps" in settings:
+            overrides = {"steps": settings["gan_steps"]}
         train = train_config(scale, family, data=data, **overrides)
         sampler = scales.config(scale, "main")["sampler"] if family == "diffusion" else {}
         stages += [
