@@ -72,3 +72,25 @@ def test_cli_data_info_text(capsys):
     assert cli.main(["data", "info"]) == 0
     out = capsys.readouterr().out
     assert data.PINNED_ARRAY_SHA256["test"]["labels"] in out and "1:6742" in out
+
+
+def test_reproduce_jobs_runs_experiments_in_child_processes(tmp_path):
+    """`--jobs 2` starts each experiment in its own process (one thread each on two cores) and reports
+    every wall time; a child that fails makes the whole command fail and names the experiment."""
+    import shutil
+
+    from mnistmem.paths import data_dir
+
+    results_root = tmp_path / "results"
+    shutil.copytree(data_dir() / "results" / "smoke", results_root / "smoke")
+    command = [sys.executable, "-m", "mnistmem", "reproduce", "--scale", "smoke", "--jobs", "2"]
+    env = {**__import__("os").environ, "MNISTMEM_RESULTS": str(results_root)}
+    done = subprocess.run([*command, "--only", "randomness", "storage"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "starting randomness" in done.stdout and "starting storage" in done.stdout
+    summary = done.stdout.split("Wall time")[-1]  # the parent prints last
+    assert "randomness" in summary and "storage" in summary
+
+    shutil.rmtree(results_root / "smoke" / "main")  # what randomness reads is gone
+    broken = subprocess.run([*command, "--only", "randomness"], env=env, capture_output=True, text=True)
+    assert broken.returncode == 1 and "randomness failed" in broken.stdout

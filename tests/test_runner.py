@@ -172,3 +172,26 @@ def test_wrong_schema_or_corrupt_files_fail_clearly(tmp_path):
     manifest_path.write_text("{ truncated")
     with pytest.raises(results.ResultError, match="not valid JSON"):
         results.load("toy", root=tmp_path)
+
+
+def test_training_features_are_cached_on_disk_by_exact_hashes(tmp_path, monkeypatch):
+    """The classifier features of the training images are reused across processes, and a different image
+    set (or a corrupted cache file) never returns stale features."""
+    from mnistmem import data
+    from mnistmem.experiments import stages
+    from mnistmem.models import classifier
+
+    train = data.load_mnist("train")[0][:300]
+    monkeypatch.setenv("MNISTMEM_DATA", str(tmp_path))
+    model = classifier.load_pretrained()
+    path = stages.feature_cache_path(model, train)
+    assert str(path).startswith(str(tmp_path)) and not path.exists()
+    first = stages._cached_on_disk(model, train)
+    assert path.exists()
+    np.testing.assert_array_equal(np.load(path), first)
+    np.testing.assert_array_equal(stages._cached_on_disk(model, train), model.features(train))
+    other = train.copy()
+    other[0, 0, 0] ^= 1  # one bit changed: another cache file
+    assert stages.feature_cache_path(model, other) != path
+    path.write_bytes(b"truncated")  # a broken cache is recomputed, not trusted
+    np.testing.assert_array_equal(stages._cached_on_disk(model, train), first)

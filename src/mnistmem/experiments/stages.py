@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -89,7 +90,9 @@ def sample_stage(ctx: StageContext) -> dict:
 def classifier_features(train_images: np.ndarray):
     """The pretrained MNIST classifier's feature function and the training images' features (for criterion 5).
 
-    The features of the 60,000 training images are computed once per process and reused by every stage.
+    The features of the 60,000 training images take a minute or more on two CPU cores, so they are computed
+    once per process and kept on disk under `<data dir>/cache/`, named by the SHA-256 of the classifier's
+    weights and of the images: a retrained classifier or other images can never reuse stale features.
     """
     from mnistmem import data
     from mnistmem.models import classifier
@@ -98,8 +101,36 @@ def classifier_features(train_images: np.ndarray):
     key = (id(model), data.fingerprint(train_images))
     if key not in _FEATURE_CACHE:
         _FEATURE_CACHE.clear()
-        _FEATURE_CACHE[key] = model.features(train_images)
+        _FEATURE_CACHE[key] = _cached_on_disk(model, train_images)
     return model.features, _FEATURE_CACHE[key]
+
+
+def feature_cache_path(model, images: np.ndarray) -> Path:
+    """`<data dir>/cache/features-<weights hash>-<images hash>.npy` (exact hashes, not fingerprints)."""
+    import hashlib
+
+    from mnistmem.paths import data_dir
+
+    weights = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        weights.update(name.encode() + tensor.detach().cpu().numpy().tobytes())
+    pixels = hashlib.sha256(repr(images.shape).encode() + np.ascontiguousarray(images).tobytes())
+    return data_dir() / "cache" / f"features-{weights.hexdigest()[:16]}-{pixels.hexdigest()[:16]}.npy"
+
+
+def _cached_on_disk(model, images: np.ndarray) -> np.ndarray:
+    path = feature_cache_path(model, images)
+    if path.exists():
+        try:
+            features = np.load(path, allow_pickle=False)
+            if features.shape[0] == len(images) and np.isfinite(features).all():
+                return features
+        except (OSError, ValueError):
+            pass  # unreadable or truncated: recompute and overwrite below
+    features = np.asarray(model.features(images), np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda handle: np.save(handle, features, allow_pickle=False))
+    return features
 
 
 def copy_cells(n_cells: int, fit_on: int | None = None):
