@@ -183,6 +183,42 @@ def _glue_model(ch, family: str) -> None:
     glue(f"{family}_fid", summary["fid"])
     glue(f"{family}_scale_note", scale_note(result))
     glue(f"{family}_parameters", _sampling_parameters(result, family))
+    glue(f"{family}_confident", pct(summary["confident_share"]))
+    reference = result.summary("reference")
+    glue("real_fid", reference["fid"])
+    glue("real_confident", pct(reference["confident_share"]))
+    glue(f"{family}_verdict", verdict(result, family))
+
+
+def verdict(result, tag: str) -> str:
+    """One sentence: does any definition find more copies than among independent test digits, and how close
+    does the closest sample come compared with the closest test digit?"""
+    summary = result.summary(f"score_{tag}")
+    table = _table(result, f"score_{tag}")
+    baseline = _table(result.sibling("calibration"), "baseline")
+    closest = float(table.nn_distance[:, 0].min())
+    closest_test = float(baseline.nn_distance[:, 0].min())
+    distances = (
+        f"the closest sample lies at distance {closest:.2f} from its nearest training image, against "
+        f"{closest_test:.2f} for the closest of the {len(baseline.nn_distance):,} test digits"
+    )
+    above = [r for r in summary["criteria"] if r["excess_ci_low"] > 0]
+    if not above:
+        top = max(summary["criteria"], key=lambda r: r["count"])
+        return (
+            f"No definition finds more copies among these {summary['n']:,} samples than among independent test "
+            f"digits (the most any definition flags is {top['count']:,}, by the "
+            f"{CRITERION_NAMES.get(top['criterion'], top['criterion'])}); {distances}."
+        )
+    parts = [
+        f"{r['count']:,} by the {CRITERION_NAMES.get(r['criterion'], r['criterion'])} ({pct(r['rate'])}, test "
+        f"digits {pct(r['baseline_rate'])})"
+        for r in above
+    ]
+    return (
+        f"More samples count as copies than independent test digits do under {len(above)} of "
+        f"{len(summary['criteria'])} definitions: " + "; ".join(parts) + f". For scale, {distances}."
+    )
 
 
 def _sampling_parameters(result, family: str) -> int:

@@ -10,16 +10,42 @@ count, it is reported as measured, with the baseline and confidence intervals.
 
 from __future__ import annotations
 
+import numpy as np
+
 from mnistmem.experiments import scales
-from mnistmem.experiments.runner import Experiment, Stage
+from mnistmem.experiments.runner import Experiment, Stage, StageContext
 from mnistmem.experiments.stages import model_stages, train_config
 
 FAMILIES = ("gan", "vae", "diffusion")
 
 
+def reference_stage(ctx: StageContext) -> dict:
+    """What a perfect model would score: real training digits, drawn at random, as if they were samples.
+
+    Their MNIST-FID against the test digits is the floor a model's FID can reach with this many samples,
+    and their classifier-confident share the ceiling of recognisability; both give the models' numbers a
+    scale. Also the same two measures for the test digits themselves."""
+    from mnistmem import data, quality
+    from mnistmem.models import classifier
+
+    train, _ = data.load_mnist("train")
+    test, _ = data.load_mnist("test")
+    n = min(ctx.config["n"], len(train))
+    real = train[np.random.default_rng(ctx.config["seed"]).choice(len(train), n, replace=False)]
+    model = classifier.load_pretrained()
+    _, confidence = quality.classifier_confidence(real, model)
+    _, test_confidence = quality.classifier_confidence(test, model)
+    return {
+        "n": n,
+        "fid": float(quality.mnist_fid(real, test, model)),
+        "confident_share": float((confidence >= 0.9).mean()),
+        "test_confident_share": float((test_confidence >= 0.9).mean()),
+    }
+
+
 def plan(scale: str) -> list[Stage]:
     n_samples = scales.config(scale, "main")["n_samples"]
-    stages = []
+    stages = [Stage("reference", {"n": n_samples, "seed": 0}, reference_stage)]
     for family in FAMILIES:
         stages += model_stages(scale, family, train_config(scale, family, data={}), n_samples, data={})
     return stages
