@@ -485,35 +485,74 @@ def size_curve(ch) -> None:
 
 
 def duplication_chart(ch) -> None:
+    """Two panels per model: the share of samples that reproduce each canary, and how close the closest
+    sample came (with the copy threshold), against how often the canary was planted."""
+    from plotly.subplots import make_subplots
+
     result = ch["duplication"]
-    fig = go.Figure()
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("samples that reproduce the canary", "closest sample to the canary"),
+        horizontal_spacing=0.12,
+    )
+    threshold = None
     for k, family in enumerate(("diffusion", "gan")):
         stage = f"reproduction_{family}"
         if stage not in result.manifest["stages"]:
             continue
-        rows = result.summary(stage)["canaries"]
-        fig.add_trace(
-            go.Scatter(
-                x=[r["count"] for r in rows],
-                y=[100 * r["share"] for r in rows],
-                mode="lines+markers",
-                name=MODEL_NAMES[family],
-                text=[
-                    f"{r['glyph']} ×{r['count']}: {r['reproduced']} of {r['n']} samples; closest "
-                    f"distance {r['closest_distance']:.2f}"
-                    for r in rows
-                ],
-                hovertemplate="%{text}<extra></extra>",
-                line={"color": figures.PALETTE[k + 1]},
+        summary = result.summary(stage)
+        threshold = summary["threshold"]
+        rows = summary["canaries"]
+        text = [
+            f"{MODEL_NAMES[family]}, {r['glyph']} planted ×{r['count']}: {r['reproduced']} of {r['n']:,} samples "
+            f"reproduce it; closest distance {r['closest_distance']:.2f}"
+            for r in rows
+        ]
+        style = {"color": figures.PALETTE[k + 1]}
+        counts = [r["count"] for r in rows]
+        for col, values in ((1, [100 * r["share"] for r in rows]), (2, [r["closest_distance"] for r in rows])):
+            fig.add_trace(
+                go.Scatter(
+                    x=counts,
+                    y=values,
+                    mode="lines+markers",
+                    name=MODEL_NAMES[family],
+                    legendgroup=family,
+                    showlegend=col == 1,
+                    text=text,
+                    hovertemplate="%{text}<extra></extra>",
+                    line=style,
+                    marker={"symbol": ["circle", "diamond"][k], "size": 9},
+                ),
+                row=1,
+                col=col,
             )
+    if threshold is not None:
+        fig.add_hline(
+            y=threshold,
+            line={"dash": "dash", "color": figures.PALETTE[0]},
+            annotation_text=f"copy threshold ({threshold})",
+            row=1,
+            col=2,
         )
-    fig.update_layout(
-        xaxis={"type": "log", "title": "copies of the canary in the training set"},
-        yaxis={"title": "% of samples that reproduce it"},
-        height=400,
-        plot_bgcolor="white",
-    )
+    fig.update_xaxes(type="log", title="copies of the canary in the training set")
+    fig.update_yaxes(title="% of samples", row=1, col=1, rangemode="tozero")
+    fig.update_yaxes(title="distance (0 = identical)", row=1, col=2, rangemode="tozero")
+    fig.update_layout(height=420, plot_bgcolor="white", legend={"orientation": "h", "y": -0.3})
     show(fig, f"Reproduction of planted canaries against their duplication ({scale_note(result)}).")
+    digits = result.stage("train_diffusion")["config"]["train"]["data"]["n"] or 60_000
+    glue("duplication_digits", f"{digits:,}")
+    rows = {f: result.summary(f"reproduction_{f}")["canaries"] for f in ("diffusion", "gan")}
+    most = {f: max(r, key=lambda row: row["count"]) for f, r in rows.items()}
+    glue(
+        "duplication_sentence",
+        " ".join(
+            f"The canary planted {m['count']:,} times comes back in {m['reproduced']:,} of {m['n']:,} "
+            f"{MODEL_NAMES[f]} samples ({pct(m['share'])}); the closest comes within {m['closest_distance']:.2f}."
+            for f, m in most.items()
+        ),
+    )
 
 
 def seeds_per_copy(ch) -> None:
