@@ -735,3 +735,54 @@ def manifest_table(ch) -> None:
         )
     )
     scales_used(ch)
+
+
+# ---------------------------------------------------------------------------------------------- chapter 1
+def findings(ch) -> None:
+    """The book's main measurements in one table, each row pointing to the chapter that shows it."""
+    main = ch["main"]
+    rows = []
+    baseline = None
+    for family in ("gan", "vae", "diffusion"):
+        summary = main.summary(f"score_{family}")
+        by = {r["criterion"]: r for r in summary["criteria"]}
+        baseline = by["nn_ratio"]["baseline_rate"]
+        rows.append(
+            [
+                f"{MODEL_NAMES[family]} trained on all 60,000 digits",
+                f"{by['nn_ratio']['count']:,} of {summary['n']:,} samples pass the ratio test; "
+                f"{by['l2']['count']:,} lie within the pixel-distance threshold",
+                f"chapter {3 + ('gan', 'vae', 'diffusion').index(family)}",
+            ]
+        )
+    for point in size_points(ch):
+        if point["experiment"] != "size" or point["n"] != min(
+            p["n"] for p in size_points(ch) if p["family"] == point["family"]
+        ):
+            continue
+        rows.append(
+            [
+                f"{MODEL_NAMES[point['family']]} trained on {point['n']:,} digits",
+                f"{pct(point['ratio_rate'])} of {point['samples']:,} samples pass the ratio test",
+                "chapter 6",
+            ]
+        )
+    duplication = ch["duplication"]
+    for family in ("diffusion", "gan"):
+        top = max(duplication.summary(f"reproduction_{family}")["canaries"], key=lambda r: r["count"])
+        rows.append(
+            [
+                f"{MODEL_NAMES[family]}, a glyph planted {top['count']:,} times",
+                f"{top['reproduced']:,} of {top['n']:,} samples reproduce it (closest distance "
+                f"{top['closest_distance']:.2f})",
+                "chapter 6",
+            ]
+        )
+    show_html(
+        html_table(
+            ["what was measured", "result", "where"],
+            rows,
+            f"The main measurements ({scale_note(main)}). Independent test digits pass the ratio test at "
+            f"{pct(baseline)}.",
+        )
+    )
