@@ -18,6 +18,8 @@ from mnistmem.display import glue, show, show_html
 from mnistmem.experiments.stages import SAMPLES_FILE, TABLE_FILE, load_samples
 
 MODEL_NAMES = {"gan": "GAN", "vae": "VAE", "diffusion": "Diffusion"}
+#: The same names inside a sentence ("47 of 5,000 diffusion-model samples").
+MODEL_NOUNS = {"gan": "GAN", "vae": "VAE", "diffusion": "diffusion-model"}
 CRITERION_NAMES = {
     "l2": "pixel distance",
     "nn_ratio": "nearest-neighbour ratio",
@@ -37,6 +39,7 @@ def model_name(tag: str) -> str:
 def scale_note(result) -> str:
     """A short statement of the scale and hardware a result was computed at."""
     hardware = result.manifest.get("hardware", {}).get("device", "unknown hardware")
+    hardware = hardware.replace(" 1 threads)", " 1 thread)")  # manifests written before the grammar fix
     words = {
         "smoke": "smoke scale: tiny models trained for seconds, for testing only; the numbers mean nothing",
         "cpu": "cpu scale: small models trained briefly on 2 CPU cores",
@@ -549,9 +552,35 @@ def duplication_chart(ch) -> None:
         "duplication_sentence",
         " ".join(
             f"The canary planted {m['count']:,} times comes back in {m['reproduced']:,} of {m['n']:,} "
-            f"{MODEL_NAMES[f]} samples ({pct(m['share'])}); the closest comes within {m['closest_distance']:.2f}."
+            f"{MODEL_NOUNS[f]} samples ({pct(m['share'])}); the closest comes within {m['closest_distance']:.2f}."
             for f, m in most.items()
         ),
+    )
+
+
+def canary_gallery(ch, family: str = "diffusion", closest: int = 7) -> None:
+    """Each planted canary beside the samples that came closest to it (hover: the distances)."""
+    from mnistmem.experiments.duplication import CANARY_FILE
+
+    result = ch["duplication"]
+    summary = result.summary(f"reproduction_{family}")
+    with np.load(result.path(f"reproduction_{family}", CANARY_FILE), allow_pickle=False) as archive:
+        canaries, distance = archive["canaries"], archive["distance"]
+    images, seeds = _samples(result, f"sample_{family}")
+    tiles, hover = [], []
+    for k, row in enumerate(summary["canaries"]):
+        order = np.argsort(distance[:, k], kind="stable")[:closest]
+        tiles += [canaries[k], *images[order]]
+        hover += [f"the {row['glyph']} glyph, planted {row['count']:,} times"] + [
+            f"sample {i} (seed {seeds[i]}): distance {distance[i, k]:.2f} to the {row['glyph']} glyph"
+            + (" (a copy)" if distance[i, k] <= summary["threshold"] else "")
+            for i in order
+        ]
+    planted = ", ".join(f"{row['count']:,}" for row in summary["canaries"])
+    show(
+        figures.digit_grid(np.stack(tiles), hover, columns=closest + 1, scale=3),
+        f"Each row: a planted glyph (left; planted {planted} times, top to bottom) and the "
+        f"{closest} of {len(images):,} {MODEL_NOUNS[family]} samples closest to it ({scale_note(result)}).",
     )
 
 
