@@ -9,7 +9,7 @@ import sys
 import time
 
 from mnistmem import experiments
-from mnistmem.devices import THREADS_VAR
+from mnistmem.devices import THREADS_VAR, configure_cpu_threads
 from mnistmem.results import SCALES
 
 
@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     ordered = [name for name in experiments.REGISTRY if name in names]  # later experiments read earlier ones
     if args.jobs == 1:
+        # Every experiment then runs in this process: apply the thread count (MNISTMEM_THREADS) up front, since
+        # not every stage picks a device (the unlearning trainer does not) and torch would take every core.
+        configure_cpu_threads()
         timings = []
         for name in ordered:
             tick = time.perf_counter()

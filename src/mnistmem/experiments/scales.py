@@ -86,7 +86,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "n_samples": 500,
             "sampler": {"steps": 10},
             "finetune_steps": 100,
-            "relearn_steps": 100,
+            "relearn_steps": 60,
         },
     },
     "gpu": {

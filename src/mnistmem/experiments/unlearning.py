@@ -366,13 +366,18 @@ def diff_stage(ctx: StageContext) -> dict:
 def plan(scale: str) -> list[Stage]:
     s = scales.config(scale, "unlearning")
     model = scales.config(scale, "models")["diffusion"]
-    common = {
+    # What a training from scratch depends on: the base and other-seed models are keyed by this alone, so
+    # changing how the item is forgotten or measured does not retrain them.
+    training = {
         "family": "diffusion",
         "model_kwargs": s.get("model_kwargs", model["model_kwargs"]),
         "batch_size": s.get("batch_size", model["batch_size"]),
         "data": {"n": s["n"], "seed": 0, "canaries": [{"glyph": GLYPH, "count": s["canary_count"]}]},
         "steps": s["steps"],
         "seed": 0,
+    }
+    common = {
+        **training,
         "n_samples": s["n_samples"],
         "sample_seed": 1,
         "sampler": s.get("sampler", scales.config(scale, "main")["sampler"]),
@@ -386,9 +391,9 @@ def plan(scale: str) -> list[Stage]:
         "diff_scales": s.get("diff_scales", [1.0]),
     }
     stages = [
-        Stage("base", common, base_stage),
+        Stage("base", training, base_stage),
         Stage("choose", common, choose_stage, after=("base",)),
-        Stage("other_seed", {**common, "seed": 1}, other_seed_stage),
+        Stage("other_seed", {**training, "seed": 1}, other_seed_stage),
         Stage("sisa_train", common, sisa_train_stage, after=("choose",)),
     ]
     for target in TARGETS:
