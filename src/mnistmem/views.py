@@ -20,6 +20,8 @@ from mnistmem.experiments.stages import SAMPLES_FILE, TABLE_FILE, load_samples
 MODEL_NAMES = {"gan": "GAN", "vae": "VAE", "diffusion": "Diffusion"}
 #: The same names inside a sentence ("47 of 5,000 diffusion-model samples").
 MODEL_NOUNS = {"gan": "GAN", "vae": "VAE", "diffusion": "diffusion-model"}
+#: ... and as the subject of a sentence ("the diffusion model reproduced ...").
+MODEL_SUBJECTS = {"gan": "GAN", "vae": "VAE", "diffusion": "diffusion model"}
 CRITERION_NAMES = {
     "l2": "pixel distance",
     "nn_ratio": "nearest-neighbour ratio",
@@ -814,4 +816,65 @@ def findings(ch) -> None:
             f"The main measurements ({scale_note(main)}). Independent test digits pass the ratio test at "
             f"{pct(baseline)}.",
         )
+    )
+
+
+# ---------------------------------------------------------------------------------------------- chapter 9
+def conclusions(ch) -> None:
+    """Glue one sentence per objection, each computed from the results the earlier chapters show."""
+    main = ch["main"]
+    beyond = []
+    for family in ("gan", "vae", "diffusion"):
+        criteria = main.summary(f"score_{family}")["criteria"]
+        above = [r for r in criteria if r["excess_ci_low"] > 0]
+        if above:
+            beyond.append(f"the {MODEL_SUBJECTS[family]} under {len(above)} of {len(criteria)} definitions")
+    glue(
+        "concl_main",
+        "Trained on all 60,000 digits, "
+        + (
+            "none of the three models produced more copies than independent handwriting does, under any of the "
+            "definitions."
+            if not beyond
+            else "more samples counted as copies than independent test digits do for " + "; ".join(beyond) + "."
+        ),
+    )
+    smallest = {}
+    for point in size_points(ch):
+        if point["experiment"] == "size" and point["n"] < smallest.get(point["family"], {"n": 10**9})["n"]:
+            smallest[point["family"]] = point
+    glue(
+        "concl_size",
+        " ".join(
+            f"Trained on only {p['n']:,} digits, the {MODEL_SUBJECTS[f]}'s samples passed the ratio test "
+            f"{pct(p['ratio_rate'])} of the time"
+            + (
+                ""
+                if p["own_share"] is None
+                else f", and {pct(p['own_share'])} had their nearest training image among those {p['n']:,} "
+                f"(chance: {pct(p['n'] / 60_000)})"
+            )
+            + "."
+            for f, p in sorted(smallest.items())
+        ),
+    )
+    duplication = ch["duplication"]
+    parts = []
+    for family in ("diffusion", "gan"):
+        rows = duplication.summary(f"reproduction_{family}")["canaries"]
+        parts.append(
+            f"the {MODEL_SUBJECTS[family]} reproduced "
+            + ", ".join(f"the glyph planted {r['count']:,}× in {pct(r['share'])}" for r in rows)
+            + " of its samples"
+        )
+    glue("concl_duplication", "With the planted glyphs, " + "; ".join(parts) + ".")
+    models = [m for m in ch["randomness"].summary("seeds")["models"] if m["copies"]]
+    regenerated = [r for m in models for r in m["regenerated"]]
+    glue(
+        "concl_randomness",
+        "No sample passed the ratio test, so there was no copy to trace to its seeds."
+        if not models
+        else f"{sum(m['reproduced_by_several_seeds'] for m in models):,} copied training images came back from two "
+        f"or more different seeds, and {sum(r['identical'] for r in regenerated)} of {len(regenerated)} copies "
+        "regenerated from their stored seed alone came out identical, bit for bit.",
     )
