@@ -489,6 +489,63 @@ def size_curve(ch) -> None:
     )
 
 
+def training_curve(ch) -> None:
+    """Copying against training step for the smallest training sets: when does it begin?"""
+    result = ch["size"]
+    curves = [name for name in result.manifest["stages"] if name.startswith("curve_")]
+    fig = go.Figure()
+    sentences = []
+    for k, stage in enumerate(curves):
+        tag = stage.removeprefix("curve_")
+        summary = result.summary(stage)
+        points = summary["curve"]
+        steps = [p["step"] for p in points]
+        style = {"color": figures.PALETTE[k + 1]}
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=[100 * p["nn_ratio_rate"] for p in points],
+                mode="lines+markers",
+                name=f"{model_name(tag)}: copies (ratio test)",
+                line=style,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=[100 * p["own_training_share"] for p in points],
+                mode="lines+markers",
+                name=f"{model_name(tag)}: nearest image among its own training digits",
+                line={**style, "dash": "dot"},
+            )
+        )
+        first = next((p["step"] for p in points if p["nn_ratio_rate"] > 0), None)
+        last = points[-1]
+        sentences.append(
+            f"For the {MODEL_SUBJECTS[tag.partition('_')[0]]} trained on {int(tag.partition('_')[2]):,} digits, "
+            + (
+                "no checkpoint's samples passed the ratio test"
+                if first is None
+                else f"the first samples passing the ratio test appear at step {first:,}"
+            )
+            + f"; at its last checkpoint (step {last['step']:,}) {pct(last['own_training_share'])} of samples "
+            f"have their nearest training image among its own digits (chance: {pct(summary['chance'])})."
+        )
+    fig.update_layout(
+        xaxis={"title": "training step"},
+        yaxis={"title": "% of samples", "rangemode": "tozero"},
+        height=420,
+        plot_bgcolor="white",
+        legend={"orientation": "h", "y": -0.25},
+    )
+    show(
+        fig,
+        f"Copying over the course of training, from samples of saved checkpoints ({scale_note(result)}; "
+        f"{result.stage(curves[0])['config']['n']:,} samples per checkpoint).",
+    )
+    glue("curve_sentence", " ".join(sentences))
+
+
 def duplication_chart(ch) -> None:
     """Two panels per model: the share of samples that reproduce each canary, and how close the closest
     sample came (with the copy threshold), against how often the canary was planted."""
