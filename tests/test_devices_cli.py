@@ -74,15 +74,13 @@ def test_cli_data_info_text(capsys):
     assert data.PINNED_ARRAY_SHA256["test"]["labels"] in out and "1:6742" in out
 
 
-def test_reproduce_jobs_runs_experiments_in_child_processes(tmp_path):
+def test_reproduce_jobs_runs_experiments_in_child_processes(tmp_path, smoke_results):
     """`--jobs 2` starts each experiment in its own process (one thread each on two cores) and reports
     every wall time; a child that fails makes the whole command fail and names the experiment."""
     import shutil
 
-    from mnistmem.paths import data_dir
-
     results_root = tmp_path / "results"
-    shutil.copytree(data_dir() / "results" / "smoke", results_root / "smoke")
+    shutil.copytree(smoke_results / "smoke", results_root / "smoke")
     command = [sys.executable, "-m", "mnistmem", "reproduce", "--scale", "smoke", "--jobs", "2"]
     env = {**__import__("os").environ, "MNISTMEM_RESULTS": str(results_root)}
     done = subprocess.run([*command, "--only", "randomness", "storage"], env=env, capture_output=True, text=True)

@@ -94,7 +94,7 @@ def unlearning_targets(ch) -> None:
     result = _result(ch)
     chosen = items(result)
     before = result.summary("choose")["before"]
-    config = result.stage("base")["config"]
+    config = result.stage("choose")["config"]
     glue("ul_scale_note", scale_note(result))
     glue("ul_digits", config["data"]["n"])
     glue("ul_canary_copies", config["data"]["canaries"][0]["count"])
@@ -103,6 +103,15 @@ def unlearning_targets(ch) -> None:
     glue("ul_canary_share", _pct(before["canary"]["share"]))
     glue("ul_digit_note", chosen["note"])
     glue("ul_digit_share", _pct(before["digit"]["share"]))
+    hits, n = before["canary"]["hits"], before["canary"]["n"]
+    glue(
+        "ul_strength_note",
+        ""
+        if hits >= 25
+        else f"That is only {hits} of {n} samples, too few for the counts below to tell the methods apart "
+        "reliably: at this scale the closest distance to the sign and the membership signal carry more of the "
+        "comparison, and the gpu scale (a longer-trained model and more samples) is needed to settle it.",
+    )
     images, _ = load_samples(result.path("choose", "samples.npz"))
     parts = []
     for kind in ("canary", "digit"):
@@ -268,6 +277,23 @@ def relearning_chart(ch) -> None:
     )
 
 
+def where_sentence(layers: list[str], arrays) -> str:
+    """Is the with/without difference concentrated in a few layers or spread out, and is it larger than the
+    difference a new random seed makes?"""
+    per_layer = [(name, float(norm)) for name, norm in zip(layers, arrays["item_norm"], strict=True) if name != "all"]
+    total = sum(norm**2 for _, norm in per_layer)
+    ranked = sorted(per_layer, key=lambda pair: -pair[1])
+    top_share = ranked[0][1] ** 2 / max(total, 1e-30)
+    needed = next(k for k in range(1, len(ranked) + 1) if sum(n**2 for _, n in ranked[:k]) >= 0.5 * total)
+    item, seed = float(arrays["item_relative"][-1]), float(arrays["seed_relative"][-1])
+    comparison = "less than" if item < 0.9 * seed else "more than" if item > 1.1 * seed else "about as much as"
+    return (
+        f"The largest single layer ({ranked[0][0]}) holds {100 * top_share:.0f}% of the difference, and "
+        f"{needed} of the {len(per_layer)} layers are needed to account for half of it. Removing the item moves "
+        f"the weights {comparison} training the same data with another random seed does."
+    )
+
+
 def weight_diff_summary(ch) -> None:
     """How large the with/without difference is per layer, against seed noise and fine-tuning, and what adding it
     to other models does."""
@@ -295,6 +321,7 @@ def weight_diff_summary(ch) -> None:
         margin={"b": 160},
     )
     norms = summary["norms"]
+    glue("ul_diff_where", where_sentence(layers, arrays))
     glue("ul_diff_item", f"{100 * norms['item']['relative']:.1f}%")
     glue("ul_diff_seed", f"{100 * norms['seed']['relative']:.1f}%")
     glue("ul_diff_finetune", f"{100 * norms['finetune']['relative']:.1f}%")

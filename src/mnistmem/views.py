@@ -18,6 +18,10 @@ from mnistmem.display import glue, show, show_html
 from mnistmem.experiments.stages import SAMPLES_FILE, TABLE_FILE, load_samples
 
 MODEL_NAMES = {"gan": "GAN", "vae": "VAE", "diffusion": "Diffusion"}
+#: The same names inside a sentence ("47 of 5,000 diffusion-model samples").
+MODEL_NOUNS = {"gan": "GAN", "vae": "VAE", "diffusion": "diffusion-model"}
+#: ... and as the subject of a sentence ("the diffusion model reproduced ...").
+MODEL_SUBJECTS = {"gan": "GAN", "vae": "VAE", "diffusion": "diffusion model"}
 CRITERION_NAMES = {
     "l2": "pixel distance",
     "nn_ratio": "nearest-neighbour ratio",
@@ -37,6 +41,7 @@ def model_name(tag: str) -> str:
 def scale_note(result) -> str:
     """A short statement of the scale and hardware a result was computed at."""
     hardware = result.manifest.get("hardware", {}).get("device", "unknown hardware")
+    hardware = hardware.replace(" 1 threads)", " 1 thread)")  # manifests written before the grammar fix
     words = {
         "smoke": "smoke scale: tiny models trained for seconds, for testing only; the numbers mean nothing",
         "cpu": "cpu scale: small models trained briefly on 2 CPU cores",
@@ -484,36 +489,158 @@ def size_curve(ch) -> None:
     )
 
 
-def duplication_chart(ch) -> None:
-    result = ch["duplication"]
+def training_curve(ch) -> None:
+    """Copying against training step for the smallest training sets: when does it begin?"""
+    result = ch["size"]
+    curves = [name for name in result.manifest["stages"] if name.startswith("curve_")]
     fig = go.Figure()
+    sentences = []
+    for k, stage in enumerate(curves):
+        tag = stage.removeprefix("curve_")
+        summary = result.summary(stage)
+        points = summary["curve"]
+        steps = [p["step"] for p in points]
+        style = {"color": figures.PALETTE[k + 1]}
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=[100 * p["nn_ratio_rate"] for p in points],
+                mode="lines+markers",
+                name=f"{model_name(tag)}: copies (ratio test)",
+                line=style,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=[100 * p["own_training_share"] for p in points],
+                mode="lines+markers",
+                name=f"{model_name(tag)}: nearest image among its own training digits",
+                line={**style, "dash": "dot"},
+            )
+        )
+        first = next((p["step"] for p in points if p["nn_ratio_rate"] > 0), None)
+        last = points[-1]
+        sentences.append(
+            f"For the {MODEL_SUBJECTS[tag.partition('_')[0]]} trained on {int(tag.partition('_')[2]):,} digits, "
+            + (
+                "no checkpoint's samples passed the ratio test"
+                if first is None
+                else f"the first samples passing the ratio test appear at step {first:,}"
+            )
+            + f"; at its last checkpoint (step {last['step']:,}) {pct(last['own_training_share'])} of samples "
+            f"have their nearest training image among its own digits (chance: {pct(summary['chance'])})."
+        )
+    fig.update_layout(
+        xaxis={"title": "training step"},
+        yaxis={"title": "% of samples", "rangemode": "tozero"},
+        height=420,
+        plot_bgcolor="white",
+        legend={"orientation": "h", "y": -0.25},
+    )
+    show(
+        fig,
+        f"Copying over the course of training, from samples of saved checkpoints ({scale_note(result)}; "
+        f"{result.stage(curves[0])['config']['n']:,} samples per checkpoint).",
+    )
+    glue("curve_sentence", " ".join(sentences))
+
+
+def duplication_chart(ch) -> None:
+    """Two panels per model: the share of samples that reproduce each canary, and how close the closest
+    sample came (with the copy threshold), against how often the canary was planted."""
+    from plotly.subplots import make_subplots
+
+    result = ch["duplication"]
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("samples that reproduce the canary", "closest sample to the canary"),
+        horizontal_spacing=0.12,
+    )
+    threshold = None
     for k, family in enumerate(("diffusion", "gan")):
         stage = f"reproduction_{family}"
         if stage not in result.manifest["stages"]:
             continue
-        rows = result.summary(stage)["canaries"]
-        fig.add_trace(
-            go.Scatter(
-                x=[r["count"] for r in rows],
-                y=[100 * r["share"] for r in rows],
-                mode="lines+markers",
-                name=MODEL_NAMES[family],
-                text=[
-                    f"{r['glyph']} ×{r['count']}: {r['reproduced']} of {r['n']} samples; closest "
-                    f"distance {r['closest_distance']:.2f}"
-                    for r in rows
-                ],
-                hovertemplate="%{text}<extra></extra>",
-                line={"color": figures.PALETTE[k + 1]},
+        summary = result.summary(stage)
+        threshold = summary["threshold"]
+        rows = summary["canaries"]
+        text = [
+            f"{MODEL_NAMES[family]}, {r['glyph']} planted ×{r['count']}: {r['reproduced']} of {r['n']:,} samples "
+            f"reproduce it; closest distance {r['closest_distance']:.2f}"
+            for r in rows
+        ]
+        style = {"color": figures.PALETTE[k + 1]}
+        counts = [r["count"] for r in rows]
+        for col, values in ((1, [100 * r["share"] for r in rows]), (2, [r["closest_distance"] for r in rows])):
+            fig.add_trace(
+                go.Scatter(
+                    x=counts,
+                    y=values,
+                    mode="lines+markers",
+                    name=MODEL_NAMES[family],
+                    legendgroup=family,
+                    showlegend=col == 1,
+                    text=text,
+                    hovertemplate="%{text}<extra></extra>",
+                    line=style,
+                    marker={"symbol": ["circle", "diamond"][k], "size": 9},
+                ),
+                row=1,
+                col=col,
             )
+    if threshold is not None:
+        fig.add_hline(
+            y=threshold,
+            line={"dash": "dash", "color": figures.PALETTE[0]},
+            annotation_text=f"copy threshold ({threshold})",
+            row=1,
+            col=2,
         )
-    fig.update_layout(
-        xaxis={"type": "log", "title": "copies of the canary in the training set"},
-        yaxis={"title": "% of samples that reproduce it"},
-        height=400,
-        plot_bgcolor="white",
-    )
+    fig.update_xaxes(type="log", title="copies of the canary in the training set")
+    fig.update_yaxes(title="% of samples", row=1, col=1, rangemode="tozero")
+    fig.update_yaxes(title="distance (0 = identical)", row=1, col=2, rangemode="tozero")
+    fig.update_layout(height=420, plot_bgcolor="white", legend={"orientation": "h", "y": -0.3})
     show(fig, f"Reproduction of planted canaries against their duplication ({scale_note(result)}).")
+    digits = result.stage("train_diffusion")["config"]["train"]["data"]["n"] or 60_000
+    glue("duplication_digits", f"{digits:,}")
+    rows = {f: result.summary(f"reproduction_{f}")["canaries"] for f in ("diffusion", "gan")}
+    most = {f: max(r, key=lambda row: row["count"]) for f, r in rows.items()}
+    glue(
+        "duplication_sentence",
+        " ".join(
+            f"The canary planted {m['count']:,} times comes back in {m['reproduced']:,} of {m['n']:,} "
+            f"{MODEL_NOUNS[f]} samples ({pct(m['share'])}); the closest comes within {m['closest_distance']:.2f}."
+            for f, m in most.items()
+        ),
+    )
+
+
+def canary_gallery(ch, family: str = "diffusion", closest: int = 7) -> None:
+    """Each planted canary beside the samples that came closest to it (hover: the distances)."""
+    from mnistmem.experiments.duplication import CANARY_FILE
+
+    result = ch["duplication"]
+    summary = result.summary(f"reproduction_{family}")
+    with np.load(result.path(f"reproduction_{family}", CANARY_FILE), allow_pickle=False) as archive:
+        canaries, distance = archive["canaries"], archive["distance"]
+    images, seeds = _samples(result, f"sample_{family}")
+    tiles, hover = [], []
+    for k, row in enumerate(summary["canaries"]):
+        order = np.argsort(distance[:, k], kind="stable")[:closest]
+        tiles += [canaries[k], *images[order]]
+        hover += [f"the {row['glyph']} glyph, planted {row['count']:,} times"] + [
+            f"sample {i} (seed {seeds[i]}): distance {distance[i, k]:.2f} to the {row['glyph']} glyph"
+            + (" (a copy)" if distance[i, k] <= summary["threshold"] else "")
+            for i in order
+        ]
+    planted = ", ".join(f"{row['count']:,}" for row in summary["canaries"])
+    show(
+        figures.digit_grid(np.stack(tiles), hover, columns=closest + 1, scale=3),
+        f"Each row: a planted glyph (left; planted {planted} times, top to bottom) and the "
+        f"{closest} of {len(images):,} {MODEL_NOUNS[family]} samples closest to it ({scale_note(result)}).",
+    )
 
 
 def seeds_per_copy(ch) -> None:
@@ -696,3 +823,115 @@ def manifest_table(ch) -> None:
         )
     )
     scales_used(ch)
+
+
+# ---------------------------------------------------------------------------------------------- chapter 1
+def findings(ch) -> None:
+    """The book's main measurements in one table, each row pointing to the chapter that shows it."""
+    main = ch["main"]
+    rows = []
+    baseline = None
+    for family in ("gan", "vae", "diffusion"):
+        summary = main.summary(f"score_{family}")
+        by = {r["criterion"]: r for r in summary["criteria"]}
+        baseline = by["nn_ratio"]["baseline_rate"]
+        rows.append(
+            [
+                f"{MODEL_NAMES[family]} trained on all 60,000 digits",
+                f"{by['nn_ratio']['count']:,} of {summary['n']:,} samples pass the ratio test; "
+                f"{by['l2']['count']:,} lie within the pixel-distance threshold",
+                f"chapter {3 + ('gan', 'vae', 'diffusion').index(family)}",
+            ]
+        )
+    for point in size_points(ch):
+        if point["experiment"] != "size" or point["n"] != min(
+            p["n"] for p in size_points(ch) if p["family"] == point["family"]
+        ):
+            continue
+        rows.append(
+            [
+                f"{MODEL_NAMES[point['family']]} trained on {point['n']:,} digits",
+                f"{pct(point['ratio_rate'])} of {point['samples']:,} samples pass the ratio test",
+                "chapter 6",
+            ]
+        )
+    duplication = ch["duplication"]
+    for family in ("diffusion", "gan"):
+        top = max(duplication.summary(f"reproduction_{family}")["canaries"], key=lambda r: r["count"])
+        rows.append(
+            [
+                f"{MODEL_NAMES[family]}, a glyph planted {top['count']:,} times",
+                f"{top['reproduced']:,} of {top['n']:,} samples reproduce it (closest distance "
+                f"{top['closest_distance']:.2f})",
+                "chapter 6",
+            ]
+        )
+    show_html(
+        html_table(
+            ["what was measured", "result", "where"],
+            rows,
+            f"The main measurements ({scale_note(main)}). Independent test digits pass the ratio test at "
+            f"{pct(baseline)}.",
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------------------- chapter 9
+def conclusions(ch) -> None:
+    """Glue one sentence per objection, each computed from the results the earlier chapters show."""
+    main = ch["main"]
+    beyond = []
+    for family in ("gan", "vae", "diffusion"):
+        criteria = main.summary(f"score_{family}")["criteria"]
+        above = [r for r in criteria if r["excess_ci_low"] > 0]
+        if above:
+            beyond.append(f"the {MODEL_SUBJECTS[family]} under {len(above)} of {len(criteria)} definitions")
+    glue(
+        "concl_main",
+        "Trained on all 60,000 digits, "
+        + (
+            "none of the three models produced more copies than independent handwriting does, under any of the "
+            "definitions."
+            if not beyond
+            else "more samples counted as copies than independent test digits do for " + "; ".join(beyond) + "."
+        ),
+    )
+    smallest = {}
+    for point in size_points(ch):
+        if point["experiment"] == "size" and point["n"] < smallest.get(point["family"], {"n": 10**9})["n"]:
+            smallest[point["family"]] = point
+    glue(
+        "concl_size",
+        " ".join(
+            f"Trained on only {p['n']:,} digits, the {MODEL_SUBJECTS[f]}'s samples passed the ratio test "
+            f"{pct(p['ratio_rate'])} of the time"
+            + (
+                ""
+                if p["own_share"] is None
+                else f", and {pct(p['own_share'])} had their nearest training image among those {p['n']:,} "
+                f"(chance: {pct(p['n'] / 60_000)})"
+            )
+            + "."
+            for f, p in sorted(smallest.items())
+        ),
+    )
+    duplication = ch["duplication"]
+    parts = []
+    for family in ("diffusion", "gan"):
+        rows = duplication.summary(f"reproduction_{family}")["canaries"]
+        parts.append(
+            f"the {MODEL_SUBJECTS[family]} reproduced "
+            + ", ".join(f"the glyph planted {r['count']:,}× in {pct(r['share'])}" for r in rows)
+            + " of its samples"
+        )
+    glue("concl_duplication", "With the planted glyphs, " + "; ".join(parts) + ".")
+    models = [m for m in ch["randomness"].summary("seeds")["models"] if m["copies"]]
+    regenerated = [r for m in models for r in m["regenerated"]]
+    glue(
+        "concl_randomness",
+        "No sample passed the ratio test, so there was no copy to trace to its seeds."
+        if not models
+        else f"{sum(m['reproduced_by_several_seeds'] for m in models):,} copied training images came back from two "
+        f"or more different seeds, and {sum(r['identical'] for r in regenerated)} of {len(regenerated)} copies "
+        "regenerated from their stored seed alone came out identical, bit for bit.",
+    )
