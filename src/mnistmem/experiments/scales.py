@@ -1,10 +1,10 @@
 """The sizes of every experiment at each scale, in one place so the trade-offs are visible together.
 
-- smoke: everything in about 3 minutes on 2 CPU cores. Tiny models trained for a few steps: the numbers
+- smoke: everything in a few minutes on 2 CPU cores. Tiny models trained for a few steps: the numbers
   mean nothing, the pipeline is what is tested (tests and CI's book build use it).
-- cpu: the committed scale, about 2.5 hours on 2 CPU cores in total (the budget is 4). Small models, few
-  training steps, 10,000 samples per main model; training-set sizes the CPU can afford. Every chapter says
-  when it shows this scale.
+- cpu: the committed scale, about 2 hours of wall clock on 2 CPU cores with `--jobs 3` (the budget is 4).
+  Small models, few training steps, 10,000 samples per main model; training-set sizes the CPU can afford.
+  Every chapter says when it shows this scale.
 - gpu: the paper scale, about 30 minutes on one H100-class GPU: larger models, all sizes, 100,000 samples
   per main model.
 """
@@ -50,7 +50,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         # Budgeted from speeds measured on the 2-core AMD EPYC (AVX2, fp32) CI machine, one thread per
         # process: DCGAN (ngf=ndf=32) 0.29 s per step of 128, VAE 0.09 s, UNet (16,32,32) 0.6 s per step of
         # 64 for training and ~18 samples/s with 15 DPM-Solver steps. Run as three processes side by side
-        # (MNISTMEM_THREADS=1; see the README), the whole scale takes about 2.5 hours (measured: see the manifests).
+        # (`mnistmem reproduce --jobs 3`), the whole scale took 1 h 45 min of wall clock (see the manifests).
         "calibration": {"test_digits": 10_000, "train_queries": 60_000, "cells": 50},
         "models": {
             "gan": {"model_kwargs": {"ngf": 32, "ndf": 32}, "steps": 2500, "batch_size": 128},
