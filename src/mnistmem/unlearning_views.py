@@ -268,7 +268,7 @@ def relearning_chart(ch) -> None:
         plot_bgcolor="white",
         margin={"b": 140},
     )
-    steps = result.stage("base")["config"]["relearn_steps"]
+    steps = result.stage("choose")["config"]["relearn_steps"]
     glue("ul_relearn_steps", steps)
     show(
         fig,
