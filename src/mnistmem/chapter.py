@@ -52,7 +52,9 @@ def setup(experiments: list[str], rerun: bool = False, verbose: bool | None = No
     chapter = Chapter({name: results.load(name) for name in experiments})
     if verbose:
         for name, result in chapter.results.items():
-            hardware = result.manifest.get("hardware", {}).get("device", "?").replace(" 1 threads)", " 1 thread)")
+            from mnistmem.views import device_text
+
+            hardware = device_text(result)
             print(f"{name}: {result.scale} scale, computed on {hardware}, {result.wall_seconds / 60:.1f} min")
     return chapter
 

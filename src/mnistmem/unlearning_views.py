@@ -101,7 +101,7 @@ def unlearning_targets(ch) -> None:
     glue("ul_samples", config["n_samples"])
     glue("ul_steps", config["steps"])
     glue("ul_canary_share", _pct(before["canary"]["share"]))
-    glue("ul_digit_note", chosen["note"])
+    glue("ul_digit_note", chosen["note"].rstrip("."))
     glue("ul_digit_share", _pct(before["digit"]["share"]))
     hits, n = before["canary"]["hits"], before["canary"]["n"]
     glue(
@@ -128,7 +128,7 @@ def unlearning_targets(ch) -> None:
             f"{entry['closest_distance']:.2f} (sample | item | difference)</small></div>"
         )
     show_html(
-        "".join(parts) + f"<p><small>{html.escape(chosen['note'])}. {html.escape(scale_note(result))}.</small></p>"
+        "".join(parts) + f"<p><small>{html.escape(chosen['note'].rstrip('.'))}. {html.escape(scale_note(result))}.</small></p>"
     )
 
 

@@ -38,10 +38,15 @@ def model_name(tag: str) -> str:
     return MODEL_NAMES.get(family, family) + (f", {int(n):,} digits" if n else "")
 
 
+def device_text(result) -> str:
+    """The device a result was computed on, as its manifest records it."""
+    device = result.manifest.get("hardware", {}).get("device", "unknown hardware")
+    return device.replace(" 1 threads)", " 1 thread)")  # manifests written before the grammar fix
+
+
 def scale_note(result) -> str:
     """A short statement of the scale and hardware a result was computed at."""
-    hardware = result.manifest.get("hardware", {}).get("device", "unknown hardware")
-    hardware = hardware.replace(" 1 threads)", " 1 thread)")  # manifests written before the grammar fix
+    hardware = device_text(result)
     words = {
         "smoke": "smoke scale: tiny models trained for seconds, for testing only; the numbers mean nothing",
         "cpu": "cpu scale: small models trained briefly on 2 CPU cores",
@@ -77,7 +82,7 @@ def html_table(columns: list[str], rows: list[list], caption: str) -> str:
 def pct(rate: float, low: float | None = None, high: float | None = None) -> str:
     text = f"{100 * rate:.2f}%"
     if low is not None and high is not None:
-        text += f" ({100 * low:.2f}–{100 * high:.2f})"
+        text += f" ({100 * low:.2f} to {100 * high:.2f})"
     return text
 
 
@@ -210,6 +215,8 @@ def verdict(result, tag: str) -> str:
     above = [r for r in summary["criteria"] if r["excess_ci_low"] > 0]
     if not above:
         top = max(summary["criteria"], key=lambda r: r["count"])
+        if top["count"] == 0:
+            return f"No definition counts a single one of these {summary['n']:,} samples as a copy; {distances}."
         return (
             f"No definition finds more copies among these {summary['n']:,} samples than among independent test "
             f"digits (the most any definition flags is {top['count']:,}, by the "
@@ -292,7 +299,7 @@ def criteria_table(ch, family: str) -> None:
     rows = [
         [
             CRITERION_NAMES.get(r["criterion"], r["criterion"]),
-            f"{r['threshold']:.3g}",
+            f"{r['threshold']:.4g}",
             pct(r["rate"], r["ci_low"], r["ci_high"]),
             pct(r["baseline_rate"], r["baseline_ci_low"], r["baseline_ci_high"]),
             pct(r["excess"], r["excess_ci_low"], r["excess_ci_high"]),
@@ -408,7 +415,7 @@ def size_explorer(ch, per_state: int = 6) -> None:
             ""
             if row["own_share"] is None
             else (
-                f"; nearest training image among its own {row['n']:,}: {100 * row['own_share']:.1f}% "
+                f"<br>nearest training image among its own {row['n']:,}: {100 * row['own_share']:.1f}% "
                 f"(chance {100 * row['n'] / 60_000:.2f}%)"
             )
         )
@@ -416,7 +423,8 @@ def size_explorer(ch, per_state: int = 6) -> None:
             f"<b>{MODEL_NAMES[row['family']]} trained on {row['n']:,} digits</b>: copies (ratio test) "
             f"{pct(row['ratio_rate'], row['ratio_low'], row['ratio_high'])}{own}"
         )
-        states.append((f"{MODEL_NAMES[row['family']]} {row['n']:,}", figures.png_data_uri(strip), text))
+        label = f"{MODEL_NAMES[row['family']]}<br>{row['n']:,}"
+        states.append((label, figures.png_data_uri(strip), text))
     show(
         figures.slider_gallery(states, "closest samples: sample | nearest training image | difference"),
         f"Move the slider through training-set sizes ({scale_note(ch['size'])}).",
@@ -456,7 +464,8 @@ def size_curve(ch) -> None:
                 line={"color": figures.PALETTE[k + 1], "dash": "dot"},
             )
         )
-    sizes = sorted({r["n"] for r in rows})
+    # Chance only where the "own n" share is defined (a subset), so the line does not run to 100% at 60,000.
+    sizes = sorted({r["n"] for r in rows if r["own_share"] is not None})
     fig.add_trace(
         go.Scatter(
             x=sizes,
@@ -795,7 +804,7 @@ def scales_used(ch) -> None:
         [
             name,
             result.scale,
-            result.manifest.get("hardware", {}).get("device", "?"),
+            device_text(result),
             f"{result.wall_seconds / 60:.1f} min",
             (result.manifest.get("code", {}).get("commit") or "?")[:10],
         ]
