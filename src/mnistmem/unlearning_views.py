@@ -128,7 +128,8 @@ def unlearning_targets(ch) -> None:
             f"{entry['closest_distance']:.2f} (sample | item | difference)</small></div>"
         )
     show_html(
-        "".join(parts) + f"<p><small>{html.escape(chosen['note'].rstrip('.'))}. {html.escape(scale_note(result))}.</small></p>"
+        "".join(parts)
+        + f"<p><small>{html.escape(chosen['note'].rstrip('.'))}. {html.escape(scale_note(result))}.</small></p>"
     )
 
 
