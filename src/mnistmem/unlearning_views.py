@@ -109,8 +109,8 @@ def unlearning_targets(ch) -> None:
         ""
         if hits >= 25
         else f"That is only {hits} of {n} samples, too few for the counts below to tell the methods apart "
-        "reliably: at this scale the closest distance to the sign and the membership signal carry more of the "
-        "comparison, and the gpu scale (a longer-trained model and more samples) is needed to settle it.",
+        "reliably: at this scale the closest distance to the sign, sample quality and the membership signal carry "
+        "more of the comparison, and the gpu scale (a longer-trained model and more samples) is needed to settle it.",
     )
     images, _ = load_samples(result.path("choose", "samples.npz"))
     parts = []
@@ -143,6 +143,29 @@ def _item_image(result, item: dict) -> np.ndarray:
     return render_canaries(glyphs)[-item["source"] - 1]
 
 
+def quality_sentence(result, target: str = "canary") -> str:
+    """Sample quality (MNIST-FID) before and after each method: it separates methods that the counts of the
+    forgotten item cannot, such as one that erases the item by wrecking the model."""
+    stages = result.manifest["stages"]
+    before = result.summary("choose")["before"]["fid"]
+    parts = []
+    for method, words in (
+        ("retrain", "after retraining"),
+        ("sisa", "with SISA"),
+        ("finetune", "after fine-tuning"),
+        ("neggrad", "after NegGrad"),
+    ):
+        stage = f"{method}_{target}"
+        if stage in stages and "after" in result.summary(stage) and result.summary(stage)["after"].get("fid"):
+            parts.append(f"{result.summary(stage)['after']['fid']:.0f} {words}")
+    if before is None or not parts:
+        return ""
+    return (
+        f"Sample quality separates the methods where those counts cannot: MNIST-FID (lower is better) was "
+        f"{before:.0f} before forgetting, and " + ", ".join(parts) + "."
+    )
+
+
 def unlearning_tradeoff(ch) -> None:
     """Cost (relative to retraining) against how often the forgotten item still appears, one point per method."""
     result = _result(ch)
@@ -150,6 +173,7 @@ def unlearning_tradeoff(ch) -> None:
     if not rows:
         show_html("<p>No unlearning results to show.</p>")
         return
+    glue("ul_quality_sentence", quality_sentence(result))
     pairs, hover = [], []
     for row in rows:
         images, _ = load_samples(result.path(row["stage"], row["file"]))
@@ -264,7 +288,7 @@ def relearning_chart(ch) -> None:
     )
     fig.update_layout(
         barmode="group",
-        yaxis_title="samples that reproduce the item (%)",
+        yaxis={"title": "samples that reproduce the item (%)", "rangemode": "tozero"},
         height=420,
         plot_bgcolor="white",
         margin={"b": 140},
@@ -335,6 +359,7 @@ def weight_diff_summary(ch) -> None:
     rows = []
     for key, applied in summary["applied"].items():
         glue(f"ul_diff_{key}_share", _pct(applied["forgotten"]["share"]))
+        glue(f"ul_diff_{key}_fid", f"{applied['fid']:.0f}" if applied.get("fid") is not None else "not measured")
         rows.append(
             [
                 METHOD_NAMES[f"diff_{applied['host']}"],
@@ -352,6 +377,21 @@ def weight_diff_summary(ch) -> None:
             "Adding the difference to other models.",
         )
     )
+    other = summary["applied"].get("other_seed_x1", {}).get("fid")
+    before = result.summary("choose")["before"].get("fid")
+    if other is None or before is None:
+        transfer = ""
+    elif other > 1.5 * before:
+        transfer = (
+            "A diff computed between one pair of models did not carry over to another: added to the model trained "
+            "with another seed, it ruined that model's samples (the galleries under 'Before and after')."
+        )
+    else:
+        transfer = (
+            "Added to the model trained with another seed, the diff left that model's samples about as good as "
+            "before (the galleries under 'Before and after')."
+        )
+    glue("ul_diff_transfer", transfer)
 
 
 def sample_galleries(ch, count: int = 30) -> None:
