@@ -60,16 +60,21 @@ def pick_device(requested: str | torch.device | None = None, verbose: bool = Fal
 THREADS_VAR = "MNISTMEM_THREADS"
 
 
-def configure_cpu_threads() -> int:
-    """Let torch use every core this process may run on (2 on the project machines); return the count.
-
-    `MNISTMEM_THREADS=n` caps it: two experiments run side by side with one thread each get about 1.3×
-    the throughput of one after the other with two (small convolutions scale poorly across threads).
-    """
+def available_cores() -> int:
+    """The CPU cores this process may run on (2 on the project machines)."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
+        return os.cpu_count() or 1
+
+
+def configure_cpu_threads() -> int:
+    """Let torch use every core this process may run on; return the count.
+
+    `MNISTMEM_THREADS=n` caps it, for experiments run side by side in separate processes (small convolutions
+    use a second thread poorly; `bench/jobs.py` measures the gain).
+    """
+    cores = available_cores()
     if os.environ.get(THREADS_VAR):
         value = os.environ[THREADS_VAR]
         if not value.isdigit() or int(value) < 1:

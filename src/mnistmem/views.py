@@ -402,6 +402,15 @@ def size_points(ch) -> list[dict]:
     return sorted(rows, key=lambda r: (r["family"], r["n"]))
 
 
+def smallest_sizes(ch) -> dict[str, dict]:
+    """Per family, the `size_points` row of its smallest training set in the size experiment."""
+    smallest: dict[str, dict] = {}
+    for point in size_points(ch):
+        if point["experiment"] == "size" and point["n"] < smallest.get(point["family"], {"n": float("inf")})["n"]:
+            smallest[point["family"]] = point
+    return smallest
+
+
 def size_explorer(ch, per_state: int = 6) -> None:
     train = _train_images()
     states = []
@@ -509,25 +518,19 @@ def training_curve(ch) -> None:
         summary = result.summary(stage)
         points = summary["curve"]
         steps = [p["step"] for p in points]
-        style = {"color": figures.PALETTE[k + 1]}
-        fig.add_trace(
-            go.Scatter(
-                x=steps,
-                y=[100 * p["nn_ratio_rate"] for p in points],
-                mode="lines+markers",
-                name=f"{model_name(tag)}: copies (ratio test)",
-                line=style,
+        for key, label, dash in (
+            ("nn_ratio_rate", "copies (ratio test)", "solid"),
+            ("own_training_share", "nearest image among its own training digits", "dot"),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=steps,
+                    y=[100 * p[key] for p in points],
+                    mode="lines+markers",
+                    name=f"{model_name(tag)}: {label}",
+                    line={"color": figures.PALETTE[k + 1], "dash": dash},
+                )
             )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=steps,
-                y=[100 * p["own_training_share"] for p in points],
-                mode="lines+markers",
-                name=f"{model_name(tag)}: nearest image among its own training digits",
-                line={**style, "dash": "dot"},
-            )
-        )
         first = next((p["step"] for p in points if p["nn_ratio_rate"] > 0), None)
         last = points[-1]
         sentences.append(
@@ -852,11 +855,7 @@ def findings(ch) -> None:
                 f"chapter {3 + ('gan', 'vae', 'diffusion').index(family)}",
             ]
         )
-    for point in size_points(ch):
-        if point["experiment"] != "size" or point["n"] != min(
-            p["n"] for p in size_points(ch) if p["family"] == point["family"]
-        ):
-            continue
+    for _, point in sorted(smallest_sizes(ch).items()):
         rows.append(
             [
                 f"{MODEL_NAMES[point['family']]} trained on {point['n']:,} digits",
@@ -913,10 +912,7 @@ def conclusions(ch) -> None:
             else "more samples counted as copies than independent test digits do for " + "; ".join(beyond) + "."
         ),
     )
-    smallest = {}
-    for point in size_points(ch):
-        if point["experiment"] == "size" and point["n"] < smallest.get(point["family"], {"n": 10**9})["n"]:
-            smallest[point["family"]] = point
+    smallest = smallest_sizes(ch)
     glue(
         "concl_size",
         " ".join(

@@ -9,7 +9,7 @@ import sys
 import time
 
 from mnistmem import experiments
-from mnistmem.devices import THREADS_VAR, configure_cpu_threads
+from mnistmem.devices import THREADS_VAR, available_cores, configure_cpu_threads
 from mnistmem.results import SCALES
 
 
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         metavar="N",
         help="run up to N independent experiments at once, each in its own process with cores/N threads "
-        "(on 2 CPU cores, --jobs 3 finishes the cpu scale about 1.3x sooner than one after the other)",
+        "(bench/jobs.py measures the gain on this machine)",
     )
     parser.add_argument("--list", action="store_true", help="list the experiments and their questions, then exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
@@ -67,8 +67,7 @@ def run_in_parallel(ordered: list[str], scale: str, jobs: int) -> list[tuple[str
     (its `requires` among those being run) have finished. None if any child failed (the others finish)."""
     from mnistmem import results
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    env = {**os.environ, THREADS_VAR: str(max(1, cores // jobs))}
+    env = {**os.environ, THREADS_VAR: str(max(1, available_cores() // jobs))}
     pending, running, finished, failed = list(ordered), {}, {}, []
     while pending or running:
         for name in list(pending):
