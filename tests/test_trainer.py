@@ -91,6 +91,25 @@ def test_checkpoints_kept_idempotent_and_loadable(tmp_path):
     assert images.shape == (3, 28, 28)
 
 
+@pytest.mark.parametrize("order", [("fp32", "bf16", "auto"), ("bf16", "fp32", "auto")])
+def test_runs_of_different_precisions_follow_each_other_in_one_process(order, tmp_path):
+    """A training run leaves no global state behind: fp32, bf16 and auto runs in any order, one process.
+
+    (The trainer used to build an `accelerate.Accelerator` per run; accelerate keeps one process-wide state
+    and refused the second precision on CPUs where auto resolves to bf16.) bf16 autocast works on every CPU,
+    only its speed differs, so this runs the same on AVX2-only and AVX-512/AMX machines.
+    """
+    import torch
+
+    from mnistmem.training import resolve_precision
+
+    for i, precision in enumerate(order):
+        final = train(tiny_config("vae", steps=2, precision=precision), tmp_path / str(i), progress=False)
+        state = json.loads((final / ckpt.STATE).read_text())
+        assert state["precision"] == resolve_precision(precision, torch.device("cpu"))
+    assert not torch.is_autocast_enabled("cpu")  # nothing left switched on after the runs
+
+
 def test_resume_refuses_a_different_run(tmp_path):
     train(tiny_config("vae", steps=4), tmp_path, progress=False)
     with pytest.raises(ConfigError, match="different run"):

@@ -3,9 +3,11 @@
     config = TrainConfig(model="diffusion", data=DataSpec(n=1000), steps=3000)
     final_checkpoint = train(config, "runs/diffusion-1k")
 
-Devices and mixed precision come from Hugging Face `accelerate` (CPU, one GPU, or several processes under
-`accelerate launch`: each process takes its share of every batch and gradients are averaged). CPU speed
-comes from bf16 autocast and channels_last memory format (see `bench/train.py`).
+The device comes from `mnistmem.devices.pick_device`; mixed precision is a `torch.autocast` context
+around each step, so a run leaves no global state behind and runs of different precisions can follow one
+another in one process (a test, a notebook, a widget that retrains). Several processes under `accelerate
+launch` or `torchrun` each take their share of every batch and average gradients. The CPU choices
+(`precision="auto"`, `channels_last="auto"`) follow measurements on each CPU kind: see `resolve_precision`.
 
 Reproducibility: the batch at step k and every random draw in step k are functions of (seed, k) — the
 data order is a per-epoch permutation seeded by (seed, epoch) and the global torch RNG is reseeded from
@@ -213,13 +215,41 @@ def flatten_optimizers(optimizers: dict[str, torch.optim.Optimizer]) -> tuple[An
     return ckpt.flatten_state({name: opt.state_dict() for name, opt in optimizers.items()}, "optim")
 
 
-def _make_accelerator(precision: str):
-    from accelerate import Accelerator
+@dataclass(frozen=True)
+class _Processes:
+    """Where this training process runs: its rank among `world` processes and its device.
 
+    A single process (the normal case) needs nothing global: the device comes from `pick_device`. Under
+    `accelerate launch` / `torchrun` (WORLD_SIZE > 1) accelerate's `PartialState` sets up the process group
+    once per process; it holds no mixed-precision setting, so runs of different precisions can follow each
+    other in one process (an `Accelerator` cannot: its process-wide state refuses a second precision).
+    """
+
+    rank: int
+    world: int
+    device: torch.device
+
+    def wait(self) -> None:
+        if self.world > 1:
+            torch.distributed.barrier()
+
+    def average_gradients(self, params: list[torch.nn.Parameter]) -> None:
+        if self.world > 1:
+            for p in params:
+                if p.grad is not None:
+                    torch.distributed.all_reduce(p.grad)
+                    p.grad /= self.world
+
+
+def _processes() -> _Processes:
     from mnistmem.devices import pick_device
 
-    cpu = pick_device().type == "cpu"
-    return Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=cpu)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        state = PartialState()
+        return _Processes(state.process_index, state.num_processes, state.device)
+    return _Processes(0, 1, pick_device())
 
 
 def train(
@@ -241,11 +271,9 @@ def train(
     if (done / ckpt.STATE).exists():
         return done
 
-    from mnistmem.devices import pick_device
-
-    precision = resolve_precision(config.precision, pick_device())
-    accelerator = _make_accelerator(precision)
-    device = accelerator.device
+    processes = _processes()
+    device = processes.device
+    precision = resolve_precision(config.precision, device)
     channels_last = resolve_channels_last(config, device)
     run = _Run(config, device, channels_last)
     start = 0
@@ -253,28 +281,26 @@ def train(
     found = [(step, path) for step, path in found if step <= config.steps]
     if found:
         start = run.restore(found[-1][1])["step"]
-    if accelerator.is_main_process:
+    main_process = processes.rank == 0
+    if main_process:
         ckpt.write_json_atomic(out_dir / "config.json", config.to_dict())
         _truncate_metrics(out_dir / "metrics.jsonl", start)
 
     dataset = config.data.build()
     images = torch.from_numpy(dataset.images)
     labels = torch.from_numpy(dataset.labels)
-    rank, world = accelerator.process_index, accelerator.num_processes
+    rank, world = processes.rank, processes.world
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     params = [p for p in run.model.parameters() if p.requires_grad]
 
     def backward(loss: torch.Tensor) -> None:
-        accelerator.backward(loss)
-        if world > 1:  # average gradients over processes (the model is not DDP-wrapped; see module doc)
-            for p in params:
-                if p.grad is not None:
-                    p.grad = accelerator.reduce(p.grad, reduction="mean")
+        loss.backward()  # bf16 autocast needs no loss scaling
+        processes.average_gradients(params)  # the model is not DDP-wrapped; see the module doc
 
     bar = tqdm(
         total=config.steps,
         initial=start,
-        disable=not progress or not accelerator.is_main_process,
+        disable=not progress or not main_process,
         unit="step",
     )
     run.model.train()
@@ -285,7 +311,7 @@ def train(
         x = to_model_input(images[rows], device).contiguous(memory_format=memory_format)
         y = labels[rows].to(device)
         torch.manual_seed(step_seed(config.seed, step))
-        with accelerator.autocast():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             losses = run.model.train_step(x, y, run.optimizers, backward)
         if run.ema is not None:
             run.ema.step(run.model.ema_module().parameters())
@@ -295,7 +321,7 @@ def train(
             elapsed = time.monotonic() - window_start
             record = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
             record.update(step=done_steps, images_per_s=len(window) * config.batch_size / max(elapsed, 1e-9))
-            if accelerator.is_main_process:
+            if main_process:
                 with open(out_dir / "metrics.jsonl", "a") as handle:
                     handle.write(json.dumps(record) + "\n")
             window, window_start = [], time.monotonic()
@@ -307,11 +333,11 @@ def train(
             or minutes >= config.checkpoint_minutes
             or done_steps == config.steps
         ):
-            if accelerator.is_main_process:
+            if main_process:
                 extra = {"precision": precision, "channels_last": channels_last, "device": str(device)}
                 run.save(out_dir, done_steps, extra)
                 _prune(out_dir, config, keep_step=done_steps)
-            accelerator.wait_for_everyone()
+            processes.wait()
             last_save_time = time.monotonic()
     bar.close()
     return done

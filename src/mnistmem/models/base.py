@@ -4,8 +4,8 @@ Images enter models as float tensors [B, 1, 28, 28] scaled to [-1, 1] (`to_model
 generators the same way (`to_uint8` turns them back into bytes). A family defines:
 
 * `optimizers(lr)`          — its optimizers by name (the GAN has two);
-* `train_step(x, y, optimizers, backward)` — one update; calls `backward(loss)` (the trainer passes
-  `accelerator.backward`) and returns the losses to log;
+* `train_step(x, y, optimizers, backward)` — one update; calls `backward(loss)` (the trainer's backward pass,
+  which also averages gradients across processes) and returns the losses to log;
 * `ema_module()`            — the submodule whose exponential moving average is kept (or None);
 * `generate(generators, labels)` — one image per `torch.Generator`, each sample's noise drawn from its own
   generator, so a sample depends only on its own seed (and the micro-batch it was computed in; see
