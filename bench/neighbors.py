@@ -1,7 +1,9 @@
 """Benchmark: exact k nearest training images of the 10,000 MNIST test digits among the 60,000 training ones.
 
-Compares `mnistmem.neighbors.knn` with faiss-cpu `IndexFlatL2` and scikit-learn's brute force, prints
-seconds, pairs per second, peak memory and the speed ratio to faiss, and checks agreement. faiss and
+Compares `mnistmem.neighbors.knn` — each of its CPU kernels forced in turn, cold (the reference prepared
+from scratch) and warm, and the one "auto" picks on this CPU — with faiss-cpu `IndexFlatL2` and
+scikit-learn's brute force; prints the CPU model and flags, seconds, pairs per second, peak memory and the
+speed ratio to faiss, and checks agreement (every kernel must return identical neighbours). faiss and
 scikit-learn work in float32, so on near-ties they may order neighbours differently from the exact search:
 distances are compared with a tolerance, and indices only where exact distances are not tied within it.
 
@@ -56,13 +58,15 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=10_000)
     parser.add_argument("--gpu", action="store_true", help="also time mnistmem on CUDA")
     parser.add_argument("--skip-sklearn", action="store_true")
+    parser.add_argument("--json", help="also write the figures here (e.g. bench/results/neighbors-<cpu kind>.json)")
+    parser.add_argument("--int8", action="store_true", help="time the int8 kernel even where it is not fast")
     args = parser.parse_args()
 
     import torch
 
     from mnistmem.data import load_mnist
-    from mnistmem.devices import configure_cpu_threads
-    from mnistmem.neighbors import _reference_cache, knn
+    from mnistmem.devices import configure_cpu_threads, cpu_summary
+    from mnistmem.neighbors import _reference_cache, choose_method, int8_matmul_is_fast, knn
 
     threads = configure_cpu_threads()
     train, _ = load_mnist("train")
@@ -73,12 +77,26 @@ def main() -> None:
     xq = queries.reshape(len(queries), -1).astype(np.float32) / 255
     rows = []
 
-    _reference_cache.clear()
-    (md, mi), t, mem = timed("mnistmem", lambda: knn(queries, train, args.k, device="cpu", progress=False))
-    rows.append(("mnistmem (cold: incl. screen setup)", t, mem))
-    (md2, mi2), t, mem = timed("mnistmem", lambda: knn(queries, train, args.k, device="cpu", progress=False))
-    rows.append(("mnistmem (warm: screen cached)", t, mem))
-    assert (md == md2).all() and (mi == mi2).all()
+    cpu = cpu_summary()
+    print(f"CPU: {cpu['model']} ({cpu['kind']}; torch capability {cpu['torch_capability']})")
+    print(f"flags: {' '.join(cpu['flags'] or ['unknown'])}")
+    int8_fast = int8_matmul_is_fast()
+    auto = choose_method(len(queries), len(train), args.k, "cpu")
+    print(f"int8 matrix products measured fast here: {int8_fast}; auto picks: {auto}")
+    methods = [m for m in ("direct-int8", "screen", "direct") if m != "direct-int8" or args.int8 or int8_fast]
+    answers, timings = {}, {}
+    for method in [auto] + [m for m in methods if m != auto]:
+        _reference_cache.clear()
+        run = lambda method=method: knn(queries, train, args.k, device="cpu", progress=False, method=method)  # noqa: E731
+        answers[method], cold, mem = timed(method, run)
+        rows.append((f"mnistmem {method}{' (auto)' if method == auto else ''}, cold: incl. setup", cold, mem))
+        again, warm, mem = timed(method, run)
+        rows.append((f"mnistmem {method}{' (auto)' if method == auto else ''}, warm: reference cached", warm, mem))
+        timings[method] = (cold, warm)
+        assert all((a == b).all() for a, b in zip(again, answers[method], strict=True))
+    md, mi = answers[auto]
+    for method, (d, i) in answers.items():
+        assert (d == md).all() and (i == mi).all(), f"{method} disagrees with {auto}"
 
     import faiss
 
@@ -118,6 +136,30 @@ def main() -> None:
     print(f"{'method':62s} {'seconds':>8s} {'Mpairs/s':>9s} {'peak +MB':>9s} {'faiss/this':>10s}")
     for name, seconds, mem in rows:
         print(f"{name:62s} {seconds:8.2f} {pairs / seconds / 1e6:9.1f} {mem:9.0f} {faiss_seconds / seconds:10.2f}")
+    print("\nspeed ratio faiss/mnistmem per kernel (cold, warm):")
+    for method, (cold, warm) in timings.items():
+        print(f"  {method:12s} cold {faiss_seconds / cold:5.2f}x   warm {faiss_seconds / warm:5.2f}x")
+    print(f"all {len(answers)} kernels returned identical neighbours and distances")
+    if args.json:
+        import json
+
+        from mnistmem.devices import hardware_summary
+
+        report = {
+            "hardware": hardware_summary("cpu"),
+            "threads": threads,
+            "queries": len(queries),
+            "reference": len(train),
+            "k": args.k,
+            "auto": auto,
+            "int8_fast": int8_fast,
+            "seconds": {name: seconds for name, seconds, _ in rows},
+            "faiss_over_mnistmem": {
+                m: {"cold": faiss_seconds / c, "warm": faiss_seconds / w} for m, (c, w) in timings.items()
+            },
+        }
+        with open(args.json, "w") as handle:
+            json.dump(report, handle, indent=2)
     print("\nagreement with mnistmem (exact integer distances, ties by lower index):")
     for name, (d, i) in results.items():
         max_diff, share, mismatches = agreement(md, mi, d, i)

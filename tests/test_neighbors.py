@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mnistmem.data import load_mnist
 from mnistmem.neighbors import NeighborsInputError, knn, knn_squared, squared_byte_distances, to_uint8
@@ -30,7 +31,7 @@ def mnist():
     return train, test
 
 
-@pytest.mark.parametrize("method", ["direct", "screen"])
+@pytest.mark.parametrize("method", ["direct", "screen", "direct-int8"])
 def test_matches_brute_force_on_mnist(mnist, method):
     train, test = mnist
     reference, queries = train[:5000], test[:150]
@@ -41,7 +42,7 @@ def test_matches_brute_force_on_mnist(mnist, method):
     assert d.dtype == np.float64 and i.dtype == np.int64 and d.shape == (150, 50)
 
 
-@pytest.mark.parametrize("method", ["direct", "screen"])
+@pytest.mark.parametrize("method", ["direct", "screen", "direct-int8"])
 def test_random_bytes_including_extreme_values(method):
     rng = np.random.default_rng(0)
     reference = rng.integers(0, 256, (4200, 28, 28), dtype=np.uint8)
@@ -55,7 +56,7 @@ def test_random_bytes_including_extreme_values(method):
     np.testing.assert_allclose(d, bd, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", ["direct", "screen"])
+@pytest.mark.parametrize("method", ["direct", "screen", "direct-int8"])
 def test_ties_duplicates_and_all_black(mnist, method):
     train, _ = mnist
     reference = train[:4500].copy()
@@ -76,6 +77,40 @@ def test_ties_duplicates_and_all_black(mnist, method):
     assert list(i[1, :5]) == [5, 20, 21, 2000, 4000]
     # many rows tie at the k-th place: the lowest indices win
     assert (np.diff(d, axis=1) >= 0).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.float32])
+@pytest.mark.parametrize(("rows", "columns", "k"), [(7, 5000, 50), (3, 4133, 196), (5, 300, 10), (2, 6400, 1)])
+def test_block_minima_select_what_topk_selects(dtype, rows, columns, k):
+    """`_smallest` returns the same k smallest values as torch.topk, with columns that hold them,
+    including rows full of ties and a partial last block."""
+    from mnistmem.neighbors import _smallest
+
+    generator = torch.Generator().manual_seed(rows * columns + k)
+    values = torch.randint(0, 50, (rows, columns), generator=generator).to(dtype)  # many ties
+    values[0] = 7  # a row of one value
+    values[-1, -3:] = -1  # the smallest values in the partial last block
+    got, where = _smallest(values, k)
+    expected = torch.topk(values, k, dim=1, largest=False).values
+    assert torch.equal(torch.sort(got, 1).values, torch.sort(expected, 1).values)
+    assert torch.equal(values.gather(1, where), got)
+    assert all(len(set(row.tolist())) == k for row in where)  # distinct columns
+
+
+def test_auto_picks_the_kernel_the_hardware_makes_fast(monkeypatch):
+    """Both branches, whatever this CPU: int8 where int8 products are fast, else the float32 screen."""
+    from mnistmem import neighbors
+
+    monkeypatch.setitem(neighbors._int8_fast_cache, "cpu", True)
+    assert neighbors.choose_method(10_000, 60_000, 50, "cpu") == "direct-int8"
+    assert neighbors.choose_method(100, 3_000, 50, "cpu") == "direct-int8"  # no setup cost: every job
+    monkeypatch.setitem(neighbors._int8_fast_cache, "cpu", False)
+    assert neighbors.choose_method(10_000, 60_000, 50, "cpu") == "screen"
+    assert neighbors.choose_method(100, 60_000, 50, "cpu") == "direct"  # too few queries to prepare a screen
+    assert neighbors.choose_method(100, 60_000, 50, "cpu", prepared=True) == "screen"
+    assert neighbors.choose_method(10_000, 3_000, 50, "cpu") == "direct"
+    assert neighbors.choose_method(10_000, 60_000, 50, "cuda") == "direct"
+    assert isinstance(neighbors.int8_matmul_is_fast(), bool)
 
 
 def test_squared_distances_are_exact_integers(mnist):

@@ -83,3 +83,41 @@ def test_diffusion_sampler_stays_in_range_when_the_network_is_slightly_wrong(sam
     images, _ = sample(model, 4, seed=0, batch_size=4, progress=False, sampler=sampler, steps=15)
     expected = ((target[0, 0] + 1) * 127.5).round().numpy()
     assert np.abs(images.astype(float) - expected).mean() < 0.05 * 255
+
+
+@pytest.mark.parametrize("family", ["diffusion", "gan"])
+def test_committed_samples_regenerate_from_their_seeds(family):
+    """The committed weights and stored seeds regenerate the committed samples: bit for bit on the CPU kind
+    that drew them, within `CROSS_CPU_GREY_LEVELS` (and far below every copy threshold) on another kind.
+
+    Which branch runs depends on this machine's CPU; both are stated here so a reader of the log knows."""
+    from mnistmem import checkpoints, results
+    from mnistmem.devices import cpu_summary
+    from mnistmem.experiments.randomness import drawn_on, drawn_threads
+    from mnistmem.experiments.stages import MODEL_DIR, SAMPLES_FILE, load_samples, sample_batch_size
+    from mnistmem.sampling import CROSS_CPU_GREY_LEVELS, compare_regenerated
+
+    try:
+        main = results.load("main", "cpu")
+    except results.ResultError:
+        pytest.skip("no committed cpu-scale results")
+    stage = main.stage(f"sample_{family}")
+    model = checkpoints.load_model(main.path(stage["config"]["from"], MODEL_DIR))
+    images, seeds = load_samples(main.path(f"sample_{family}", SAMPLES_FILE))
+    batch = sample_batch_size(stage["config"])
+    threads = drawn_threads(main.manifest, stage)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        found = compare_regenerated(model, images[:batch], seeds[:batch], batch, **stage["config"].get("sampler", {}))
+    finally:
+        torch.set_num_threads(before)
+    here, there = cpu_summary()["kind"], (drawn_on(stage) or {}).get("kind")
+    if there == here:
+        print(f"same CPU kind ({here}) as the manifest: bit-exact expected")
+        assert found["identical"] == found["n"], found
+    else:
+        print(f"drawn on {there or 'an unrecorded CPU'}, regenerated on {here}: within bound")
+        assert found["max_grey_levels"] <= CROSS_CPU_GREY_LEVELS, found
+        assert found["max_distance"] < 0.1, found  # the loosest pixel threshold in the book is 0.75
+        assert found["identical"] >= found["n"] // 2, found

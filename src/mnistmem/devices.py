@@ -97,10 +97,63 @@ def describe_device(device: torch.device | str) -> str:
     return f"cpu ({platform.machine()}, {threads} thread{'s' if threads != 1 else ''})"
 
 
+#: CPU flags that decide speed (and, for floating-point kernels, the last bits of results) here
+RELEVANT_CPU_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx512_vnni",
+    "avx_vnni",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+)
+
+
+def cpu_summary() -> dict:
+    """The CPU's model name, its speed-relevant flags and a short kind, e.g. "intel-xeon-amx".
+
+    Read from /proc/cpuinfo (Linux); elsewhere the model is `platform.processor()` and flags are unknown.
+    The kind names the two families seen on the project machines: "...-amx" (AMX and AVX-512 BF16/VNNI:
+    bf16 and int8 matrix units), "...-avx512", "...-avx2" (no native bf16 or int8 products).
+    """
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())  # the first processor's entry
+                if "model name" in fields and "flags" in fields:
+                    break
+    except OSError:
+        pass
+    model = fields.get("model name") or platform.processor() or platform.machine()
+    flags = set(fields["flags"].split()) if "flags" in fields else None
+    present = None if flags is None else [flag for flag in RELEVANT_CPU_FLAGS if flag in flags]
+    lower = model.lower()
+    vendor = "intel" if "intel" in lower else "amd" if "amd" in lower else platform.machine()
+    line = "xeon" if "xeon" in lower else "epyc" if "epyc" in lower else "cpu"
+    if present is None:
+        tier = "unknown"
+    elif "amx_int8" in present:
+        tier = "amx"
+    else:
+        tier = "avx512" if "avx512f" in present else "avx2" if "avx2" in present else "basic"
+    return {
+        "model": model,
+        "flags": present,
+        "kind": f"{vendor}-{line}-{tier}",
+        "torch_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
 def hardware_summary(device: torch.device | str | None = None) -> dict:
-    """Facts about the machine for result manifests."""
+    """Facts about the machine for result manifests (the CPU's model, kind and flags always included)."""
     device = torch.device(device) if device is not None else pick_device()
     return {
+        "cpu": cpu_summary(),
         "device": describe_device(device),
         "device_type": device.type,
         "platform": platform.platform(),

@@ -1,7 +1,8 @@
 """Randomness: does a copied training image come from one lucky seed, or from many?
 
 Question: for every training image that a model copied (nearest-neighbour ratio test), how many distinct
-random seeds produced a copy of it? And can a copy be regenerated, bit for bit, from its stored seed alone?
+random seeds produced a copy of it? And can a copy be regenerated, bit for bit, from its stored seed alone
+(and how closely on a CPU of another kind)?
 Expected: memorised images come back from many different seeds (the output is not a random accident but
 a fixed point the model returns to), and a stored seed regenerates the identical image, because sampling
 is a deterministic function of the seed and the weights.
@@ -15,6 +16,8 @@ from mnistmem.experiments.runner import Experiment, Stage, StageContext
 from mnistmem.experiments.stages import MODEL_DIR, SAMPLES_FILE, TABLE_FILE, load_samples, sample_batch_size
 
 REGENERATE = 5
+#: samples per model whose regeneration from the seed is compared with the stored bytes, by scale
+REGENERATION_CHECK = {"smoke": 16, "cpu": 512, "gpu": 512}
 
 
 def scored_models(ctx: StageContext) -> list[tuple[str, str, str]]:
@@ -64,13 +67,66 @@ def seeds_stage(ctx: StageContext) -> dict:
     return {"models": models}
 
 
+def regeneration_stage(ctx: StageContext) -> dict:
+    """Regenerate the first samples of every `main` model from their stored seeds on *this* machine.
+
+    Says how many are bit-identical to the stored bytes and how far the others are, with the CPU that drew
+    them (when its stage record names it) and the CPU that regenerated them: bit-exactness holds on the
+    same CPU kind and thread count; across kinds the floating-point kernels differ (`mnistmem.sampling`).
+    """
+    import torch
+
+    from mnistmem import checkpoints, sampling
+    from mnistmem.devices import cpu_summary
+
+    main = ctx.upstream("main")
+    models = []
+    for name, record in sorted(main.manifest["stages"].items()):
+        if not name.startswith("sample_"):
+            continue
+        tag = name.removeprefix("sample_")
+        model_dir = main.dir / main.stage(record["config"]["from"])["folder"] / MODEL_DIR
+        entry = {"model": tag, "drawn_on": drawn_on(record), "drawn_threads": drawn_threads(main.manifest, record)}
+        if not (model_dir / checkpoints.STATE).exists():
+            models.append({**entry, "skipped": "its weights are not committed"})
+            continue
+        model = checkpoints.load_model(model_dir)
+        images, seeds = load_samples(main.path(name, SAMPLES_FILE))
+        n = min(len(images), ctx.config["per_model"])
+        before = torch.get_num_threads()
+        torch.set_num_threads(entry["drawn_threads"])
+        try:
+            found = sampling.compare_regenerated(model, images[:n], seeds[:n], **_sampler_kwargs(main, name))
+        finally:
+            torch.set_num_threads(before)
+        models.append({**entry, **found})
+    return {"regenerated_on": cpu_summary(), "models": models}
+
+
+def drawn_on(stage_record: dict) -> dict | None:
+    """The CPU (model, kind, flags) that ran a stage, or None when its record predates recording it."""
+    return (stage_record.get("hardware") or {}).get("cpu")
+
+
+def drawn_threads(manifest: dict, stage_record: dict) -> int:
+    """The torch thread count a stage ran with (from its record, else the manifest's device text)."""
+    import re
+
+    device = (stage_record.get("hardware") or manifest.get("hardware") or {}).get("device", "")
+    found = re.search(r"(\d+) thread", device)
+    return int(found.group(1)) if found else 1
+
+
 def _sampler_kwargs(result, sample: str) -> dict:
     config = result.stage(sample)["config"]
     return {"batch_size": sample_batch_size(config), **config.get("sampler", {})}
 
 
 def plan(scale: str) -> list[Stage]:
-    return [Stage("seeds", {"regenerate": REGENERATE, "criterion": "nn_ratio"}, seeds_stage)]
+    return [
+        Stage("seeds", {"regenerate": REGENERATE, "criterion": "nn_ratio"}, seeds_stage),
+        Stage("regeneration", {"per_model": REGENERATION_CHECK[scale]}, regeneration_stage),
+    ]
 
 
 EXPERIMENT = Experiment(

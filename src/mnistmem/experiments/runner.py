@@ -8,6 +8,8 @@ named after a hash of its configuration and of the stages it depends on, so:
 - a changed configuration reruns exactly the stages it affects and those that depend on them.
 When an experiment finishes, folders of configurations no longer in the plan are removed and
 `manifest.json` records config, commit, package versions, hardware, seeds, sample counts and wall times.
+Each stage's record also names the machine it ran on (CPU model, kind and flags, device, threads): the
+manifest's top-level `hardware` is that of the latest run, which may have skipped stages finished elsewhere.
 
 Layout: `data/results/<scale>/<experiment>/manifest.json` and `.../<experiment>/<stage>-<hash>/`.
 """
@@ -148,6 +150,8 @@ def run_experiment(
                 "summary": summary,
                 "wall_seconds": round(time.perf_counter() - tick, 3),
                 "finished": provenance.now(),
+                # per stage: a rerun elsewhere keeps finished stages, so the manifest's machine may not be theirs
+                "hardware": _hardware(),
             }
             write_json(done, record)
             log(f"[{experiment.name}/{scale}] {stage.name}: finished in {record['wall_seconds']:.1f} s")
