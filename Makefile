@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BOOK_HTML := book/_build/html
 
-.PHONY: book test lint unit setup clean-book help
+.PHONY: book test lint unit setup clean-book help chromium
 
 help:
 	@echo "make book   - set up .venv and build the book into $(BOOK_HTML)"
@@ -37,8 +37,12 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -q -m "not book and not browser"
 
-test: $(STAMP) lint
-	$(PY) -m pytest -q
+# The browser tests need Chromium: installed here when missing (as root with apt), else one line says how.
+chromium:
+	@bash scripts/ensure_chromium.sh
+
+test: chromium $(STAMP) lint
+	$(PY) -m pytest -q --durations=15
 
 clean-book:
 	rm -rf book/_build
