@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,3 +196,47 @@ def test_training_features_are_cached_on_disk_by_exact_hashes(tmp_path, monkeypa
     assert stages.feature_cache_path(model, other) != path
     path.write_bytes(b"truncated")  # a broken cache is recomputed, not trusted
     np.testing.assert_array_equal(stages._cached_on_disk(model, train), first)
+
+
+def test_selected_stages_run_alone_and_the_manifest_waits_for_the_whole_plan(tmp_path):
+    """`only` runs just the named stages; a stage that reads an unfinished one is refused; the manifest is
+    written (and stale folders pruned) only once every stage of the plan is finished."""
+    calls = []
+    experiment = make_experiment(calls)
+    manifest_path = tmp_path / "smoke" / "toy" / "manifest.json"
+    with pytest.raises(ValueError, match="reads \\['produce'\\], which are not finished"):
+        run_experiment(experiment, "smoke", root=tmp_path, log=lambda _: None, only={"square"})
+    with pytest.raises(ValueError, match="no stage"):
+        run_experiment(experiment, "smoke", root=tmp_path, log=lambda _: None, only={"nonexistent"})
+    assert run_experiment(experiment, "smoke", root=tmp_path, log=lambda _: None, only={"produce"}) is None
+    assert calls == ["produce"] and not manifest_path.exists()
+    assert run_experiment(experiment, "smoke", root=tmp_path, log=lambda _: None, only={"square"}) is None
+    assert calls == ["produce", "square"] and not manifest_path.exists()
+    manifest = run_experiment(experiment, "smoke", root=tmp_path, log=lambda _: None)
+    assert calls == ["produce", "square", "note"] and set(manifest["stages"]) == {"produce", "square", "note"}
+    assert all("cpu" in record["hardware"] for record in manifest["stages"].values())  # each stage's machine
+
+
+def test_reproduce_with_a_time_budget_says_paused_and_exits_3(monkeypatch, capsys):
+    import argparse
+
+    from mnistmem.commands import reproduce
+    from mnistmem.training import TrainingPaused
+
+    parser = argparse.ArgumentParser()
+    reproduce.add_arguments(parser)
+
+    def paused(*args, **kwargs):
+        assert kwargs["deadline"] is not None and kwargs["only"] == {"train_gan"}
+        raise TrainingPaused(Path("run"), 40, 100)
+
+    monkeypatch.setattr(reproduce.experiments, "run_experiment", paused)
+    args = parser.parse_args(["--scale", "cpu", "--only", "main", "--stages", "train_gan", "--minutes", "85"])
+    assert reproduce.run(args) == 3
+    assert "paused at step 40 of 100" in capsys.readouterr().out
+    for bad in (
+        ["--stages", "x"],
+        ["--only", "main", "--minutes", "0"],
+        ["--only", "main", "--minutes", "5", "--jobs", "2"],
+    ):
+        assert reproduce.run(parser.parse_args(bad)) == 2

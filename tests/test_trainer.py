@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors.numpy import load_file
 
 from mnistmem import checkpoints as ckpt
 from mnistmem.checkpoints import CheckpointError, list_checkpoints, load_model
 from mnistmem.dataspec import CanarySpec, DataSpec
-from mnistmem.training import ConfigError, TrainConfig, batch_indices, train
+from mnistmem.training import ConfigError, TrainConfig, batch_indices, read_metrics, train
 
 from .conftest import TINY
 
@@ -62,7 +63,11 @@ def assert_same_checkpoint(a: Path, b: Path) -> None:
 def test_kill_and_resume_equals_uninterrupted(family, tmp_path):
     """SIGKILL a training process after its first checkpoint, resume, and compare every tensor's bytes."""
     steps, every = (32, 8) if family == "diffusion" else (240, 40)
-    config = tiny_config(family, steps=steps, checkpoint_every=every)
+    # the whole recipe: warm-up, cosine schedule, gradient clipping, EMA warm-up, min-SNR weighting
+    recipe = dict(lr_schedule="cosine", warmup_steps=5, grad_clip=0.5, ema=0.99, ema_warmup=True)
+    if family == "diffusion":
+        recipe["model_kwargs"] = {**TINY["diffusion"], "snr_gamma": 5.0}
+    config = tiny_config(family, steps=steps, checkpoint_every=every, **recipe)
     victim = start_training(config, tmp_path / "killed")
     deadline = time.time() + 300
     while not list_checkpoints(tmp_path / "killed") and time.time() < deadline and victim.poll() is None:
@@ -99,7 +104,6 @@ def test_runs_of_different_precisions_follow_each_other_in_one_process(order, tm
     and refused the second precision on CPUs where auto resolves to bf16.) bf16 autocast works on every CPU,
     only its speed differs, so this runs the same on AVX2-only and AVX-512/AMX machines.
     """
-    import torch
 
     from mnistmem.training import resolve_precision
 
@@ -108,6 +112,60 @@ def test_runs_of_different_precisions_follow_each_other_in_one_process(order, tm
         state = json.loads((final / ckpt.STATE).read_text())
         assert state["precision"] == resolve_precision(precision, torch.device("cpu"))
     assert not torch.is_autocast_enabled("cpu")  # nothing left switched on after the runs
+
+
+def test_learning_rate_schedule():
+    config = tiny_config("vae", steps=100, lr_schedule="cosine", warmup_steps=10, lr=0.01)
+    factors = [config.lr_factor(step) for step in range(100)]
+    assert factors[0] == 0.1 and factors[9] == 1.0  # linear warm-up to the full rate
+    assert factors[10] == 1.0 and abs(factors[55] - 0.5) < 1e-12 and factors[-1] < 0.001  # half cosine to 0
+    assert config.schedule_steps == 100  # fixed at creation: resuming with more steps keeps the schedule
+    longer = TrainConfig.from_dict({**config.to_dict(), "steps": 200})
+    assert longer.identity() == config.identity() and longer.lr_factor(150) == 0.0
+    assert tiny_config("vae").lr_factor(7) == 1.0  # constant, no warm-up: the default
+    for bad in (
+        dict(lr_schedule="linear"),
+        dict(warmup_steps=-1),
+        dict(grad_clip=0.0),
+        dict(ema=None, ema_warmup=True),
+    ):
+        with pytest.raises(ConfigError):
+            tiny_config("vae", **bad)
+    with pytest.raises(ConfigError, match="above warmup_steps"):
+        tiny_config("vae", lr_schedule="cosine", steps=10, warmup_steps=10)
+
+
+def test_gradient_clipping_and_the_schedule_reach_the_optimizer(tmp_path):
+    """The gradients an optimizer steps with have at most the clip's norm; the logged lr follows the schedule."""
+    from mnistmem.data import load_mnist
+    from mnistmem.models.base import to_model_input
+    from mnistmem.training import _Run
+
+    images, labels = load_mnist("train")
+    x, y = to_model_input(images[:16]), torch.from_numpy(np.asarray(labels[:16]))
+    norms = {}
+    for clip in (None, 0.01):
+        run = _Run(tiny_config("vae", grad_clip=clip), torch.device("cpu"), channels_last=False)
+        run.step(x, y, "fp32", lambda loss: loss.backward())
+        norms[clip] = float(torch.norm(torch.stack([p.grad.norm() for p in run.model.parameters()])))
+    assert norms[None] > 1.0 and norms[0.01] == pytest.approx(0.01, rel=1e-3)
+    config = tiny_config("vae", steps=8, checkpoint_every=8, log_every=1, lr=0.01, lr_schedule="cosine", warmup_steps=4)
+    train(config, tmp_path, progress=False)
+    logged = [m["lr"] for m in read_metrics(tmp_path)]
+    assert logged == pytest.approx([0.01 * config.lr_factor(step) for step in range(8)])
+
+
+def test_min_snr_weights():
+    from mnistmem.models import build_model
+
+    model = build_model("diffusion", **TINY["diffusion"], snr_gamma=5.0)
+    t = torch.tensor([0, 500, 999])
+    weights = model.loss_weights(t)
+    alphas = model.scheduler.alphas_cumprod[t]
+    snr = alphas / (1 - alphas)
+    assert torch.allclose(weights, torch.clamp(snr, max=5.0) / snr)
+    assert weights[0] < 0.01 and weights[2] == 1.0  # the nearly clean end is damped, the noisy end is not
+    assert build_model("diffusion", **TINY["diffusion"]).model_kwargs.get("snr_gamma") is None
 
 
 def test_resume_refuses_a_different_run(tmp_path):
@@ -189,3 +247,24 @@ def test_cli_train_and_sample(tmp_path, capsys):
     assert main(["sample", str(run), "--regenerate", str(seeds[4]), "--batch-size", "4", "--out", str(one)]) == 0
     with np.load(one, allow_pickle=False) as saved:
         assert np.array_equal(saved["images"][0], images[4])
+
+
+def test_a_time_budget_pauses_at_a_checkpoint_and_resuming_ends_bit_identical(tmp_path):
+    """Training in sittings of bounded wall time (`deadline`) equals one uninterrupted run, byte for byte."""
+    import time
+
+    from mnistmem.training import TrainingPaused
+
+    config = tiny_config("vae", steps=12, checkpoint_every=5, lr_schedule="cosine", warmup_steps=2)
+    sittings = 0
+    while True:
+        try:
+            final = train(config, tmp_path / "sittings", progress=False, deadline=time.monotonic())
+            break
+        except TrainingPaused as paused:
+            sittings += 1
+            assert paused.step == sittings and paused.steps == 12  # one step per sitting: the budget is spent
+            assert list_checkpoints(tmp_path / "sittings")[-1][0] == paused.step
+    assert sittings == 11
+    assert [s for s, _ in list_checkpoints(tmp_path / "sittings")] == [12]  # off-grid pause points pruned
+    assert_same_checkpoint(final, train(config, tmp_path / "straight", progress=False))

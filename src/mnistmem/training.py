@@ -21,6 +21,7 @@ first; older ones are deleted unless their step is a multiple of `keep_every`. L
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -39,11 +40,34 @@ from mnistmem.models.base import to_model_input
 
 PRECISIONS = ("auto", "fp32", "bf16")
 #: Fields that define what is trained; a resume must agree on them (steps and intervals may change).
-IDENTITY_FIELDS = ("model", "model_kwargs", "data", "batch_size", "lr", "precision", "seed", "ema")
+IDENTITY_FIELDS = (
+    "model",
+    "model_kwargs",
+    "data",
+    "batch_size",
+    "lr",
+    "precision",
+    "seed",
+    "ema",
+    "ema_warmup",
+    "lr_schedule",
+    "warmup_steps",
+    "schedule_steps",
+    "grad_clip",
+)
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class ConfigError(ValueError):
     """A training config that cannot be used; the message names the field and the fix."""
+
+
+class TrainingPaused(RuntimeError):  # noqa: N818 (not an error: an expected stop)
+    """A run stopped at its wall-clock deadline after writing a checkpoint; rerunning it continues there."""
+
+    def __init__(self, out_dir: Path, step: int, steps: int) -> None:
+        super().__init__(f"training in {out_dir} paused at step {step:,} of {steps:,} (time budget reached)")
+        self.out_dir, self.step, self.steps = out_dir, step, steps
 
 
 @dataclass
@@ -53,6 +77,13 @@ class TrainConfig:
     `precision="auto"` means bf16 autocast where the hardware runs bf16 fast (CUDA with bf16, or a CPU with
     AVX-512-BF16/AMX) and fp32 elsewhere: on a CPU without native bf16 (e.g. AVX2-only), bf16 autocast is
     10-40× *slower*. `channels_last="auto"` uses the family's measured preference on CPU.
+
+    The optimisation recipe (nanoGPT-style: one loop, everything else configuration): the learning rate
+    rises linearly over `warmup_steps`, then stays (`lr_schedule="constant"`) or follows a half cosine to
+    zero at `schedule_steps` (`"cosine"`; None = `steps`, fixed when the config is made, so a run resumed
+    with more steps keeps its schedule); `grad_clip` caps the gradient norm per optimizer (None = off);
+    `ema_warmup` lets the EMA decay grow as 1 - (1 + step)^-3/4 up to `ema` (diffusers' EMAModel warm-up,
+    the unconditional training example's default), so early averages are not dominated by the random start.
     """
 
     model: str
@@ -69,6 +100,11 @@ class TrainConfig:
     ema: float | str | None = "auto"
     channels_last: bool | str = "auto"
     log_every: int = 50
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    schedule_steps: int | None = None
+    grad_clip: float | None = None
+    ema_warmup: bool = False
 
     def __post_init__(self) -> None:
         if self.model not in FAMILIES:
@@ -92,6 +128,32 @@ class TrainConfig:
             raise ConfigError(f"ema must be None or a decay in (0, 1), got {self.ema!r}")
         if not self.lr > 0 or not self.checkpoint_minutes > 0:
             raise ConfigError("lr and checkpoint_minutes must be positive")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ConfigError(f"warmup_steps must be a whole number >= 0, got {self.warmup_steps!r}")
+        if self.lr_schedule == "cosine" and self.schedule_steps is None:
+            self.schedule_steps = self.steps
+        if self.schedule_steps is not None and (
+            not isinstance(self.schedule_steps, int) or self.schedule_steps <= self.warmup_steps
+        ):
+            raise ConfigError(
+                f"schedule_steps must be a whole number above warmup_steps ({self.warmup_steps}), "
+                f"got {self.schedule_steps!r}"
+            )
+        if self.grad_clip is not None and not float(self.grad_clip) > 0:
+            raise ConfigError(f"grad_clip must be None or positive, got {self.grad_clip!r}")
+        if self.ema_warmup and self.ema is None:
+            raise ConfigError("ema_warmup needs an EMA decay (ema); set ema or drop ema_warmup")
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rate of step `step` (0-based) as a multiple of `lr` (warm-up, then the schedule)."""
+        if self.warmup_steps and step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        if self.lr_schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - self.warmup_steps) / (self.schedule_steps - self.warmup_steps))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -171,12 +233,43 @@ class _Run:
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.optimizers = self.model.optimizers(config.lr)
+        #: each optimizer's parameter groups' own learning rates, which the schedule multiplies
+        self.base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in self.optimizers.items()}
         target = self.model.ema_module()
         self.ema = None
         if config.ema is not None and target is not None:
             from diffusers.training_utils import EMAModel
 
-            self.ema = EMAModel(target.parameters(), decay=float(config.ema), foreach=False)
+            warmup = {"use_ema_warmup": True, "inv_gamma": 1.0, "power": 0.75} if config.ema_warmup else {}
+            self.ema = EMAModel(target.parameters(), decay=float(config.ema), foreach=False, **warmup)
+
+    def set_learning_rates(self, step: int) -> None:
+        factor = self.config.lr_factor(step)
+        for name, optimizer in self.optimizers.items():
+            for group, base in zip(optimizer.param_groups, self.base_lrs[name], strict=True):
+                group["lr"] = base * factor
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, precision: str, backward) -> dict[str, float]:
+        """One training step: each loss the family yields (computed under autocast), then zero_grad,
+        backward, gradient clipping and the optimizer step in full precision, then the EMA."""
+        log: dict[str, float] = {}
+        losses = self.model.losses(x, y, log)
+        while True:
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                pair = next(losses, None)
+            if pair is None:
+                break
+            name, loss = pair
+            optimizer = self.optimizers[name]
+            optimizer.zero_grad(set_to_none=True)
+            backward(loss)
+            if self.config.grad_clip is not None:
+                params = [p for group in optimizer.param_groups for p in group["params"]]
+                torch.nn.utils.clip_grad_norm_(params, float(self.config.grad_clip))
+            optimizer.step()
+        if self.ema is not None:
+            self.ema.step(self.model.ema_module().parameters())
+        return log
 
     def save(self, out_dir: Path, step: int, extra: dict[str, Any]) -> Path:
         optim_tree, optim_tensors = flatten_optimizers(self.optimizers)
@@ -257,8 +350,13 @@ def train(
     out_dir: str | os.PathLike,
     resume: bool = True,
     progress: bool = True,
+    deadline: float | None = None,
 ) -> Path:
     """Train per `config` into `out_dir`; return the final checkpoint directory.
+
+    `deadline` (a `time.monotonic()` value): when a step ends past it, write a checkpoint and raise
+    `TrainingPaused`; the same call later continues from there, and ends bit-identical to an uninterrupted
+    run (long trainings run in stages of a bounded wall time this way).
 
     Resumes from the latest checkpoint in `out_dir` (`resume=True`); returns at once when the run has
     already finished. `resume=False` refuses to touch a directory that already holds checkpoints.
@@ -311,16 +409,17 @@ def train(
         x = to_model_input(images[rows], device).contiguous(memory_format=memory_format)
         y = labels[rows].to(device)
         torch.manual_seed(step_seed(config.seed, step))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            losses = run.model.train_step(x, y, run.optimizers, backward)
-        if run.ema is not None:
-            run.ema.step(run.model.ema_module().parameters())
-        window.append(losses)
+        run.set_learning_rates(step)
+        window.append(run.step(x, y, precision, backward))
         done_steps = step + 1
         if done_steps % config.log_every == 0 or done_steps == config.steps:
             elapsed = time.monotonic() - window_start
             record = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-            record.update(step=done_steps, images_per_s=len(window) * config.batch_size / max(elapsed, 1e-9))
+            record.update(
+                lr=config.lr * config.lr_factor(step),
+                step=done_steps,
+                images_per_s=len(window) * config.batch_size / max(elapsed, 1e-9),
+            )
             if main_process:
                 with open(out_dir / "metrics.jsonl", "a") as handle:
                     handle.write(json.dumps(record) + "\n")
@@ -328,10 +427,12 @@ def train(
             bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['images_per_s']:.0f}")
         bar.update(1)
         minutes = (time.monotonic() - last_save_time) / 60
+        out_of_time = deadline is not None and time.monotonic() >= deadline and done_steps < config.steps
         if (
             done_steps % config.checkpoint_every == 0
             or minutes >= config.checkpoint_minutes
             or done_steps == config.steps
+            or out_of_time
         ):
             if main_process:
                 extra = {"precision": precision, "channels_last": channels_last, "device": str(device)}
@@ -339,6 +440,9 @@ def train(
                 _prune(out_dir, config, keep_step=done_steps)
             processes.wait()
             last_save_time = time.monotonic()
+        if out_of_time:
+            bar.close()
+            raise TrainingPaused(out_dir, done_steps, config.steps)
     bar.close()
     return done
 

@@ -1,4 +1,10 @@
-"""`mnistmem reproduce --scale {smoke,cpu,gpu} [--only NAME ...] [--jobs N]`: produce the book's results."""
+"""`mnistmem reproduce --scale {smoke,cpu,gpu} [--only NAME ...] [--jobs N]`: produce the book's results.
+
+`--stages NAME ...` runs just those stages of the one experiment named by `--only`; `--minutes M` gives the
+run a wall-clock budget: a training stage still running when it ends writes a checkpoint and stops, the
+command exits with 3 and says so, and the same command later continues it (bit-identical to one long run).
+Long trainings run in stages of bounded length this way (e.g. `--minutes 85` per sitting).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import time
 from mnistmem import experiments
 from mnistmem.devices import THREADS_VAR, available_cores, configure_cpu_threads
 from mnistmem.results import SCALES
+from mnistmem.training import TrainingPaused
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(bench/jobs.py measures the gain on this machine)",
     )
     parser.add_argument("--list", action="store_true", help="list the experiments and their questions, then exit")
+    parser.add_argument(
+        "--stages", nargs="+", metavar="STAGE", help="run only these stages of the one experiment given to --only"
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        metavar="M",
+        help="wall-clock budget: training pauses at a checkpoint after M minutes (exit 3); rerun to continue",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
 
 
@@ -41,6 +57,16 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         print(f"mnistmem reproduce: --jobs must be at least 1, got {args.jobs}")
         return 2
+    if args.stages and (not args.only or len(args.only) != 1):
+        print("mnistmem reproduce: --stages needs exactly one experiment in --only (e.g. --only main --stages ...)")
+        return 2
+    if args.minutes is not None and not args.minutes > 0:
+        print(f"mnistmem reproduce: --minutes must be a positive number, got {args.minutes}")
+        return 2
+    if (args.stages or args.minutes is not None) and args.jobs != 1:
+        print("mnistmem reproduce: --stages and --minutes run in one process; drop --jobs")
+        return 2
+    deadline = None if args.minutes is None else time.monotonic() + 60 * args.minutes
     ordered = [name for name in experiments.REGISTRY if name in names]  # later experiments read earlier ones
     if args.jobs == 1:
         # Every experiment then runs in this process: apply the thread count (MNISTMEM_THREADS) up front, since
@@ -49,7 +75,20 @@ def run(args: argparse.Namespace) -> int:
         timings = []
         for name in ordered:
             tick = time.perf_counter()
-            manifest = experiments.run_experiment(experiments.get(name), args.scale, progress=not args.no_progress)
+            try:
+                manifest = experiments.run_experiment(
+                    experiments.get(name),
+                    args.scale,
+                    progress=not args.no_progress,
+                    only=set(args.stages) if args.stages else None,
+                    deadline=deadline,
+                )
+            except TrainingPaused as paused:
+                print(f"mnistmem reproduce: {paused}. Run the same command again to continue.")
+                return 3
+            if manifest is None:  # --stages: the experiment is not complete yet
+                print(f"mnistmem reproduce: stages {args.stages} of {name} finished; the rest of its plan is not")
+                return 0
             timings.append((name, time.perf_counter() - tick, manifest["wall_seconds_total"]))
     else:
         timings = run_in_parallel(ordered, args.scale, args.jobs)

@@ -58,6 +58,8 @@ class StageContext:
     inputs: dict[str, Path] = field(default_factory=dict)
     summaries: dict[str, dict] = field(default_factory=dict)
     progress: bool = True
+    #: a `time.monotonic()` value: a training stage pauses at a checkpoint once past it (None = no budget)
+    deadline: float | None = None
 
     def input(self, stage: str) -> Path:
         return self.inputs[stage]
@@ -102,8 +104,16 @@ def run_experiment(
     root: Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Run (or resume) every stage of `experiment` at `scale`; write and return its manifest."""
+    only: set[str] | None = None,
+    deadline: float | None = None,
+) -> dict[str, Any] | None:
+    """Run (or resume) every stage of `experiment` at `scale`; write and return its manifest.
+
+    `only`: run just these stages (the stages they read must be finished); the manifest is written, and
+    folders of configurations no longer planned are removed, only once every stage of the plan is finished,
+    so until then this returns None. `deadline` (`time.monotonic()`): training stages pause at a checkpoint
+    past it and `training.TrainingPaused` propagates; rerunning continues where they stopped.
+    """
     root = root or results_dir()
     out = experiment_dir(scale, experiment.name, root)
     upstream = _upstream_digest(experiment, scale, root)
@@ -112,6 +122,9 @@ def run_experiment(
     names = [stage.name for stage in stages]
     if len(set(names)) != len(names):
         raise ValueError(f"experiment {experiment.name}: duplicate stage names {names}")
+    unknown = sorted(set(only or ()) - set(names))
+    if unknown:
+        raise ValueError(f"experiment {experiment.name} has no stage(s) {unknown} at scale {scale}; stages: {names}")
     hashes: dict[str, str] = {}
     folders: dict[str, Path] = {}
     summaries: dict[str, dict] = {}
@@ -128,7 +141,15 @@ def run_experiment(
         if done.exists():
             record = json.loads(done.read_text())
             log(f"[{experiment.name}/{scale}] {stage.name}: done earlier ({record['wall_seconds']:.1f} s), skipped")
+        elif only is not None and stage.name not in only:
+            continue  # not asked for now; stages that read it will say so
         else:
+            unfinished = [p for p in stage.after if p not in summaries]
+            if unfinished:
+                raise ValueError(
+                    f"stage {stage.name} of {experiment.name} reads {unfinished}, which are not finished; "
+                    f"run them first (--stages {' '.join(unfinished)})"
+                )
             folder.mkdir(parents=True, exist_ok=True)
             log(f"[{experiment.name}/{scale}] {stage.name}: running")
             context = StageContext(
@@ -139,6 +160,7 @@ def run_experiment(
                 inputs={p: folders[p] for p in stage.after},
                 summaries={p: summaries[p] for p in stage.after},
                 progress=progress,
+                deadline=deadline,
             )
             tick = time.perf_counter()
             summary = stage.run(context) or {}
@@ -157,6 +179,9 @@ def run_experiment(
             log(f"[{experiment.name}/{scale}] {stage.name}: finished in {record['wall_seconds']:.1f} s")
         summaries[stage.name] = record["summary"]
         records.append(record)
+    if len(records) < len(stages):
+        log(f"[{experiment.name}/{scale}] {len(records)} of {len(stages)} stages finished; manifest not written yet")
+        return None
     _prune(out, set(folders.values()))
     manifest = {
         "schema": MANIFEST_SCHEMA,

@@ -30,7 +30,7 @@ def train_stage(ctx: StageContext) -> dict:
 
     config = training.TrainConfig.from_dict(ctx.config["train"])
     tick = time.perf_counter()
-    final = training.train(config, ctx.scratch / "run", resume=True, progress=ctx.progress)
+    final = training.train(config, ctx.scratch / "run", resume=True, progress=ctx.progress, deadline=ctx.deadline)
     target = ctx.dir / MODEL_DIR
     if target.exists():
         shutil.rmtree(target)

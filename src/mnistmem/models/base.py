@@ -4,8 +4,10 @@ Images enter models as float tensors [B, 1, 28, 28] scaled to [-1, 1] (`to_model
 generators the same way (`to_uint8` turns them back into bytes). A family defines:
 
 * `optimizers(lr)`          — its optimizers by name (the GAN has two);
-* `train_step(x, y, optimizers, backward)` — one update; calls `backward(loss)` (the trainer's backward pass,
-  which also averages gradients across processes) and returns the losses to log;
+* `losses(x, y, log)`       — the losses of one training step, yielded as (optimizer name, loss) pairs in the
+  order they are to be applied (the GAN yields the discriminator's, then — computed after that update — the
+  generator's); it writes the numbers to log into `log`. The family only predicts and scores: the trainer
+  (`mnistmem.training`) owns zero_grad, backward, gradient clipping, the optimizer and learning-rate steps;
 * `ema_module()`            — the submodule whose exponential moving average is kept (or None);
 * `generate(generators, labels)` — one image per `torch.Generator`, each sample's noise drawn from its own
   generator, so a sample depends only on its own seed (and the micro-batch it was computed in; see
@@ -15,7 +17,7 @@ generators the same way (`to_uint8` turns them back into bytes). A family define
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -66,14 +68,28 @@ class FamilyModel(nn.Module):
     def optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
         return {"main": torch.optim.Adam(self.parameters(), lr=lr)}
 
+    def losses(self, x: torch.Tensor, y: torch.Tensor, log: dict[str, float]) -> Iterator[tuple[str, torch.Tensor]]:
+        """Yield (optimizer name, scalar loss) for one step on batch (x, y); see the module docstring."""
+        raise NotImplementedError
+
     def train_step(
         self,
         x: torch.Tensor,
         y: torch.Tensor,
-        optimizers: dict[str, torch.optim.Optimizer],
+        optimizers: dict[str, Any],
         backward: Callable[[torch.Tensor], None],
     ) -> dict[str, float]:
-        raise NotImplementedError
+        """One plain update through `losses` (zero_grad, `backward(loss)`, step per yielded loss).
+
+        Kept for `mnistmem.unlearn.trainer`, which combines two batches' gradients with stand-in optimizers,
+        until unlearning trains through `mnistmem.training` too; the trainer itself iterates `losses`.
+        """
+        log: dict[str, float] = {}
+        for name, loss in self.losses(x, y, log):
+            optimizers[name].zero_grad(set_to_none=True)
+            backward(loss)
+            optimizers[name].step()
+        return log
 
     def ema_module(self) -> nn.Module | None:
         return None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -80,25 +80,15 @@ class Classifier(FamilyModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
 
-    def train_step(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        optimizers: dict[str, torch.optim.Optimizer],
-        backward: Callable[[torch.Tensor], None],
-    ) -> dict[str, float]:
+    def losses(self, x: torch.Tensor, y: torch.Tensor, log: dict[str, float]) -> Iterator[tuple[str, torch.Tensor]]:
         if (y < 0).any() or (y >= self.num_classes).any():
             raise ValueError(
                 f"classifier labels must be in 0..{self.num_classes - 1}; train it on digits only (no canaries)"
             )
-        optimizer = optimizers["main"]
-        optimizer.zero_grad(set_to_none=True)
         logits = self(random_shift(x, self.max_shift))
         loss = F.cross_entropy(logits.float(), y)
-        backward(loss)
-        optimizer.step()
-        accuracy = (logits.argmax(1) == y).float().mean()
-        return {"loss": float(loss.detach()), "acc": float(accuracy)}
+        log.update(loss=float(loss.detach()), acc=float((logits.argmax(1) == y).float().mean()))
+        yield "main", loss
 
     # ------------------------------------------------------------------------------------------- inference
     @torch.no_grad()

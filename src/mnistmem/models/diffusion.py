@@ -14,7 +14,7 @@ classifier-free guidance (`guidance > 1`) is available.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -28,7 +28,8 @@ SAMPLERS = {"dpm": (DPMSolverMultistepScheduler, 20), "ddim": (DDIMScheduler, 50
 
 class Diffusion(FamilyModel):
     """UNet2DModel + DDPM noise schedule. Size options: `channels`, `layers_per_block`, `attention`
-    (self-attention at the 7×7 level), `num_classes` (None = unconditional), `p_uncond`."""
+    (self-attention at the 7×7 level), `num_classes` (None = unconditional), `p_uncond`; the loss option
+    `snr_gamma` (None = plain ε MSE; e.g. 5.0 = min-SNR-γ weighting, `loss_weights`)."""
 
     family = "diffusion"
     default_lr = 1e-3
@@ -44,6 +45,7 @@ class Diffusion(FamilyModel):
         num_train_timesteps: int = 1000,
         beta_schedule: str = "squaredcos_cap_v2",
         norm_num_groups: int = 8,
+        snr_gamma: float | None = None,
     ) -> None:
         channels = tuple(int(c) for c in channels)
         if len(channels) != 3:
@@ -57,7 +59,11 @@ class Diffusion(FamilyModel):
             num_train_timesteps=num_train_timesteps,
             beta_schedule=beta_schedule,
             norm_num_groups=norm_num_groups,
+            **({} if snr_gamma is None else {"snr_gamma": float(snr_gamma)}),
         )
+        if snr_gamma is not None and not snr_gamma > 0:
+            raise ValueError(f"snr_gamma must be None or positive, got {snr_gamma!r}")
+        self.snr_gamma = None if snr_gamma is None else float(snr_gamma)
         last_down, first_up = ("AttnDownBlock2D", "AttnUpBlock2D") if attention else ("DownBlock2D", "UpBlock2D")
         self.num_classes = num_classes
         self.p_uncond = p_uncond
@@ -96,15 +102,7 @@ class Diffusion(FamilyModel):
         pred = self.unet(noisy, t, class_labels=labels).sample
         return F.mse_loss(pred.float(), noise.float(), reduction="none").flatten(1).mean(1)
 
-    def train_step(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        optimizers: dict[str, torch.optim.Optimizer],
-        backward: Callable[[torch.Tensor], None],
-    ) -> dict[str, float]:
-        optimizer = optimizers["main"]
-        optimizer.zero_grad(set_to_none=True)
+    def losses(self, x: torch.Tensor, y: torch.Tensor, log: dict[str, float]) -> Iterator[tuple[str, torch.Tensor]]:
         batch = x.shape[0]
         noise = torch.randn_like(x)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (batch,), device=x.device)
@@ -113,10 +111,18 @@ class Diffusion(FamilyModel):
             labels = y.clone()
             drop = torch.rand(batch, device=x.device) < self.p_uncond
             labels[drop] = self.num_classes
-        loss = self.noise_prediction_loss(x, noise, t, labels).mean()
-        backward(loss)
-        optimizer.step()
-        return {"loss": float(loss.detach())}
+        per_example = self.noise_prediction_loss(x, noise, t, labels)
+        loss = (per_example * self.loss_weights(t)).mean() if self.snr_gamma is not None else per_example.mean()
+        log["loss"] = float(loss.detach())
+        yield "main", loss
+
+    def loss_weights(self, t: torch.Tensor) -> torch.Tensor:
+        """Min-SNR-γ weights of ε-prediction losses, min(SNR(t), γ) / SNR(t) (Hang et al. 2023, arXiv
+        2303.09556; diffusers' `snr_gamma`): the nearly noise-free timesteps, whose targets are easy, stop
+        dominating the gradient; the paper reports ~3.4× faster convergence."""
+        alphas = self.scheduler.alphas_cumprod.to(t.device)[t]
+        snr = alphas / (1.0 - alphas)
+        return torch.clamp(snr, max=self.snr_gamma) / snr
 
     def ema_module(self) -> UNet2DModel:
         return self.unet

@@ -9,7 +9,7 @@ depend on the other samples in its batch — a requirement for regenerating one 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -75,33 +75,18 @@ class GAN(FamilyModel):
             "generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.5, 0.999)),
         }
 
-    def train_step(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        optimizers: dict[str, torch.optim.Optimizer],
-        backward: Callable[[torch.Tensor], None],
-    ) -> dict[str, float]:
+    def losses(self, x: torch.Tensor, y: torch.Tensor, log: dict[str, float]) -> Iterator[tuple[str, torch.Tensor]]:
         z = torch.randn(x.shape[0], self.nz, 1, 1, device=x.device)
         fake = self.generator(z)
-        opt_d, opt_g = optimizers["discriminator"], optimizers["generator"]
         # discriminator: real -> 1, fake -> 0
-        opt_d.zero_grad(set_to_none=True)
         real_logits = self.discriminator(x)
         fake_logits = self.discriminator(fake.detach())
         loss_d = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-        backward(loss_d)
-        opt_d.step()
-        # generator: non-saturating loss, make the discriminator say 1 on fakes
-        opt_g.zero_grad(set_to_none=True)
+        yield "discriminator", loss_d
+        # generator (after the discriminator's update): non-saturating loss, make it say 1 on fakes
         loss_g = F.softplus(-self.discriminator(fake)).mean()
-        backward(loss_g)
-        opt_g.step()
-        return {
-            "loss": float(loss_d.detach()),
-            "loss_d": float(loss_d.detach()),
-            "loss_g": float(loss_g.detach()),
-        }
+        log.update(loss=float(loss_d.detach()), loss_d=float(loss_d.detach()), loss_g=float(loss_g.detach()))
+        yield "generator", loss_g
 
     def ema_module(self) -> nn.Module:
         return self.generator

@@ -9,7 +9,7 @@ Samples: z ~ N(0, I) from each sample's own generator, decoded to the mean image
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -63,20 +63,11 @@ class VAE(FamilyModel):
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
         return recon + kl
 
-    def train_step(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        optimizers: dict[str, torch.optim.Optimizer],
-        backward: Callable[[torch.Tensor], None],
-    ) -> dict[str, float]:
-        optimizer = optimizers["main"]
-        optimizer.zero_grad(set_to_none=True)
+    def losses(self, x: torch.Tensor, y: torch.Tensor, log: dict[str, float]) -> Iterator[tuple[str, torch.Tensor]]:
         eps = torch.randn(x.shape[0], self.latent, device=x.device)
         loss = self.negative_elbo(x, eps).mean()
-        backward(loss)
-        optimizer.step()
-        return {"loss": float(loss.detach())}
+        log["loss"] = float(loss.detach())
+        yield "main", loss
 
     @torch.no_grad()
     def generate(self, generators: list[torch.Generator], labels: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
