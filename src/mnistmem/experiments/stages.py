@@ -207,11 +207,18 @@ def own_training_share(table, data_spec: dict | None) -> float | None:
     return float(np.isin(table.nn_index[:, 0], spec.indices()).mean())
 
 
+#: optimisation settings a family's entry in `scales` may set (see `training.TrainConfig`); left out of the
+#: stage config when not set, so stages trained before a setting existed keep their configuration hash
+RECIPE_FIELDS = ("lr", "ema", "ema_warmup", "lr_schedule", "warmup_steps", "grad_clip", "precision")
+
+
 def train_config(scale: str, family: str, data: dict, **overrides) -> dict:
     """A `TrainConfig` as a dict: the family's settings at `scale`, on training data `data` (a DataSpec dict)."""
     settings = dict(scales.config(scale, "models")[family])
     settings.update(overrides)
+    recipe = {name: settings[name] for name in RECIPE_FIELDS if name in settings}
     return {
+        **recipe,
         "model": family,
         "model_kwargs": settings["model_kwargs"],
         "data": data,
