@@ -655,6 +655,56 @@ def canary_gallery(ch, family: str = "diffusion", closest: int = 7) -> None:
     )
 
 
+def cpu_words(cpu: dict) -> str:
+    """A processor as a reader would say it: "an Intel Xeon processor with AMX matrix units"."""
+    model = " ".join(cpu["model"].replace("(R)", "").replace("(TM)", "").replace("Processor", "").split())
+    units = {
+        "amx": "with AVX-512 and AMX matrix units",
+        "avx512": "with AVX-512 vector units",
+        "avx2": "with AVX2 vector units only",
+    }.get(cpu["kind"].rsplit("-", 1)[-1], "")
+    article = "an" if model[:1].lower() in "aeiou" else "a"
+    return f"{article} {model} processor {units}".strip()
+
+
+def regeneration_sentence(result) -> str:
+    """What regenerating the main models' samples from their seeds on another machine showed (the
+    randomness experiment's `regeneration` stage): bit-exact only on the CPU kind that drew them."""
+    from mnistmem.copies import CRITERIA
+
+    if "regeneration" not in result.manifest["stages"]:
+        return ""
+    summary = result.summary("regeneration")
+    cpu = summary["regenerated_on"]
+    checked = [m for m in summary["models"] if "n" in m]
+    if not checked:
+        return ""
+    counts = " and ".join(
+        f"{m['identical']:,} of {m['n']:,} {MODEL_NOUNS.get(m['model'], m['model'])} samples" for m in checked
+    )
+    drawn = {m["drawn_on"]["kind"]: m["drawn_on"] for m in checked if m["drawn_on"]}
+    where = " and ".join(cpu_words(c) for c in drawn.values())
+    if not drawn:
+        where = "a machine whose processor the record of that run does not name"
+    elif any(m["drawn_on"] is None for m in checked):
+        where += " (and, for some, a machine the records do not name)"
+    worst = max(checked, key=lambda m: m["max_grey_levels"])
+    differing = sum(m["n"] - m["identical"] for m in checked)
+    text = (
+        "A stored seed regenerates its sample bit for bit on the kind of processor that drew it. These samples "
+        f"were drawn on {where}; regenerated from their stored seeds on {cpu_words(cpu)}, {counts} came out "
+        "identical, bit for bit"
+    )
+    if differing:
+        text += (
+            f", and the other {differing:,} differ by at most {worst['max_grey_levels']} grey levels of 255 in a "
+            f"few pixels (a pixel distance of at most {max(m['max_distance'] for m in checked):.3f}, where the "
+            f"book's pixel threshold for a copy is {CRITERIA['l2'].default_threshold:g}): the same image, not "
+            "a different one"
+        )
+    return text + "."
+
+
 def seeds_per_copy(ch) -> None:
     result = ch["randomness"]
     models = [m for m in result.summary("seeds")["models"] if m["copies"]]
@@ -685,8 +735,8 @@ def seeds_per_copy(ch) -> None:
     glue(
         "randomness_sentence",
         f"Across the models, {several} copied training images were reproduced from two or more different seeds. "
-        f"Of {len(regenerated)} copies regenerated from their stored seed alone, "
-        f"{sum(r['identical'] for r in regenerated)} came out identical, bit for bit.",
+        f"Of {len(regenerated)} copies regenerated from their stored seed alone on the machine that drew them, "
+        f"{sum(r['identical'] for r in regenerated)} came out identical, bit for bit. " + regeneration_sentence(result),
     )
 
 
@@ -968,5 +1018,6 @@ def conclusions(ch) -> None:
         if not models
         else f"{sum(m['reproduced_by_several_seeds'] for m in models):,} copied training images came back from two "
         f"or more different seeds, and {sum(r['identical'] for r in regenerated)} of {len(regenerated)} copies "
-        "regenerated from their stored seed alone came out identical, bit for bit.",
+        "regenerated from their stored seed alone on the machine that drew them came out identical, bit for bit. "
+        + regeneration_sentence(ch["randomness"]),
     )
