@@ -43,6 +43,51 @@ def test_round_trip(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["t.npz"]  # no temporary file left behind
 
 
+def test_search_distances_are_stored_compactly_and_read_back_bit_for_bit(tmp_path):
+    """Distances from the exact search are sqrt(integer)/255: stored as uint32 squared bytes, indices as uint16,
+    read back as the same float64 and int64 arrays; anything else falls back to float64 / int64."""
+    from mnistmem.neighbors import knn
+
+    train, _ = load_mnist("train")
+    test, _ = load_mnist("test")
+    d, i = knn(test[:40], train[:5000], k=12)
+    table = SampleTable(np.arange(40), np.arange(40), i, d, {"l2": d[:, 0]}, {"l2": d[:, 0] < 1}, {"l2": 1.0})
+    path = save_table(table, tmp_path / "compact.npz")
+    with np.load(path) as raw:
+        assert raw["nn_d2_u32"].dtype == np.uint32 and raw["nn_index_u16"].dtype == np.uint16
+        assert "nn_distance" not in raw.files and "nn_index" not in raw.files
+    loaded = load_table(path)
+    assert loaded.nn_distance.dtype == np.float64 and loaded.nn_distance.tobytes() == d.tobytes()
+    assert loaded.nn_index.dtype == np.int64 and np.array_equal(loaded.nn_index, i)
+    odd = make_table()  # random floats and indices up to 60,000: not squared-byte distances
+    odd.nn_index[0, 0] = 70_000
+    with np.load(save_table(odd, tmp_path / "odd.npz")) as raw:
+        assert raw["nn_distance"].dtype == np.float64 and raw["nn_index"].dtype == np.int64
+    assert load_table(tmp_path / "odd.npz").nn_distance.tobytes() == odd.nn_distance.tobytes()
+
+
+def test_first_neighbours_keep_scores_and_record_the_search(tmp_path):
+    table = make_table()
+    kept = load_table(save_table(table.first_neighbours(2), tmp_path / "t.npz"))
+    assert kept.k == 2 and np.array_equal(kept.nn_index, table.nn_index[:, :2])
+    assert np.array_equal(kept.scores["l2"], table.scores["l2"]) and kept.meta["neighbours_searched"] == 3
+
+
+def test_version_1_tables_are_still_read(tmp_path):
+    table = make_table()
+    path = save_table(table, tmp_path / "v2.npz")
+    with np.load(path) as raw:
+        arrays = {key: raw[key] for key in raw.files}
+    meta = json.loads(bytes(arrays.pop("meta_json")).decode())
+    meta["schema_version"] = 1
+    arrays["nn_index"], arrays["nn_distance"] = table.nn_index.astype(np.int64), table.nn_distance
+    arrays.pop("nn_index_u16", None), arrays.pop("nn_d2_u32", None)
+    arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(tmp_path / "v1.npz", **arrays)
+    old = load_table(tmp_path / "v1.npz")
+    assert np.array_equal(old.nn_index, table.nn_index) and np.array_equal(old.nn_distance, table.nn_distance)
+
+
 def test_other_schema_version_is_refused(tmp_path):
     path = save_table(make_table(), tmp_path / "t.npz")
     with np.load(path) as npz:

@@ -8,6 +8,15 @@ File format: a `.npz` of plain arrays, read with `allow_pickle=False` (no code c
 the metadata as UTF-8 JSON bytes in `meta_json`; written atomically (temporary file in the same folder, then
 `os.replace`) so a crash never leaves half a table. The metadata carries `SCHEMA_VERSION`; a file of another
 schema, or a corrupt one, raises `TableFormatError` with the fix.
+
+The experiments store the first `STORED_NEIGHBOURS` neighbours of each sample (`first_neighbours`); the
+search's `k` (50) is recorded in the metadata as `neighbours_searched`. Version 2 stores the neighbours
+compactly and exactly (the data budget): indices as uint16 when the
+reference has at most 65,536 images, and distances as the exact integer squared byte distances they come
+from (`mnistmem.neighbors`: d = sqrt(d2)/255, d2 < 784·255² < 2³²) as uint32. Loading rebuilds int64
+indices and float64 distances bit for bit — the same arrays as before, at about a third of the size. A
+distance that is not of that form (none from the search is) is stored as float64 instead. Version 1
+files (int64 and float64 columns) are still read.
 """
 
 from __future__ import annotations
@@ -22,7 +31,11 @@ from pathlib import Path
 import numpy as np
 
 SCHEMA = "mnistmem.sample_table"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+#: neighbours per sample kept in the experiments' stored tables: the book reads the first two; scores that
+#: need more (Carlini's calibrated distance uses 50) are computed from the full search and stored per sample
+STORED_NEIGHBOURS = 10
 _SCORE = "score__"
 _FLAG = "flag__"
 
@@ -55,6 +68,23 @@ class SampleTable:
     def k(self) -> int:
         return self.nn_index.shape[1]
 
+    def first_neighbours(self, k: int) -> SampleTable:
+        """The same table keeping only the k nearest training images of each sample (scores and flags,
+        computed from all neighbours the search returned, are kept as they are)."""
+        meta = dict(self.meta)
+        meta.setdefault("neighbours_searched", self.k)
+        return SampleTable(
+            self.sample_id,
+            self.seed,
+            self.nn_index[:, :k],
+            self.nn_distance[:, :k],
+            dict(self.scores),
+            dict(self.flags),
+            dict(self.thresholds),
+            dict(self.extra),
+            meta,
+        )
+
     def columns(self) -> dict[str, np.ndarray]:
         """Flat tidy columns (one per score/flag; the first neighbour only) for display or a DataFrame."""
         cols = {
@@ -68,6 +98,41 @@ class SampleTable:
             cols[f"{name}_flag"] = self.flags[name]
         cols.update(self.extra)
         return cols
+
+
+def exact_squared_bytes(nn_distance: np.ndarray) -> np.ndarray | None:
+    """uint32 d2 with sqrt(d2)/255 == nn_distance bit for bit, or None if the distances are not of that form."""
+    distance = np.asarray(nn_distance, np.float64)
+    if not np.isfinite(distance).all() or (distance < 0).any() or (distance > 28.0).any():  # 28 = sqrt(784)
+        return None
+    d2 = np.rint((distance * 255.0) ** 2)
+    if not np.array_equal(np.sqrt(d2) / 255.0, distance):
+        return None
+    return d2.astype(np.uint32)
+
+
+def _neighbour_arrays(table: SampleTable) -> dict[str, np.ndarray]:
+    index = np.asarray(table.nn_index, np.int64)
+    arrays = {}
+    if index.size == 0 or (index.min() >= 0 and index.max() < 2**16):
+        arrays["nn_index_u16"] = index.astype(np.uint16)
+    else:
+        arrays["nn_index"] = index
+    d2 = exact_squared_bytes(table.nn_distance)
+    if d2 is None:
+        arrays["nn_distance"] = np.asarray(table.nn_distance, np.float64)
+    else:
+        arrays["nn_d2_u32"] = d2
+    return arrays
+
+
+def _neighbours(data: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    index = data["nn_index_u16"].astype(np.int64) if "nn_index_u16" in data else data["nn_index"]
+    if "nn_d2_u32" in data:
+        distance = np.sqrt(data["nn_d2_u32"].astype(np.float64)) / 255.0
+    else:
+        distance = data["nn_distance"]
+    return index, distance
 
 
 def save_table(table: SampleTable, path: str | os.PathLike) -> Path:
@@ -85,8 +150,7 @@ def save_table(table: SampleTable, path: str | os.PathLike) -> Path:
     arrays = {
         "sample_id": np.asarray(table.sample_id, np.int64),
         "seed": np.asarray(table.seed, np.int64),
-        "nn_index": np.asarray(table.nn_index, np.int64),
-        "nn_distance": np.asarray(table.nn_distance, np.float64),
+        **_neighbour_arrays(table),
         "meta_json": np.frombuffer(json.dumps(meta, allow_nan=True).encode(), dtype=np.uint8),
     }
     for name, values in table.scores.items():
@@ -120,18 +184,19 @@ def load_table(path: str | os.PathLike) -> SampleTable:
         meta = json.loads(bytes(data["meta_json"]).decode())
     except (KeyError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise TableFormatError(f"{path} has no valid metadata ({error!r}). {fix}") from error
-    if meta.get("schema") != SCHEMA or meta.get("schema_version") != SCHEMA_VERSION:
+    if meta.get("schema") != SCHEMA or meta.get("schema_version") not in READABLE_VERSIONS:
         raise TableFormatError(
             f"{path} is schema {meta.get('schema')!r} version {meta.get('schema_version')!r}; this version "
-            f"of mnistmem reads {SCHEMA!r} version {SCHEMA_VERSION}. {fix}"
+            f"of mnistmem reads {SCHEMA!r} versions {READABLE_VERSIONS}. {fix}"
         )
     try:
         n = len(data["sample_id"])
+        nn_index, nn_distance = _neighbours(data)
         table = SampleTable(
             sample_id=data["sample_id"],
             seed=data["seed"],
-            nn_index=data["nn_index"],
-            nn_distance=data["nn_distance"],
+            nn_index=nn_index,
+            nn_distance=nn_distance,
             scores={name: data[_SCORE + name] for name in meta["criteria"]},
             flags={name: data[_FLAG + name] for name in meta["criteria"]},
             thresholds=dict(meta["thresholds"]),

@@ -35,7 +35,7 @@ def baseline_stage(ctx: StageContext) -> dict:
         cells=copy_cells(ctx.config["cells"], ctx.config.get("cells_fit")),
         progress=ctx.progress,
     )
-    tables.save_table(table, ctx.dir / TABLE_FILE)
+    tables.save_table(table.first_neighbours(tables.STORED_NEIGHBOURS), ctx.dir / TABLE_FILE)
     rates = {name: float(flags.mean()) for name, flags in table.flags.items()}
     return {
         "n": len(table),

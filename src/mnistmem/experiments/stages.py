@@ -176,7 +176,7 @@ def score_stage(ctx: StageContext) -> dict:
     model = classifier.load_pretrained()
     labels, confidence = quality.classifier_confidence(images, model)
     table.extra["label"], table.extra["confidence"] = labels.astype(np.int64), confidence.astype(np.float64)
-    tables.save_table(table, ctx.dir / TABLE_FILE)
+    tables.save_table(table.first_neighbours(tables.STORED_NEIGHBOURS), ctx.dir / TABLE_FILE)
     baseline = tables.load_table(ctx.upstream("calibration").path("baseline", TABLE_FILE))
     flagged = table.flags["nn_ratio"]
     copied, times = np.unique(table.nn_index[flagged, 0], return_counts=True)
