@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "mnistmem.commands.unlearn",
         "make a model forget a training image, by one of several methods",
     ),
+    "trip": ("mnistmem.commands.trip", "prepare a trip to a lent GPU machine, pack its results, unpack them here"),
     "book": ("mnistmem.commands.book", "build the book (developer tool behind `make book`)"),
 }
 
