@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json_atomic(args.out / "manifest.json", manifest)
     print(json.dumps({k: manifest[k] for k in ("test_accuracy", "parameters", "wall_time_s")}))
     print(f"wrote {weights} ({weights.stat().st_size / 1e3:.0f} kB) and manifest.json")
+    print(f"pin it: PINNED_WEIGHTS_SHA256 = {manifest['weights_sha256']!r} in src/mnistmem/models/classifier.py")
     return 0
 
 

@@ -1,8 +1,10 @@
 """Reading precomputed results: the only way the book gets its numbers.
 
 `load("main")` returns the results of one experiment at the largest scale present (gpu > cpu > smoke),
-or at the scale named by the argument or by `$MNISTMEM_SCALE`. A result that is missing, incomplete or of
-another schema raises `ResultError` with the command that produces it.
+or at the scale named by the argument or by `$MNISTMEM_SCALE`. A result that is missing, incomplete, of
+another schema, or not what its stage recorded (`mnistmem.integrity`: every stage record is sealed and
+every file checked against its SHA-256 when it is opened) raises `ResultError` with the command that
+produces it.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from mnistmem import integrity
 from mnistmem.paths import results_dir
 
 SCALES = ("smoke", "cpu", "gpu")  # smallest first
+#: (path, sizes and modification times) already checked against their recorded hashes in this process
+_VERIFIED: set = set()
 SCALE_ENV = "MNISTMEM_SCALE"
 MANIFEST_SCHEMA = 1
 
@@ -79,10 +84,23 @@ class ExperimentResult:
         return self.stage(name)["summary"]
 
     def path(self, stage: str, filename: str) -> Path:
-        """A file written by `stage`; an error naming the command if it is missing."""
-        path = self.dir / self.stage(stage)["folder"] / filename
+        """A file (or folder) written by `stage`, verified against the SHA-256 its stage recorded
+        (`mnistmem.integrity`); an error naming the command if it is missing, altered or unrecorded."""
+        record = self.stage(stage)
+        folder = self.dir / record["folder"]
+        path = folder / filename
         if not path.exists():
             raise ResultError(f"result file {path} is missing. {self._fix()}")
+        stamp = [(p, p.stat().st_size, p.stat().st_mtime_ns) for p in ([path] if path.is_file() else path.rglob("*"))]
+        key = (str(path), tuple(stamp))
+        if key not in _VERIFIED:
+            from mnistmem.experiments.runner import SCRATCH, STAGE_FILE
+
+            try:
+                integrity.verify_files(folder, record.get("files") or {}, path, self._fix(), skip=(STAGE_FILE, SCRATCH))
+            except integrity.IntegrityError as error:
+                raise ResultError(str(error)) from None
+            _VERIFIED.add(key)
         return path
 
     def arrays(self, stage: str, filename: str) -> dict[str, np.ndarray]:
@@ -128,6 +146,15 @@ def load(experiment: str, scale: str | None = None, root: Path | None = None) ->
         raise ResultError(
             f"{manifest_path} is not valid JSON ({error}). Rerun {reproduce_command(experiment, scale)}"
         ) from error
+    for name, record in manifest.get("stages", {}).items():
+        try:
+            integrity.check_seal(record, str(manifest_path), f"Rerun {reproduce_command(experiment, scale)}")
+        except integrity.IntegrityError as error:
+            raise ResultError(str(error)) from None
+        except (TypeError, AttributeError):
+            raise ResultError(
+                f"{manifest_path}: stage {name!r} is not a record. Rerun {reproduce_command(experiment, scale)}"
+            ) from None
     if manifest.get("schema") != MANIFEST_SCHEMA:
         raise ResultError(
             f"{manifest_path} has schema {manifest.get('schema')!r}, this code reads schema {MANIFEST_SCHEMA}. "

@@ -24,7 +24,6 @@ budget interrupts pauses at a checkpoint, travels back in the archives, and cont
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnistmem.atomic import write_atomic
+from mnistmem.integrity import sha256_file
 
 TRIP_DIR = ".trip"
 MAX_TREE_BYTES = 64 * 2**20
@@ -67,14 +67,6 @@ class Prepared:
     @property
     def total_bytes(self) -> int:
         return self.tree_bytes + self.carry_bytes
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tracked_bytes(repo: Path) -> int:

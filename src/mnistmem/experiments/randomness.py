@@ -85,12 +85,12 @@ def regeneration_stage(ctx: StageContext) -> dict:
         if not name.startswith("sample_"):
             continue
         tag = name.removeprefix("sample_")
-        model_dir = main.dir / main.stage(record["config"]["from"])["folder"] / MODEL_DIR
+        train = record["config"]["from"]
         entry = {"model": tag, "drawn_on": drawn_on(record), "drawn_threads": drawn_threads(main.manifest, record)}
-        if not (model_dir / checkpoints.STATE).exists():
+        if not (main.dir / main.stage(train)["folder"] / MODEL_DIR / checkpoints.STATE).exists():
             models.append({**entry, "skipped": "its weights are not committed"})
             continue
-        model = checkpoints.load_model(model_dir)
+        model = checkpoints.load_model(main.path(train, MODEL_DIR))  # verified against its recorded hashes
         images, seeds = load_samples(main.path(name, SAMPLES_FILE))
         n = min(len(images), ctx.config["per_model"])
         before = torch.get_num_threads()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mnistmem import provenance
+from mnistmem import integrity, provenance
 from mnistmem.atomic import write_json
 from mnistmem.paths import results_dir
 
@@ -140,6 +140,10 @@ def run_experiment(
         done = folder / STAGE_FILE
         if done.exists():
             record = json.loads(done.read_text())
+            fix = f"Delete {folder} and rerun: mnistmem reproduce --scale {scale} --only {experiment.name}"
+            integrity.check_seal(record, str(done), fix)
+            if record["files"]:
+                integrity.verify_files(folder, record["files"], folder, fix, skip=(STAGE_FILE, SCRATCH))
             log(f"[{experiment.name}/{scale}] {stage.name}: done earlier ({record['wall_seconds']:.1f} s), skipped")
         elif only is not None and stage.name not in only:
             continue  # not asked for now; stages that read it will say so
@@ -174,7 +178,10 @@ def run_experiment(
                 "finished": provenance.now(),
                 # per stage: a rerun elsewhere keeps finished stages, so the manifest's machine may not be theirs
                 "hardware": _hardware(),
+                # what the stage wrote, by content (mnistmem.integrity); checked whenever it is read
+                "files": integrity.hash_folder(folder, skip=(STAGE_FILE, SCRATCH)),
             }
+            record = integrity.seal(record)
             write_json(done, record)
             log(f"[{experiment.name}/{scale}] {stage.name}: finished in {record['wall_seconds']:.1f} s")
         summaries[stage.name] = record["summary"]

@@ -29,6 +29,9 @@ from mnistmem.paths import PACKAGE_DIR, data_dir
 
 PRETRAINED_FILES = ("model.safetensors", "manifest.json")
 TRAIN_COMMAND = "python scripts/train_classifier.py"
+#: SHA-256 of the committed classifier's weights: they load only with this hash (they define MNIST-FID, the
+#: recognised share and a copy criterion). A retrained classifier must update it (the script prints it).
+PINNED_WEIGHTS_SHA256 = "5242b87e4f0c13458b427571bf0da7054e2b2006111fc4536a3ae1473eb9e973"
 
 
 def _conv_block(cin: int, cout: int) -> list[nn.Module]:
@@ -163,6 +166,14 @@ def load_pretrained(path: str | os.PathLike | None = None, device: torch.device 
         raise FileNotFoundError(
             f"no pretrained classifier in {folder} (needs {', '.join(PRETRAINED_FILES)}). "
             f"Fix: run `{TRAIN_COMMAND}` from the repository root (a few minutes on a CPU)."
+        )
+    from mnistmem.integrity import sha256_file
+
+    if path is None and sha256_file(weights) != PINNED_WEIGHTS_SHA256:
+        raise ValueError(
+            f"{weights} has SHA-256 {sha256_file(weights)[:16]}…, pinned {PINNED_WEIGHTS_SHA256[:16]}…: refused. "
+            f"Fix: git checkout {weights}, or retrain with `{TRAIN_COMMAND}` and pin its new hash in "
+            "mnistmem/models/classifier.py"
         )
     manifest = json.loads(manifest_path.read_text())
     model = Classifier(**manifest["model_kwargs"])
