@@ -92,3 +92,24 @@ def test_reproduce_jobs_runs_experiments_in_child_processes(tmp_path, smoke_resu
     shutil.rmtree(results_root / "smoke" / "main")  # what randomness reads is gone
     broken = subprocess.run([*command, "--only", "randomness"], env=env, capture_output=True, text=True)
     assert broken.returncode == 1 and "randomness failed" in broken.stdout
+
+
+def test_project_errors_print_one_line_and_exit_2_and_debug_shows_the_traceback(monkeypatch, capsys):
+    import pytest
+
+    from mnistmem import cli
+    from mnistmem.commands import data as data_command
+    from mnistmem.training import ConfigError
+
+    def fails(args):
+        raise ConfigError("steps must be a positive integer, got -2\n(Fix: pass --steps 1 or more)")
+
+    monkeypatch.setattr(data_command, "run", fails)
+    assert cli.main(["data", "info"]) == 2
+    err = capsys.readouterr().err
+    assert err == "mnistmem data: steps must be a positive integer, got -2 (Fix: pass --steps 1 or more)\n"
+    with pytest.raises(ConfigError):
+        cli.main(["--debug", "data", "info"])
+    monkeypatch.setattr(data_command, "run", lambda args: 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # a bug is not dressed up as a usage error
+        cli.main(["data", "info"])

@@ -36,6 +36,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mnistmem",
         description="Do generative models store copies of their training data? An exhaustive check on MNIST.",
+        epilog="mnistmem --debug COMMAND ... shows a traceback instead of a one-line error.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
@@ -49,13 +50,47 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: the project's own error types, by module and name (imported only when one is raised): each carries a
+#: one-line message naming the file or argument and the fix, so the command line prints it and exits 2
+PROJECT_ERRORS = {
+    ("mnistmem.integrity", "IntegrityError"),
+    ("mnistmem.devices", "DeviceError"),
+    ("mnistmem.neighbors", "NeighborsInputError"),
+    ("mnistmem.dataspec", "DataSpecError"),
+    ("mnistmem.tables", "TableFormatError"),
+    ("mnistmem.bookbuild", "BookError"),
+    ("mnistmem.training", "ConfigError"),
+    ("mnistmem.trip", "TripError"),
+    ("mnistmem.results", "ResultError"),
+    ("mnistmem.data", "MnistDataError"),
+    ("mnistmem.models", "UnknownModelError"),
+    ("mnistmem.unlearn.items", "ItemError"),
+    ("mnistmem.checkpoints", "CheckpointError"),
+}
+
+
+def _is_project_error(error: BaseException) -> bool:
+    return any((cls.__module__, cls.__name__) in PROJECT_ERRORS for cls in type(error).__mro__)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand; return its exit status (2 for a usage error)."""
+    """Run one subcommand; return its exit status (2 for a usage error or one of the project's own errors,
+    printed as one line; `--debug` before the command shows the traceback instead)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv[:1]
+    if debug:
+        argv = argv[1:]
     command = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(command)
     args = parser.parse_args(argv)
     if not hasattr(args, "_run"):
         parser.print_help()
         return 2
-    return int(args._run(args) or 0)
+    try:
+        return int(args._run(args) or 0)
+    except Exception as error:
+        if debug or not _is_project_error(error):
+            raise
+        message = " ".join(str(error).split())  # one line
+        print(f"mnistmem {command}: {message}", file=sys.stderr)
+        return 2
