@@ -95,8 +95,6 @@ def test_reproduce_jobs_runs_experiments_in_child_processes(tmp_path, smoke_resu
 
 
 def test_project_errors_print_one_line_and_exit_2_and_debug_shows_the_traceback(monkeypatch, capsys):
-    import pytest
-
     from mnistmem import cli
     from mnistmem.commands import data as data_command
     from mnistmem.training import ConfigError
@@ -113,3 +111,46 @@ def test_project_errors_print_one_line_and_exit_2_and_debug_shows_the_traceback(
     monkeypatch.setattr(data_command, "run", lambda args: 1 / 0)
     with pytest.raises(ZeroDivisionError):  # a bug is not dressed up as a usage error
         cli.main(["data", "info"])
+
+
+def test_sample_refuses_bad_arguments_before_any_work(tmp_path, capsys):
+    """One line, exit 2, no traceback, for each misuse: checked before the checkpoint is even opened."""
+    from mnistmem.cli import main
+
+    (tmp_path / "folder").mkdir()
+    out = str(tmp_path / "s.npz")
+    missing = str(tmp_path / "no-model")
+    cases = [
+        (["--n", "0", "--out", out], "--n must be at least 1"),
+        (["--n", "-5", "--out", out], "--n must be at least 1"),
+        (["--batch-size", "0", "--out", out], "--batch-size"),
+        (["--steps", "0", "--out", out], "--steps must be at least 1"),
+        (["--steps", "-2", "--out", out], "--steps must be at least 1"),
+        (["--guidance", "nan", "--out", out], "--guidance must be a finite number"),
+        (["--regenerate", "-1", "--out", out], "never negative"),
+        (["--seed", "-1", "--out", out], "--seed must be in"),
+        (["--out", str(tmp_path / "folder")], "is a folder"),
+        (["--n", "2000000000", "--out", out], "GiB"),
+    ]
+    for extra, message in cases:
+        assert main(["sample", missing, *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, (extra, err)
+
+
+def test_sample_refuses_diffusion_options_for_a_gan(tmp_path, capsys):
+    from mnistmem.cli import main
+    from mnistmem.dataspec import DataSpec
+    from mnistmem.training import TrainConfig, train
+
+    from .conftest import TINY
+
+    run = tmp_path / "gan"
+    train(
+        TrainConfig(model="gan", model_kwargs=TINY["gan"], data=DataSpec(n=16), steps=1, batch_size=8),
+        run,
+        progress=False,
+    )
+    for extra in (["--steps", "10"], ["--guidance", "2"], ["--label", "3"], ["--sampler", "ddim"]):
+        assert main(["sample", str(run), "--n", "2", "--out", str(tmp_path / "s.npz"), *extra]) == 2
+        assert "diffusion models only" in capsys.readouterr().err

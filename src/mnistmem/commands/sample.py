@@ -39,9 +39,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
+#: bytes one sample needs while it is made and stored (image, seed, the float batch it comes from, slack)
+_BYTES_PER_SAMPLE = 28 * 28 + 8 + 4 * 28 * 28 * 4
+
+
+def check_arguments(args: argparse.Namespace) -> str | None:
+    """The first thing wrong with the arguments, as one line naming the option and the fix (None if fine).
+
+    Checked before any model is loaded, so a bad option costs nothing."""
+    import math
+    import os
+
+    if args.out.is_dir():
+        return f"--out {args.out} is a folder; name a file, e.g. --out {args.out / 'samples.npz'}"
+    if args.regenerate is None and args.n < 1:
+        return f"--n must be at least 1, got {args.n}"
+    if args.batch_size < 1:
+        return f"--batch-size must be at least 1, got {args.batch_size}"
+    if not 0 <= args.seed <= 2**31 - 1:
+        return f"--seed must be in 0..{2**31 - 1}, got {args.seed}"
+    if args.regenerate is not None and args.regenerate < 0:
+        return f"--regenerate takes a per-sample seed (seed * 2**32 + i, never negative), got {args.regenerate}"
+    if args.steps is not None and args.steps < 1:
+        return f"--steps must be at least 1, got {args.steps}"
+    if args.guidance is not None and not (math.isfinite(args.guidance) and args.guidance >= 0):
+        return f"--guidance must be a finite number >= 0, got {args.guidance}"
+    need = (1 if args.regenerate is not None else args.n) * _BYTES_PER_SAMPLE
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")  # free memory (Linux, macOS)
+    except (ValueError, OSError, AttributeError):
+        available = None
+    if available is not None and need > available // 2:
+        return (
+            f"--n {args.n:,} needs about {need / 2**30:.1f} GiB, more than half of the {available / 2**30:.1f} GiB "
+            "free; draw fewer samples per call (use --seed to continue where a call stopped)"
+        )
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from mnistmem.checkpoints import CheckpointError, load_model
     from mnistmem.sampling import regenerate, sample
+
+    problem = check_arguments(args)
+    if problem is not None:
+        print(f"mnistmem sample: {problem}", file=sys.stderr)
+        return 2
 
     options = {
         k: v
@@ -50,6 +93,15 @@ def run(args: argparse.Namespace) -> int:
     }
     try:
         model = load_model(args.checkpoint, device=args.device, ema=not args.no_ema)
+        ignored = [f"--{k}" for k in options if model.family != "diffusion"] + (
+            ["--label"] if args.label is not None and model.family != "diffusion" else []
+        )
+        if ignored:
+            print(
+                f"mnistmem sample: {', '.join(ignored)} apply to diffusion models only; this is a {model.family}",
+                file=sys.stderr,
+            )
+            return 2
         start = time.perf_counter()
         if args.regenerate is not None:
             images = regenerate(model, args.regenerate, batch_size=args.batch_size, label=args.label, **options)[None]
