@@ -268,3 +268,6 @@ def test_a_time_budget_pauses_at_a_checkpoint_and_resuming_ends_bit_identical(tm
     assert sittings == 11
     assert [s for s, _ in list_checkpoints(tmp_path / "sittings")] == [12]  # off-grid pause points pruned
     assert_same_checkpoint(final, train(config, tmp_path / "straight", progress=False))
+    # the loss curve too: each logged line averages the same steps, however the run was cut
+    losses = [(m["step"], m["loss"]) for m in read_metrics(tmp_path / "sittings")]
+    assert losses == [(m["step"], m["loss"]) for m in read_metrics(tmp_path / "straight")]

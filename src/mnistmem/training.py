@@ -384,11 +384,14 @@ def train(
     precision = resolve_precision(config.precision, device)
     channels_last = resolve_channels_last(config, device)
     run = _Run(config, device, channels_last)
-    start = 0
+    start, pending_log = 0, []
     found = ckpt.list_checkpoints(out_dir)
     found = [(step, path) for step, path in found if step <= config.steps]
     if found:
-        start = run.restore(found[-1][1])["step"]
+        restored = run.restore(found[-1][1])
+        # the losses of the steps since the last logged line, so the next line averages the same steps as an
+        # uninterrupted run's would (not only those since the checkpoint)
+        start, pending_log = restored["step"], restored.get("log_window", [])
     main_process = processes.rank == 0
     if main_process:
         ckpt.write_json_atomic(out_dir / "config.json", config.to_dict())
@@ -412,7 +415,8 @@ def train(
         unit="step",
     )
     run.model.train()
-    last_save_time, window, window_start = time.monotonic(), [], time.monotonic()
+    last_save_time, window, window_start = time.monotonic(), list(pending_log), time.monotonic()
+    timed_steps = 0  # steps run in this process since window_start (the restored ones were timed before)
     for step in range(start, config.steps):
         rows = batch_indices(step, config.batch_size, len(dataset), config.data.seed * 1_000_003 + config.seed)
         rows = rows[rank::world]
@@ -421,6 +425,7 @@ def train(
         torch.manual_seed(step_seed(config.seed, step))
         run.set_learning_rates(step)
         window.append(run.step(x, y, precision, backward))
+        timed_steps += 1
         done_steps = step + 1
         if done_steps % config.log_every == 0 or done_steps == config.steps:
             elapsed = time.monotonic() - window_start
@@ -428,12 +433,12 @@ def train(
             record.update(
                 lr=config.lr * config.lr_factor(step),
                 step=done_steps,
-                images_per_s=len(window) * config.batch_size / max(elapsed, 1e-9),
+                images_per_s=timed_steps * config.batch_size / max(elapsed, 1e-9),
             )
             if main_process:
                 with open(out_dir / "metrics.jsonl", "a") as handle:
                     handle.write(json.dumps(record) + "\n")
-            window, window_start = [], time.monotonic()
+            window, window_start, timed_steps = [], time.monotonic(), 0
             bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['images_per_s']:.0f}")
         bar.update(1)
         minutes = (time.monotonic() - last_save_time) / 60
@@ -445,7 +450,12 @@ def train(
             or out_of_time
         ):
             if main_process:
-                extra = {"precision": precision, "channels_last": channels_last, "device": str(device)}
+                extra = {
+                    "precision": precision,
+                    "channels_last": channels_last,
+                    "device": str(device),
+                    "log_window": window,
+                }
                 run.save(out_dir, done_steps, extra)
                 _prune(out_dir, config, keep_step=done_steps)
             processes.wait()
