@@ -240,3 +240,19 @@ def test_reproduce_with_a_time_budget_says_paused_and_exits_3(monkeypatch, capsy
         ["--only", "main", "--minutes", "5", "--jobs", "2"],
     ):
         assert reproduce.run(parser.parse_args(bad)) == 2
+
+
+def test_a_second_run_on_the_same_folder_is_refused_while_the_first_holds_it(tmp_path):
+    import fcntl
+
+    from mnistmem.experiments.runner import ExperimentBusyError
+
+    folder = tmp_path / "smoke" / "toy"
+    folder.mkdir(parents=True)
+    with open(folder / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a first run would
+        with pytest.raises(ExperimentBusyError, match="being written by another run"):
+            run_experiment(make_experiment([]), "smoke", root=tmp_path, log=lambda _: None)
+    calls = []
+    run_experiment(make_experiment(calls), "smoke", root=tmp_path, log=lambda _: None)  # free again
+    assert calls == ["produce", "square", "note"]

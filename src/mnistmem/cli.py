@@ -66,6 +66,7 @@ PROJECT_ERRORS = {
     ("mnistmem.models", "UnknownModelError"),
     ("mnistmem.unlearn.items", "ItemError"),
     ("mnistmem.checkpoints", "CheckpointError"),
+    ("mnistmem.experiments.runner", "ExperimentBusyError"),
 }
 
 

@@ -133,7 +133,7 @@ def pack(results_root: Path, scale: str, out: Path) -> list[Path]:
     source = results_root / scale
     if not source.is_dir():
         raise TripError(f"nothing to pack: {source} does not exist. Fix: run a step first")
-    files = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
+    files = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.endswith(".tmp") and p.name != ".lock")
     groups: list[list[Path]] = [[]]
     sizes = [0]
     for path in files:

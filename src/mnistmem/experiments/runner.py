@@ -16,6 +16,7 @@ Layout: `data/results/<scale>/<experiment>/manifest.json` and `.../<experiment>/
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -98,6 +99,31 @@ def experiment_dir(scale: str, experiment: str, root: Path | None = None) -> Pat
     return (root or results_dir()) / scale / experiment
 
 
+class ExperimentBusyError(RuntimeError):
+    """Another process is running the same experiment into the same folder."""
+
+
+@contextlib.contextmanager
+def _exclusive(folder: Path, experiment: str, scale: str):
+    """Hold an exclusive lock on `folder` (an advisory `fcntl.flock` on `.lock`) for one run; a second run on
+    the same folder is refused at once, so two runs never both do the work or interleave their metrics."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ExperimentBusyError(
+                f"{folder} is being written by another run of {experiment} at scale {scale}; wait for it to "
+                "finish (it resumes nothing you would lose), then rerun"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run_experiment(
     experiment: Experiment,
     scale: str,
@@ -116,6 +142,11 @@ def run_experiment(
     """
     root = root or results_dir()
     out = experiment_dir(scale, experiment.name, root)
+    with _exclusive(out, experiment.name, scale):
+        return _run_locked(experiment, scale, root, out, progress, log, only, deadline)
+
+
+def _run_locked(experiment, scale, root, out, progress, log, only, deadline) -> dict[str, Any] | None:
     upstream = _upstream_digest(experiment, scale, root)
     out.mkdir(parents=True, exist_ok=True)
     stages = experiment.plan(scale)
