@@ -125,12 +125,36 @@ def test_cli_search_writes_a_table(tmp_path, capsys):
     assert "table written" in capsys.readouterr().out
 
 
-def test_cli_search_rejects_bad_files(tmp_path):
+def test_cli_search_rejects_bad_files_and_options_with_one_line(tmp_path, capsys):
+    from PIL import Image
+
     bad = tmp_path / "bad.npz"
     np.savez(bad, a=np.zeros(3), b=np.zeros(3))
-    with pytest.raises(SystemExit, match="'images'"):
-        main(["search", str(bad)])
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((2, 10), np.uint8))
-    with pytest.raises(SystemExit, match="shape"):
-        main(["search", str(wrong), "--no-ct"])
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "text.npz").write_text("hello")
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "digit.png")
+    truncated = tmp_path / "truncated.npz"
+    np.savez(truncated, images=np.zeros((3, 28, 28), np.uint8))
+    truncated.write_bytes(truncated.read_bytes()[:60])
+    (tmp_path / "folder").mkdir()
+    good = tmp_path / "good.npy"
+    np.save(good, np.zeros((2, 28, 28), np.uint8))
+    cases = [
+        ([str(bad)], "'images'"),
+        ([str(wrong), "--no-ct"], "shape"),
+        ([str(tmp_path / "empty.npz")], "is empty"),
+        ([str(tmp_path / "text.npz")], "not a NumPy"),
+        ([str(tmp_path / "digit.png")], "not a NumPy"),
+        ([str(truncated)], "cannot read"),
+        ([str(tmp_path / "folder")], "is a folder"),
+        ([str(tmp_path / "absent.npy")], "does not exist"),
+        ([str(good), "--out", str(tmp_path / "folder")], "--out"),
+        ([str(good), "--baseline", str(tmp_path / "folder")], "--baseline"),
+        ([str(good), "--k", "5"], "--k must be at least 50"),
+    ]
+    for extra, message in cases:
+        assert main(["search", *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, (extra, err)

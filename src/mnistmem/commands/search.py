@@ -15,6 +15,10 @@ from pathlib import Path
 import numpy as np
 
 
+class SearchInputError(ValueError):
+    """A samples file or option `mnistmem search` cannot use; the message names it and the fix."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("samples", type=Path, help=".npy or .npz of uint8 images [N,28,28]")
     parser.add_argument("--out", type=Path, help="result table (.npz); default: SAMPLES with .table.npz")
@@ -26,21 +30,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_samples(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Images and (optional) seeds from a .npy or .npz file, never unpickling anything."""
+    import zipfile
+
+    if path.is_dir():
+        raise SearchInputError(f"{path} is a folder. Fix: pass a .npy or .npz file of images.")
     if not path.is_file():
-        raise SystemExit(f"mnistmem search: {path} does not exist. Fix: pass a .npy or .npz of images.")
+        raise SearchInputError(f"{path} does not exist. Fix: pass a .npy or .npz of images.")
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic[:6] != b"\x93NUMPY" and magic[:4] != b"PK\x03\x04":
+        kind = "empty" if not magic else "not a NumPy .npy or .npz file"
+        raise SearchInputError(
+            f"{path} is {kind}. Fix: save the images with numpy "
+            "(np.save(path, images) or np.savez(path, images=..., seeds=...))."
+        )
     try:
         loaded = np.load(path, allow_pickle=False)
-    except ValueError as error:
-        raise SystemExit(f"mnistmem search: cannot read {path} ({error}). Fix: save plain arrays.") from error
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise SearchInputError(f"cannot read {path} ({error}). Fix: save plain arrays.") from error
     if isinstance(loaded, np.ndarray):
         return loaded, None
     with loaded:
         names = loaded.files
         key = "images" if "images" in names else (names[0] if len(names) == 1 else None)
         if key is None:
-            raise SystemExit(
-                f"mnistmem search: {path} holds {names}; expected an array named 'images'. "
-                "Fix: np.savez(path, images=..., seeds=...)."
+            raise SearchInputError(
+                f"{path} holds {names}; expected an array named 'images'. Fix: np.savez(path, images=..., seeds=...)."
             )
         return loaded[key], (loaded["seeds"] if "seeds" in names else None)
 
@@ -50,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
     from mnistmem.data import load_mnist
     from mnistmem.neighbors import NeighborsInputError
 
+    for option, target in (("--out", args.out), ("--baseline", args.baseline)):
+        if target is not None and target.is_dir():
+            raise SearchInputError(f"{option} {target} is a folder. Fix: name a file, e.g. {target / 'table.npz'}")
+    if args.k < 50:
+        raise SearchInputError(f"--k must be at least 50 (Carlini's criterion uses 50), got {args.k}")
     images, seeds = read_samples(args.samples)
     train, _ = load_mnist("train")
     test, _ = load_mnist("test")
@@ -66,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             progress=True,
         )
     except NeighborsInputError as error:
-        raise SystemExit(f"mnistmem search: {error}") from error
+        raise SearchInputError(f"{error}") from error
     tables.save_table(table, out)
     print(f"{len(table)} samples searched against {len(train)} training images; table written to {out}")
     if "c_t" in table.meta:
