@@ -283,19 +283,24 @@ def bench_precision(family: str, steps: int, device: torch.device, quality_n: in
     return out
 
 
+def _measure_each(families: list[str], measure) -> list[dict]:
+    """`measure(family)` for each family, each result printed as a JSON line as soon as it is known."""
+    results = []
+    for family in families:
+        results.append(measure(family))
+        print(json.dumps(results[-1]), flush=True)
+    return results
+
+
 def main_precision(args, device: torch.device) -> None:
     from mnistmem.devices import cpu_summary
 
     cpu = cpu_summary()
     print(f"CPU: {cpu['model']} ({cpu['kind']}); flags: {' '.join(cpu['flags'] or ['unknown'])}")
     print(f"threads: {torch.get_num_threads()}; steps per run: {args.steps}; quality from {args.quality_n} samples\n")
-    report = {"hardware": hardware_summary(device), "results": []}
-    for family in args.families.split(","):
-        if family == "classifier":
-            continue
-        result = bench_precision(family, args.steps, device, args.quality_n)
-        report["results"].append(result)
-        print(json.dumps(result), flush=True)
+    families = [f for f in args.families.split(",") if f != "classifier"]
+    report = {"hardware": hardware_summary(device)}
+    report["results"] = _measure_each(families, lambda f: bench_precision(f, args.steps, device, args.quality_n))
     print(
         f"\n{'family':<10}{'fp32':>8}{'bf16':>8}{'fp32 cl':>9}{'bf16 cl':>9}  {'FID fp32/bf16':>14}  "
         f"{'recog. fp32/bf16':>17}  auto -> fastest?"
@@ -330,12 +335,14 @@ def main() -> None:
         return
     report = {"hardware": hardware_summary(device), "results": []}
     print(f"device: {report['hardware']['device']}")
-    for family in args.families.split(","):
+
+    def measure(family: str) -> dict:
         result = bench_training(family, args.steps, device)
         if family != "classifier":
             result.update(bench_sampling(family, args.sample_n, device))
-        report["results"].append(result)
-        print(json.dumps(result), flush=True)
+        return result
+
+    report["results"] = _measure_each(args.families.split(","), measure)
     print(
         f"\n{'family':<11}{'ref img/s':>10}{'ours img/s':>11}{'speedup':>8}"
         f"{'ref loss':>10}{'our loss':>10}{'sample ours/ref':>17}"

@@ -92,7 +92,7 @@ def test_committed_samples_regenerate_from_their_seeds(family):
 
     Which branch runs depends on this machine's CPU; both are stated here so a reader of the log knows."""
     from mnistmem import checkpoints, results
-    from mnistmem.devices import cpu_summary
+    from mnistmem.devices import cpu_summary, torch_threads
     from mnistmem.experiments.randomness import drawn_on, drawn_threads
     from mnistmem.experiments.stages import MODEL_DIR, SAMPLES_FILE, load_samples, sample_batch_size
     from mnistmem.sampling import CROSS_CPU_GREY_LEVELS, compare_regenerated
@@ -105,13 +105,8 @@ def test_committed_samples_regenerate_from_their_seeds(family):
     model = checkpoints.load_model(main.path(stage["config"]["from"], MODEL_DIR))
     images, seeds = load_samples(main.path(f"sample_{family}", SAMPLES_FILE))
     batch = sample_batch_size(stage["config"])
-    threads = drawn_threads(main.manifest, stage)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(drawn_threads(main.manifest, stage)):
         found = compare_regenerated(model, images[:batch], seeds[:batch], batch, **stage["config"].get("sampler", {}))
-    finally:
-        torch.set_num_threads(before)
     here, there = cpu_summary()["kind"], (drawn_on(stage) or {}).get("kind")
     if there == here:
         print(f"same CPU kind ({here}) as the manifest: bit-exact expected")

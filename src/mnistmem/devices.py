@@ -7,8 +7,10 @@ produced a number. `configure_cpu_threads()` uses every core this process may ru
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+from collections.abc import Iterator
 
 import torch
 
@@ -85,6 +87,18 @@ def configure_cpu_threads() -> int:
     return cores
 
 
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with `count` torch threads, then restore the previous count (bit-exact reproduction of a
+    floating-point result needs the thread count it was computed with)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def describe_device(device: torch.device | str) -> str:
     """A human-readable name: the GPU's model, or the CPU's architecture and thread count."""
     device = torch.device(device)
@@ -155,6 +169,7 @@ def hardware_summary(device: torch.device | str | None = None) -> dict:
     return {
         "cpu": cpu_summary(),
         "device": describe_device(device),
+        "threads": torch.get_num_threads(),
         "device_type": device.type,
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),

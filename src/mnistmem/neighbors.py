@@ -197,7 +197,7 @@ def squared_byte_distances(queries: np.ndarray, reference: np.ndarray, device: s
     return d2.cpu().numpy()
 
 
-#: rows of at least this many columns are reduced by block minima in `_smallest` (else plain topk)
+#: columns per block in `_smallest` (rows with fewer than 4·k blocks go to a plain topk)
 _BLOCK = 32
 
 

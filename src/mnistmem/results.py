@@ -91,8 +91,8 @@ class ExperimentResult:
         path = folder / filename
         if not path.exists():
             raise ResultError(f"result file {path} is missing. {self._fix()}")
-        stamp = [(p, p.stat().st_size, p.stat().st_mtime_ns) for p in ([path] if path.is_file() else path.rglob("*"))]
-        key = (str(path), tuple(stamp))
+        files = [path] if path.is_file() else sorted(path.rglob("*"))
+        key = (str(path), tuple((str(p), (st := p.stat()).st_size, st.st_mtime_ns) for p in files))
         if key not in _VERIFIED:
             from mnistmem.experiments.runner import SCRATCH, STAGE_FILE
 

@@ -688,8 +688,8 @@ def regeneration_sentence(result) -> str:
         where = "a machine whose processor the record of that run does not name"
     elif any(m["drawn_on"] is None for m in checked):
         where += " (and, for some, a machine the records do not name)"
-    worst = max(checked, key=lambda m: m["max_grey_levels"])
     differing = sum(m["n"] - m["identical"] for m in checked)
+    grey, distance = max(m["max_grey_levels"] for m in checked), max(m["max_distance"] for m in checked)
     text = (
         "A stored seed regenerates its sample bit for bit on the kind of processor that drew it. These samples "
         f"were drawn on {where}; regenerated from their stored seeds on {cpu_words(cpu)}, {counts} came out "
@@ -697,8 +697,8 @@ def regeneration_sentence(result) -> str:
     )
     if differing:
         text += (
-            f", and the other {differing:,} differ by at most {worst['max_grey_levels']} grey levels of 255 in a "
-            f"few pixels (a pixel distance of at most {max(m['max_distance'] for m in checked):.3f}, where the "
+            f", and the other {differing:,} differ by at most {grey} grey levels of 255 in a "
+            f"few pixels (a pixel distance of at most {distance:.3f}, where the "
             f"book's pixel threshold for a copy is {CRITERIA['l2'].default_threshold:g}): the same image, not "
             "a different one"
         )

@@ -93,10 +93,8 @@ def run(args: argparse.Namespace) -> int:
     }
     try:
         model = load_model(args.checkpoint, device=args.device, ema=not args.no_ema)
-        ignored = [f"--{k}" for k in options if model.family != "diffusion"] + (
-            ["--label"] if args.label is not None and model.family != "diffusion" else []
-        )
-        if ignored:
+        ignored = [f"--{k}" for k in options] + (["--label"] if args.label is not None else [])
+        if ignored and model.family != "diffusion":
             print(
                 f"mnistmem sample: {', '.join(ignored)} apply to diffusion models only; this is a {model.family}",
                 file=sys.stderr,

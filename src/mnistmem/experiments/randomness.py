@@ -74,10 +74,8 @@ def regeneration_stage(ctx: StageContext) -> dict:
     them (when its stage record names it) and the CPU that regenerated them: bit-exactness holds on the
     same CPU kind and thread count; across kinds the floating-point kernels differ (`mnistmem.sampling`).
     """
-    import torch
-
     from mnistmem import checkpoints, sampling
-    from mnistmem.devices import cpu_summary
+    from mnistmem.devices import cpu_summary, torch_threads
 
     main = ctx.upstream("main")
     models = []
@@ -93,12 +91,8 @@ def regeneration_stage(ctx: StageContext) -> dict:
         model = checkpoints.load_model(main.path(train, MODEL_DIR))  # verified against its recorded hashes
         images, seeds = load_samples(main.path(name, SAMPLES_FILE))
         n = min(len(images), ctx.config["per_model"])
-        before = torch.get_num_threads()
-        torch.set_num_threads(entry["drawn_threads"])
-        try:
+        with torch_threads(entry["drawn_threads"]):
             found = sampling.compare_regenerated(model, images[:n], seeds[:n], **_sampler_kwargs(main, name))
-        finally:
-            torch.set_num_threads(before)
         models.append({**entry, **found})
     return {"regenerated_on": cpu_summary(), "models": models}
 
@@ -109,11 +103,14 @@ def drawn_on(stage_record: dict) -> dict | None:
 
 
 def drawn_threads(manifest: dict, stage_record: dict) -> int:
-    """The torch thread count a stage ran with (from its record, else the manifest's device text)."""
+    """The torch thread count a stage ran with: recorded since 2026-12-01, read from the device text
+    ("cpu (x86_64, 1 threads)") of records written before."""
     import re
 
-    device = (stage_record.get("hardware") or manifest.get("hardware") or {}).get("device", "")
-    found = re.search(r"(\d+) thread", device)
+    hardware = stage_record.get("hardware") or manifest.get("hardware") or {}
+    if "threads" in hardware:
+        return int(hardware["threads"])
+    found = re.search(r"(\d+) thread", hardware.get("device", ""))
     return int(found.group(1)) if found else 1
 
 

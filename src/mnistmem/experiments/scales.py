@@ -16,12 +16,13 @@ from typing import Any
 SCALES = ("smoke", "cpu", "gpu")
 
 _DIFFUSION_SMALL = {"channels": [16, 32, 32]}
+_DIFFUSION_CPU = {"channels": [32, 64, 64]}
 #: The cpu-scale main diffusion recipe (models issue): a 4× wider UNet than the committed one, min-SNR-5
 #: weighting, warm-up + cosine learning rate, clipping, EMA with warm-up; ~20 epochs per 90-minute sitting
 #: would need 380 img/s: measured ~140 img/s at batch 128 under bf16 on the AMX Xeon, so this trains over
 #: several sittings (`mnistmem reproduce --scale cpu --only main --stages train_diffusion --minutes 85`).
 _DIFFUSION_CPU_RECIPE = {
-    "model_kwargs": {"channels": [32, 64, 64], "snr_gamma": 5.0},
+    "model_kwargs": {**_DIFFUSION_CPU, "snr_gamma": 5.0},
     "steps": 20_000,
     "batch_size": 128,
     "lr": 1e-3,
@@ -32,7 +33,6 @@ _DIFFUSION_CPU_RECIPE = {
     "ema_warmup": True,
     "keep_every": 2000,
 }
-_DIFFUSION_CPU = {"channels": [32, 64, 64]}
 _DIFFUSION_GPU = {"channels": [64, 128, 128], "attention": True}
 _GAN_SMALL = {"ngf": 16, "ndf": 16}
 

@@ -169,9 +169,10 @@ def load_pretrained(path: str | os.PathLike | None = None, device: torch.device 
         )
     from mnistmem.integrity import sha256_file
 
-    if path is None and sha256_file(weights) != PINNED_WEIGHTS_SHA256:
+    found = sha256_file(weights) if path is None else PINNED_WEIGHTS_SHA256
+    if found != PINNED_WEIGHTS_SHA256:
         raise ValueError(
-            f"{weights} has SHA-256 {sha256_file(weights)[:16]}…, pinned {PINNED_WEIGHTS_SHA256[:16]}…: refused. "
+            f"{weights} has SHA-256 {found[:16]}…, pinned {PINNED_WEIGHTS_SHA256[:16]}…: refused. "
             f"Fix: git checkout {weights}, or retrain with `{TRAIN_COMMAND}` and pin its new hash in "
             "mnistmem/models/classifier.py"
         )
