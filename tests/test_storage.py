@@ -69,3 +69,16 @@ def test_no_clusters_no_matches(planted):
     matched = storage.match_clusters(samples, [], train, storage.CLUSTER_DISTANCE)
     assert matched["clusters_matching_training_images"] == 0
     assert all(matched[key] == [] for key in matched if key.startswith("cluster_"))
+
+
+def test_weight_bits_needs_no_weights():
+    """The size of a model's sampler (a GAN's generator) follows from the architecture its record names."""
+    from mnistmem.models import build_model
+
+    from .conftest import TINY
+
+    record = {"config": {"train": {"model": "gan", "model_kwargs": TINY["gan"]}}}
+    generator = build_model("gan", **TINY["gan"]).generator
+    tensors = [*generator.parameters(), *generator.buffers()]  # buffers: batch-norm statistics and counters
+    bits = sum(t.numel() * t.element_size() * 8 for t in tensors)
+    assert storage.weight_bits(record) == (sum(t.numel() for t in tensors), bits)

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from mnistmem.experiments.runner import Experiment, Stage, StageContext
-from mnistmem.experiments.stages import MODEL_DIR, SAMPLES_FILE, TABLE_FILE, load_samples
+from mnistmem.experiments.stages import SAMPLES_FILE, TABLE_FILE, load_samples
 
 #: Two samples belong together when closer than this (the `l2` copy threshold, pixel units).
 CLUSTER_DISTANCE = 0.75
@@ -47,11 +47,15 @@ def sampler_size(model) -> tuple[int, int]:
     return sum(t.numel() for t in tensors), sum(t.numel() * t.element_size() * 8 for t in tensors)
 
 
-def weight_bits(model_dir) -> tuple[int, int]:
-    """`sampler_size` of the trained model saved in `model_dir`."""
-    from mnistmem import checkpoints
+def weight_bits(train_record: dict) -> tuple[int, int]:
+    """`sampler_size` of the model a training stage trained, built from the architecture its record names.
 
-    return sampler_size(checkpoints.load_model(model_dir))
+    The count of parameters and of their bits depends on the architecture (family and size options), not on
+    the trained values, so no weights are read: the committed results keep the weights of only some models."""
+    from mnistmem.models import build_model
+
+    config = train_record["config"]["train"]
+    return sampler_size(build_model(config["model"], **config["model_kwargs"]))
 
 
 def clusters(images: np.ndarray, radius: float, min_size: int) -> list[np.ndarray]:
@@ -134,7 +138,7 @@ def storage_stage(ctx: StageContext) -> dict:
             model = name.removeprefix("score_")
             table = tables.load_table(result.path(name, TABLE_FILE))
             images, _ = load_samples(result.path(f"sample_{model}", SAMPLES_FILE))
-            parameters, bits = weight_bits(result.path(f"train_{model}", MODEL_DIR))
+            parameters, bits = weight_bits(result.stage(f"train_{model}"))
             copied = np.unique(table.nn_index[table.flags["nn_ratio"], 0])
             reproduced_bits = int(sum(png_bits(train[i]) for i in copied))
             groups = clusters(images, ctx.config["radius"], ctx.config["min_cluster"])
