@@ -55,3 +55,88 @@ def test_regeneration_all_identical_unknown_origin_and_nothing_checked():
     assert "does not name" in same and "an AMD EPYC 7B13 processor with AVX2 vector units only" in same
     assert views.regeneration_sentence(regeneration([{"model": "vae", "drawn_on": None, "skipped": "x"}])) == ""
     assert views.regeneration_sentence(FakeResult({"stages": {}})) == ""
+
+
+def test_thresholds_print_with_the_digits_that_matter():
+    text = views.threshold_text
+    assert [text(v) for v in (0.75, 0.9997, 0.99, 1.0, 1 / 3, 0.99995, 2.5, 0.0)] == [
+        "0.75",
+        "0.9997",
+        "0.99",
+        "1",
+        "0.333",
+        "0.99995",
+        "2.5",
+        "0",
+    ]
+    assert text(0.99973456) == "0.999735" and text(0.8274509803921568) == "0.827"
+
+
+def test_threshold_words_follow_direction_and_inclusiveness():
+    assert views.copy_words({"direction": "below", "inclusive": True}) == "at most"
+    assert views.copy_words({"direction": "below", "inclusive": False}) == "below"
+    assert views.copy_words({"direction": "above", "inclusive": True}) == "at least"
+    assert views.copy_words({"direction": "above", "inclusive": False}) == "above"
+
+
+def test_c_t_says_what_its_sign_means():
+    under = views.c_t_sentence(14.26)
+    assert "C_T = +14.3" in under and "farther" in under and "under-fitting" in under and "not of copying" in under
+    copying = views.c_t_sentence(-3.21)
+    assert "C_T = −3.2" in copying and "closer" in copying and "memorisation" in copying
+    assert "farther" not in copying
+    neither = views.c_t_sentence(0.64)
+    assert "C_T = +0.64" in neither and "neither copying nor under-fitting" in neither
+    assert "under-fitting, not copying" in views.c_t_reading(views.C_T_NEAR_ZERO)
+    assert "copying" in views.c_t_reading(-views.C_T_NEAR_ZERO) and "closer" in views.c_t_reading(-5)
+
+
+def test_c_t_summary_one_reading_or_one_per_model():
+    same = views.c_t_summary({"gan": 14.3, "vae": 4.9, "diffusion": 12.2})
+    assert "C_T = +14.3 for the GAN, C_T = +4.9 for the VAE and C_T = +12.2 for the diffusion model" in same
+    assert "in each case the samples lie farther" in same
+    mixed = views.c_t_summary({"gan": 9.0, "diffusion": -4.0})
+    assert "C_T = +9.0 for the GAN (its samples lie farther" in mixed
+    assert "C_T = −4.0 for the diffusion model (its samples lie closer" in mixed
+    assert views.c_t_summary({}) == ""
+
+
+def _ratio(count: int, n: int = 10_000, high: float = 0.000384) -> dict:
+    return {"count": count, "n": n, "ci_high": high}
+
+
+def test_scale_up_note_says_bounds_not_counts_and_copies_not_works():
+    none = views.scale_up_note({"gan": _ratio(0), "vae": _ratio(0)})
+    assert "upper bound" in none and "not a count" in none and "every middle number is 0" in none
+    assert "10,000 samples without a copy leave room for a share of up to 0.04%" in none
+    assert "distinct works reproduced" in none
+    some = views.scale_up_note({"gan": _ratio(0), "vae": _ratio(0), "diffusion": _ratio(45, high=0.03)})
+    assert "every middle number" not in some and "The GAN and VAE produced no sample" in some and "them" in some
+    found = views.scale_up_note({"diffusion": _ratio(45, high=0.03)})
+    assert "produced no sample" not in found and "distinct works reproduced" in found
+
+
+def _storage_model(tag: str, sizes: list[int], index: list[int], medoid: list[float]) -> dict:
+    return {
+        "model": tag,
+        "clusters": len(sizes),
+        "clusters_matching_training_images": sum(d <= 0.75 for d in medoid),
+        "cluster_sizes": sizes,
+        "cluster_training_index": index,
+        "cluster_medoid_distance": medoid,
+    }
+
+
+def test_extraction_sentence_counts_clusters_by_their_medoid():
+    config = {"radius": 0.75, "min_cluster": 3}
+    one = views.extraction_sentence([_storage_model("diffusion_100", [3], [2012], [0.39])], config)
+    assert "formed 1 cluster of 3 or more" in one and "1 of 1 turned out to be a real training image" in one
+    assert "3 samples of the diffusion model trained on 100 digits gather around training image #2012" in one
+    assert "0.39" in one
+    three = views.extraction_sentence(
+        [_storage_model("gan", [4, 3], [5, 9], [0.9, 0.5]), _storage_model("vae", [5], [7], [0.6])], config
+    )
+    assert "formed 3 clusters" in three and "2 of 3 turned out to be real training images" in three
+    assert "in the closest match, 3 samples of the GAN trained on all 60,000 digits" in three and "#9" in three
+    nothing = views.extraction_sentence([_storage_model("gan", [], [], [])], config)
+    assert "no 3 or more samples were near-identical" in nothing

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,25 @@ from PIL import Image
 
 #: Colours that stay distinct in greyscale (different lightness), for lines and markers.
 PALETTE = ["#1b1b1b", "#d55e00", "#5e3c99", "#e69f00", "#c8c8c8"]
+
+
+def threshold_text(value: float, significant: int = 3) -> str:
+    """A threshold or score as text, with the digits that matter: enough decimals that both the number and its
+    distance to the nearest whole number keep `significant` significant digits, trailing zeros dropped.
+
+    So a distance threshold of 0.75 reads 0.75 (not 0.8), a similarity threshold of 0.9997 reads 0.9997 (not
+    1: near 1 what matters is how far below 1 it is), 1/3 reads 0.333 and 1.0 reads 1."""
+    value = float(value)
+    if not math.isfinite(value):
+        return str(value)
+
+    def places(x: float) -> int:
+        return 0 if x == 0 else max(0, significant - 1 - math.floor(math.log10(abs(x))))
+
+    text = f"{value:.{max(places(value), places(value - round(value)))}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def png_data_uri(image: np.ndarray) -> str:
@@ -197,7 +217,7 @@ def _explorer_state(model: ModelSamples, criterion: CriterionScores, gallery_siz
     for i, threshold in enumerate(criterion.thresholds):
         steps.append(
             {
-                "label": f"{threshold:.3g}",
+                "label": threshold_text(threshold),
                 "method": "relayout",
                 "args": [_explorer_threshold_layout(model, criterion, float(threshold), gallery_size)],
             }

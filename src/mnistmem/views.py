@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from mnistmem import data, figures
 from mnistmem.display import glue, show, show_html
 from mnistmem.experiments.stages import SAMPLES_FILE, TABLE_FILE, load_samples
+from mnistmem.figures import threshold_text
 
 MODEL_NAMES = {"gan": "GAN", "vae": "VAE", "diffusion": "Diffusion"}
 #: The same names inside a sentence ("47 of 5,000 diffusion-model samples").
@@ -30,6 +31,9 @@ CRITERION_NAMES = {
     "feature_cosine": "classifier-feature similarity",
 }
 SLIDER_STOPS = 15
+#: |C_T| below this reads as "about as close as fresh handwriting". C_T averages per-region Z-scores, each
+#: standard normal when samples and fresh handwriting lie alike, so chance alone rarely takes it past 2.
+C_T_NEAR_ZERO = 2.0
 
 
 def model_name(tag: str) -> str:
@@ -103,6 +107,23 @@ def show_random_training_digits(seed: int = 1, count: int = 100) -> None:
     show(fig, f"{count} training digits chosen at random (seed {seed}).")
 
 
+def copy_words(info: dict) -> str:
+    """How a criterion's threshold reads: "at most" / "below" for distances and ratios (a copy when the score
+    is small), "at least" / "above" for similarities, by whether the threshold itself counts."""
+    if info["direction"] == "below":
+        return "at most" if info.get("inclusive", True) else "below"
+    return "at least" if info.get("inclusive", True) else "above"
+
+
+def pixel_distance_scale() -> None:
+    """Glue how far a typical training digit lies from an all-black image (10th and 90th percentiles, whole
+    numbers), to give pixel distances a scale."""
+    flat = _train_images().reshape(-1, 28 * 28).astype(np.float64) / 255.0
+    low, high = np.percentile(np.sqrt((flat * flat).sum(1)), [10, 90])
+    glue("distance_blank_low", f"{low:.0f}")
+    glue("distance_blank_high", f"{high:.0f}")
+
+
 def calibration_table(ch) -> None:
     result = ch["calibration"]
     table = _table(result, "baseline")
@@ -112,11 +133,10 @@ def calibration_table(ch) -> None:
         from mnistmem.stats import wilson_interval
 
         low, high = wilson_interval(int(flags.sum()), len(flags))
-        word = "at most" if info[name]["direction"] == "below" else "at least"
         rows.append(
             [
                 CRITERION_NAMES.get(name, name),
-                f"{word} {table.thresholds[name]:.3g}",
+                f"{copy_words(info[name])} {threshold_text(table.thresholds[name])}",
                 pct(flags.mean(), low, high),
                 info[name]["source"],
             ]
@@ -124,7 +144,12 @@ def calibration_table(ch) -> None:
     ct = table.meta.get("c_t", {}).get("c_t")
     if ct is not None:
         rows.append(
-            ["data-copying test C_T (model level)", "strongly negative", f"C_T = {ct:.2f}", "Meehan et al. 2020"]
+            [
+                "data-copying test C_T (model level)",
+                "well below 0",
+                f"C_T = {c_t_text(ct)}: {c_t_reading(ct)}",
+                "Meehan et al. 2020",
+            ]
         )
     show_html(
         html_table(
@@ -173,14 +198,14 @@ def near_duplicates_scatter(ch) -> None:
         {0: "training digit vs training digit", 1: "test digit vs training digit"},
     )
     threshold = CRITERIA["l2"].default_threshold
-    fig.add_hline(y=threshold, line_dash="dash", annotation_text=f"copy threshold {threshold:.2f}")
+    fig.add_hline(y=threshold, line_dash="dash", annotation_text=f"copy threshold {threshold_text(threshold)}")
     show(
         fig,
         f"The closest pairs of real MNIST digits ({scale_note(result)}). Hover a point to see the pair.",
         post_script=script,
     )
     train_d, test_d = dup["train_nn_distance"], dup["test_nn_distance"]
-    glue("calib_dupe_distance", threshold)
+    glue("calib_dupe_distance", threshold_text(threshold))
     glue("calib_train_dupes", int((train_d <= threshold).sum()))
     glue("calib_test_close", int((test_d <= threshold).sum()))
 
@@ -198,6 +223,58 @@ def _glue_model(ch, family: str) -> None:
     glue("real_fid", reference["fid"])
     glue("real_confident", pct(reference["confident_share"]))
     glue(f"{family}_verdict", verdict(result, family))
+    if summary.get("c_t") is not None:
+        glue(f"{family}_c_t", c_t_sentence(summary["c_t"]))
+    if family == "diffusion":
+        glue("diffusion_steps", sampling_steps(result, family))
+
+
+def sampling_steps(result, tag: str) -> int:
+    """How many denoising steps the diffusion model's sample stage took (its recorded sampler options, else
+    the sampler's default)."""
+    from mnistmem.models.diffusion import SAMPLERS
+
+    options = result.stage(f"sample_{tag}")["config"].get("sampler", {})
+    return int(options.get("steps") or SAMPLERS[options.get("sampler", "dpm")][1])
+
+
+def c_t_text(c_t: float) -> str:
+    """C_T with its sign and a true minus sign, one decimal (two below 1): "+14.3", "−3.2", "+0.05"."""
+    return f"{c_t:+.{1 if abs(c_t) >= 1 else 2}f}".replace("-", "−")
+
+
+def c_t_reading(c_t: float) -> str:
+    """What a value of Meehan et al.'s C_T says, in a few words. Positive: samples lie farther from the training
+    set than fresh handwriting (under-fitting); negative: closer (copying); near 0: like fresh handwriting."""
+    if c_t <= -C_T_NEAR_ZERO:
+        return "closer to the training digits than fresh handwriting (a sign of copying)"
+    if c_t >= C_T_NEAR_ZERO:
+        return "farther from the training digits than fresh handwriting (under-fitting, not copying)"
+    return "about as close to the training digits as fresh handwriting"
+
+
+def c_t_sentence(c_t: float) -> str:
+    """One model's C_T for the prose of chapters 3-5, with what its sign means."""
+    text = (
+        "Meehan's data-copying test, the last row, judges the model as a whole: region by region, it asks whether "
+        f"the samples lie closer to their nearest training digits than fresh handwriting does. Here C_T = "
+        f"{c_t_text(c_t)}. "
+    )
+    if c_t >= C_T_NEAR_ZERO:
+        return text + (
+            "A positive value means the samples lie farther from the training digits than fresh handwriting does: "
+            "the mark of a model that has not learnt to write as closely to its training data as real writers do "
+            "(under-fitting), not of copying. Copying would show as a value well below 0."
+        )
+    if c_t <= -C_T_NEAR_ZERO:
+        return text + (
+            "A negative value means the samples lie closer to the training digits than fresh handwriting does: "
+            "the sign of memorisation that the test was built to detect."
+        )
+    return text + (
+        "A value near 0 means the samples lie about as close to the training digits as fresh handwriting does: "
+        "the test sees neither copying nor under-fitting in the model as a whole."
+    )
 
 
 def verdict(result, tag: str) -> str:
@@ -235,11 +312,9 @@ def verdict(result, tag: str) -> str:
 
 def _sampling_parameters(result, family: str) -> int:
     """Parameters of the model's sampling network, from its recorded size options (no weights needed)."""
-    from mnistmem.experiments.storage import sampler_size
-    from mnistmem.models import build_model
+    from mnistmem.experiments.storage import weight_bits
 
-    config = result.stage(f"train_{family}")["config"]["train"]
-    return sampler_size(build_model(config["model"], **config["model_kwargs"]))[0]
+    return weight_bits(result.stage(f"train_{family}"))[0]
 
 
 def sample_gallery(ch, family: str, count: int = 40) -> None:
@@ -296,10 +371,11 @@ def copy_explorer(ch, families: list[str]) -> None:
 def criteria_table(ch, family: str) -> None:
     result = ch["main"]
     summary = result.summary(f"score_{family}")
+    info = _table(result, f"score_{family}").meta["criteria_info"]
     rows = [
         [
             CRITERION_NAMES.get(r["criterion"], r["criterion"]),
-            f"{r['threshold']:.4g}",
+            f"{copy_words(info.get(r['criterion'], r))} {threshold_text(r['threshold'])}",
             pct(r["rate"], r["ci_low"], r["ci_high"]),
             pct(r["baseline_rate"], r["baseline_ci_low"], r["baseline_ci_high"]),
             pct(r["excess"], r["excess_ci_low"], r["excess_ci_high"]),
@@ -307,7 +383,8 @@ def criteria_table(ch, family: str) -> None:
         for r in summary["criteria"]
     ]
     if summary.get("c_t") is not None:
-        rows.append(["data-copying test C_T", "≪ 0 means copying", f"{summary['c_t']:.2f}", "≈ 0", ""])
+        c_t = summary["c_t"]
+        rows.append(["data-copying test C_T", "well below 0", f"{c_t_text(c_t)}: {c_t_reading(c_t)}", "≈ 0", ""])
     show_html(
         html_table(
             [
@@ -698,9 +775,8 @@ def regeneration_sentence(result) -> str:
     if differing:
         text += (
             f", and the other {differing:,} differ by at most {grey} grey levels of 255 in a "
-            f"few pixels (a pixel distance of at most {distance:.3f}, where the "
-            f"book's pixel threshold for a copy is {CRITERIA['l2'].default_threshold:g}): the same image, not "
-            "a different one"
+            f"few pixels (a pixel distance of at most {distance:.3f}, where the book's pixel threshold for a copy "
+            f"is {threshold_text(CRITERIA['l2'].default_threshold)}): the same image, not a different one"
         )
     return text + "."
 
@@ -740,29 +816,69 @@ def seeds_per_copy(ch) -> None:
     )
 
 
+#: Numbers of generated samples the measured copy rate is multiplied up to (the last: LAION-2B's size).
+SCALE_UP_SAMPLES = (60_000, 1_000_000, 2_300_000_000)
+
+
 def scale_up_table(ch) -> None:
     result = ch["main"]
-    rows = []
+    rows, rates = [], {}
     for tag in _scored_tags(result):
         summary = result.summary(f"score_{tag}")
-        rate = next(r for r in summary["criteria"] if r["criterion"] == "nn_ratio")
+        rate = rates[tag] = next(r for r in summary["criteria"] if r["criterion"] == "nn_ratio")
         low, high = rate["ci_low"], rate["ci_high"]
-        for works in (60_000, 1_000_000, 2_300_000_000):
+        for samples in SCALE_UP_SAMPLES:
             rows.append(
                 [
                     model_name(tag),
-                    f"{works:,}",
+                    f"{samples:,}",
                     pct(rate["rate"], low, high),
-                    f"{rate['rate'] * works:,.0f} ({low * works:,.0f}–{high * works:,.0f})",
+                    f"{rate['rate'] * samples:,.0f} ({low * samples:,.0f}–{high * samples:,.0f})",
                 ]
             )
     show_html(
         html_table(
-            ["model", "works generated (one per work)", "measured copy rate (95% CI)", "works reproduced at that rate"],
+            [
+                "model",
+                "samples generated",
+                "share of samples passing the ratio test here (95% CI)",
+                "copies among that many samples at that share (95% CI)",
+            ],
             rows,
-            f"Rates turned into counts, assuming one sample per work and the rate measured here "
-            f"({scale_note(result)}); an illustration of arithmetic, not a prediction.",
+            f"The measured share multiplied by larger numbers of samples ({scale_note(result)}); an "
+            "illustration of arithmetic, not a prediction.",
         )
+    )
+    glue("scale_up_note", scale_up_note(rates))
+
+
+def scale_up_note(rates: dict[str, dict]) -> str:
+    """What the scale-up table can and cannot say, from the ratio-test records it multiplies up (per model:
+    `count` copies among `n` samples, the 95% interval's `ci_high`)."""
+    none = [tag for tag, r in rates.items() if r["count"] == 0]
+    text = (
+        "The numbers in brackets are not counts of anything observed: they multiply up the 95% confidence "
+        "interval of the share, whose upper end is the largest share of copies that the samples checked here "
+        "cannot rule out. So the right-hand number in each bracket is an upper bound (at 95% confidence), not a "
+        "count. "
+    )
+    if none and len(none) == len(rates):
+        n = min(rates[tag]["n"] for tag in none)
+        text += (
+            f"Here no model produced a single sample that passed the ratio test, so every middle number is 0, and "
+            f"the most the table can say is that {n:,} samples without a copy leave room for a share of up to "
+            f"{pct(max(rates[tag]['ci_high'] for tag in none))}. "
+        )
+    elif none:
+        names = " and ".join(MODEL_SUBJECTS.get(tag, model_name(tag)) for tag in none)
+        text += (
+            f"The {names} produced no sample that passed the ratio test: for {'them' if len(none) > 1 else 'it'} "
+            "the table gives only that bound. "
+        )
+    return text + (
+        "Nor are copies the same as works reproduced: the table counts samples, and several samples can copy the "
+        "same training image (the section above counts the different seeds that return the same one), so the number "
+        "of distinct works reproduced can be much smaller than the number of copies."
     )
 
 
@@ -818,13 +934,43 @@ def extraction_chart(ch) -> None:
     )
     fig.update_layout(barmode="group", height=400, plot_bgcolor="white", yaxis={"title": "clusters"})
     show(fig, f"Generate-and-filter extraction without the training data ({scale_note(result)}).")
+    glue("extraction_sentence", extraction_sentence(models, result.stage("storage")["config"]))
+
+
+def extraction_sentence(models: list[dict], config: dict) -> str:
+    """What the generate-and-filter search found (the storage stage's per-model records and its config):
+    how many clusters, and how many of them are real training images, judged by each cluster's medoid."""
     found = sum(m["clusters"] for m in models)
     real = sum(m["clusters_matching_training_images"] for m in models)
-    glue(
-        "extraction_sentence",
-        f"Across all models, the samples formed {found} clusters of near-identical images; {real} of them turned "
-        "out, on checking against the training set, to be real training images.",
+    size = config.get("min_cluster", 3)
+    if not found:
+        return (
+            f"Across all models, no {size:,} or more samples were near-identical to each other, so the search found "
+            "no cluster to check against the training set."
+        )
+    text = (
+        f"Across all models, the samples formed {found:,} {'cluster' if found == 1 else 'clusters'} of {size:,} or "
+        "more near-identical images. Checking the most central sample of each (the one closest, in total, to the "
+        f"others) against the training set, {real:,} of {found:,} turned out to be "
+        + ("a real training image" if found == 1 else "real training images")
     )
+    matched = [
+        (m, i)
+        for m in models
+        for i, distance in enumerate(m.get("cluster_medoid_distance", []))
+        if distance <= config.get("radius", float("inf"))
+    ]
+    if matched:
+        m, i = min(matched, key=lambda pair: pair[0]["cluster_medoid_distance"][pair[1]])
+        family, _, n = m["model"].partition("_")
+        trained = f"trained on {int(n):,} digits" if n else "trained on all 60,000 digits"
+        text += (
+            f"{'; in the closest match, ' if len(matched) > 1 else ': '}{m['cluster_sizes'][i]:,} samples of the "
+            f"{MODEL_SUBJECTS.get(family, family)} {trained} gather around training image "
+            f"#{m['cluster_training_index'][i]}, and their central sample lies {m['cluster_medoid_distance'][i]:.2f} "
+            "from it"
+        )
+    return text + "."
 
 
 # ---------------------------------------------------------------------------------------------- chapter 9, appendix
@@ -943,15 +1089,39 @@ def findings(ch) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- chapter 9
+def c_t_summary(c_t: dict[str, float]) -> str:
+    """One sentence on the main models' C_T values (`{family: C_T}`), each with what its sign means."""
+    if not c_t:
+        return ""
+    parts = [f"C_T = {c_t_text(v)} for the {MODEL_SUBJECTS.get(f, f)}" for f, v in c_t.items()]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    readings = {c_t_reading(v) for v in c_t.values()}
+    if len(readings) == 1:
+        each = "its" if len(parts) == 1 else "in each case the"
+        return f"Meehan's data-copying test, which judges a model as a whole, gives {listed}: {each} samples lie " + (
+            f"{readings.pop()}."
+        )
+    return (
+        "Meehan's data-copying test, which judges a model as a whole, gives "
+        + "; ".join(f"{part} (its samples lie {c_t_reading(v)})" for part, v in zip(parts, c_t.values(), strict=True))
+        + "."
+    )
+
+
 def conclusions(ch) -> None:
     """Glue one sentence per objection, each computed from the results the earlier chapters show."""
     main = ch["main"]
-    beyond = []
+    beyond, c_t = [], {}
     for family in ("gan", "vae", "diffusion"):
-        criteria = main.summary(f"score_{family}")["criteria"]
+        summary = main.summary(f"score_{family}")
+        criteria = summary["criteria"]
         above = [r for r in criteria if r["excess_ci_low"] > 0]
         if above:
             beyond.append(f"the {MODEL_SUBJECTS[family]} under {len(above)} of {len(criteria)} definitions")
+        if summary.get("c_t") is not None:
+            c_t[family] = summary["c_t"]
+    glue("concl_definitions", f"{len(criteria) + bool(c_t)}")
+    glue("concl_c_t", c_t_summary(c_t))
     glue(
         "concl_main",
         "Trained on all 60,000 digits, "
