@@ -168,3 +168,35 @@ def test_feature_cosine_is_a_cosine_even_with_raw_cached_features(data):
     assert (score <= 1 + 1e-9).all() and (score >= -1 - 1e-9).all()
     np.testing.assert_allclose(score[:3], 1.0)
     assert list(index[:3]) == [0, 1, 2]
+
+
+def test_the_ratio_test_counts_a_copy_of_a_duplicated_training_image(data):
+    """A training image planted 100 times, and a sample that is that image with slight noise: searched over
+    distinct images its second neighbour is another image, so the ratio test flags it (searched over the raw
+    set, d2 = d1 and the ratio is 1: the copy was missed)."""
+    train, _ = data
+    duplicated = np.concatenate([train[:3000], np.repeat(train[SOURCES[-1:]], 100, axis=0)])  # 4444: not in :3000
+    rng = np.random.default_rng(1)
+    sample = np.clip(train[SOURCES[-1]].astype(int) + rng.normal(0, 6, (28, 28)).round(), 0, 255).astype(np.uint8)
+    table = copies.score_samples(sample[None], None, duplicated)
+    assert table.meta["n_train_distinct"] == 3001
+    assert table.nn_index[0, 0] == 3000  # the first occurrence of the duplicated image
+    assert table.flags["nn_ratio"][0] and table.scores["nn_ratio"][0] < 1 / 3
+    assert len(set(table.nn_index[0].tolist())) == table.k  # no neighbour listed twice
+    first, counts = copies.distinct_images(duplicated)
+    assert len(first) == 3001 and counts[first.tolist().index(3000)] == 100
+
+
+def test_descriptor_score_is_high_for_planted_copies_and_names_their_source(data, planted):
+    """The normalised descriptor similarity (closest minus the mean of the next ten) with a stand-in descriptor:
+    exact copies stand out from independent test digits, and the named neighbour is the copied image."""
+    train, test = data
+    kinds, _ = planted
+    exact = train[SOURCES]
+    score, nearest = copies.descriptor_score(exact, pooled_features, pooled_features(train))
+    assert list(nearest) == SOURCES
+    test_score, _ = copies.descriptor_score(test[:500], pooled_features, pooled_features(train))
+    assert score.min() > np.median(test_score) and np.median(score) > np.quantile(test_score, 0.95)
+    table = copies.score_samples(exact, None, train, descriptor=pooled_features)
+    np.testing.assert_allclose(table.scores["copy_descriptor"], score)
+    assert list(copies.nearest_under(table, "copy_descriptor")) == SOURCES

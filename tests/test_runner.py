@@ -187,15 +187,15 @@ def test_training_features_are_cached_on_disk_by_exact_hashes(tmp_path, monkeypa
     model = classifier.load_pretrained()
     path = stages.feature_cache_path(model, train)
     assert str(path).startswith(str(tmp_path)) and not path.exists()
-    first = stages._cached_on_disk(model, train)
+    first = stages._cached_on_disk(model, model.features, train)
     assert path.exists()
     np.testing.assert_array_equal(np.load(path), first)
-    np.testing.assert_array_equal(stages._cached_on_disk(model, train), model.features(train))
+    np.testing.assert_array_equal(stages._cached_on_disk(model, model.features, train), model.features(train))
     other = train.copy()
     other[0, 0, 0] ^= 1  # one bit changed: another cache file
     assert stages.feature_cache_path(model, other) != path
     path.write_bytes(b"truncated")  # a broken cache is recomputed, not trusted
-    np.testing.assert_array_equal(stages._cached_on_disk(model, train), first)
+    np.testing.assert_array_equal(stages._cached_on_disk(model, model.features, train), first)
 
 
 def test_selected_stages_run_alone_and_the_manifest_waits_for_the_whole_plan(tmp_path):
@@ -256,3 +256,21 @@ def test_a_second_run_on_the_same_folder_is_refused_while_the_first_holds_it(tmp
     calls = []
     run_experiment(make_experiment(calls), "smoke", root=tmp_path, log=lambda _: None)  # free again
     assert calls == ["produce", "square", "note"]
+
+
+def test_rerun_runs_finished_stages_again_in_place_and_nothing_else(tmp_path):
+    """`--rerun 'squ*'`: the matching finished stage runs again under the same hash (so its dependents stay
+    valid), the manifest is rewritten, other stages are not touched; a pattern that matches nothing is refused."""
+    from mnistmem.experiments.runner import PlanError
+
+    calls: list[str] = []
+    first = run_experiment(make_experiment(calls), "smoke", root=tmp_path, log=lambda _: None)
+    calls.clear()
+    again = run_experiment(make_experiment(calls), "smoke", root=tmp_path, log=lambda _: None, rerun=("squ*",))
+    assert calls == ["square"]
+    assert again["stages"]["square"]["hash"] == first["stages"]["square"]["hash"]
+    assert again["stages"]["square"]["finished"] >= first["stages"]["square"]["finished"]
+    assert again["stages"]["produce"]["finished"] == first["stages"]["produce"]["finished"]
+    assert results.load("toy", "smoke", root=tmp_path).summary("square")["total"] == 5
+    with pytest.raises(PlanError, match="matches no stage"):
+        run_experiment(make_experiment(calls), "smoke", root=tmp_path, log=lambda _: None, rerun=("train_*",))

@@ -67,6 +67,7 @@ PROJECT_ERRORS = {
     ("mnistmem.unlearn.items", "ItemError"),
     ("mnistmem.checkpoints", "CheckpointError"),
     ("mnistmem.experiments.runner", "ExperimentBusyError"),
+    ("mnistmem.experiments.runner", "PlanError"),
     ("mnistmem.commands.search", "SearchInputError"),
 }
 

@@ -16,7 +16,11 @@ Criteria (distances are Euclidean in [0,1] pixel units, from the exact search in
 5. `feature_cosine`: cosine similarity of classifier features to the most similar training image's
    (the replication test of Somepalli et al. 2023, arXiv 2212.03860, with an MNIST classifier in place of
    SSCD); a plug-in, skipped when no feature function is given;
-6. Meehan et al.'s model-level C_T (AISTATS 2020), in `mnistmem.ctest`, stored in the table's metadata.
+6. `copy_descriptor`: cosine similarity in the embedding of a network trained to see through copies' edits
+   (`mnistmem.models.descriptor`, the MNIST counterpart of SSCD, Pizzi et al. 2022, arXiv 2202.10261), to the
+   most similar training image minus the mean to the next ten (SSCD's score normalisation); a plug-in,
+   skipped when no descriptor is given;
+7. Meehan et al.'s model-level C_T (AISTATS 2020), in `mnistmem.ctest`, stored in the table's metadata.
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ class Criterion:
     inclusive: bool
     source: str
     why_default: str
+    #: "published": the paper's own threshold; "calibrated": chosen on half of the MNIST test digits for a
+    #: 0.1% false-alarm rate (`mnistmem.recall`), checked against the committed calibration by a test.
+    chosen_by: str = "calibrated"
 
     def flag(self, scores: np.ndarray, threshold: float | None = None) -> np.ndarray:
         t = self.default_threshold if threshold is None else float(threshold)
@@ -55,15 +62,19 @@ class Criterion:
             return (s >= t) if self.inclusive else (s > t)
 
 
+_CALIBRATED = (
+    "chosen on the even-numbered half of the 10,000 MNIST test digits as the loosest threshold that calls at most "
+    "0.1% of them copies (`mnistmem.recall.threshold_at_rate`, rounded strictly); false alarms on the other half"
+)
+
 CRITERIA: dict[str, Criterion] = {
     "l2": Criterion(
         "l2",
         "below",
-        0.75,
+        1.004,
         True,
         "Feng et al. 2021 (arXiv 2202.11765); SISS (arXiv 2503.01034)",
-        "below the smallest distance from any of the 10,000 MNIST test digits to its nearest training "
-        "image (0.83): no independent handwriting in MNIST is this close",
+        _CALIBRATED,
     ),
     "nn_ratio": Criterion(
         "nn_ratio",
@@ -71,7 +82,8 @@ CRITERIA: dict[str, Criterion] = {
         1 / 3,
         False,
         "Yoon et al. 2023; Gu et al. 2023 (arXiv 2310.02664)",
-        "the published value; no MNIST test digit passes it (smallest ratio 0.57)",
+        "the published value",
+        chosen_by="published",
     ),
     "calibrated_l2": Criterion(
         "calibrated_l2",
@@ -79,26 +91,41 @@ CRITERIA: dict[str, Criterion] = {
         1.0,
         True,
         "Carlini et al. 2023 (arXiv 2301.13188), alpha = 0.5, n = 50",
-        "the published value; 13 of the 10,000 MNIST test digits pass it (0.13%)",
+        "the published value",
+        chosen_by="published",
     ),
     "ssim": Criterion(
         "ssim",
         "above",
-        0.99,
+        0.9781,
         True,
         "Wang et al. 2004 (IEEE TIP 13:600), scikit-image structural_similarity",
-        "above the highest SSIM of any MNIST test digit to its nearest training image (0.986)",
+        _CALIBRATED,
     ),
     "feature_cosine": Criterion(
         "feature_cosine",
         "above",
-        0.9997,
+        0.9995,
         True,
         "Somepalli et al. 2023 (arXiv 2212.03860), MNIST classifier",
-        "above the highest cosine of any MNIST test digit to its most similar training image (0.99968): a "
-        "classifier groups digits by class, so half of all independent test digits already pass 0.99",
+        _CALIBRATED,
+    ),
+    "copy_descriptor": Criterion(
+        "copy_descriptor",
+        "above",
+        0.2,
+        True,
+        "SSCD-style copy descriptor (Pizzi et al. 2022, arXiv 2202.10261) trained on MNIST, with SSCD's score "
+        "normalisation; the replication test of Somepalli et al. 2023 (arXiv 2212.03860)",
+        _CALIBRATED,
     ),
 }
+
+#: The definition behind the book's headline counts ("N samples are copies"): of the definitions whose
+#: threshold calls at most 0.1% of held-out handwriting a copy, the one that catches the most moderately damaged
+#: copies in the committed `recall` experiment (`tests/test_verdicts.py` checks that it still is). Every other
+#: definition is reported beside it.
+HEADLINE = "copy_descriptor"
 
 CARLINI_ALPHA = 0.5
 CARLINI_N = 50
@@ -175,7 +202,63 @@ def feature_cosine_score(
     return best, arg
 
 
+#: The descriptor's similarity to the closest training image is compared with its mean similarity to the next
+#: DESCRIPTOR_BACKGROUND closest (SSCD's score normalisation, Pizzi et al. 2022 sec. 3.3, with the training set
+#: itself as the background, as Carlini et al. calibrate pixel distances by the 50 nearest).
+DESCRIPTOR_BACKGROUND = 10
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    v = np.asarray(vectors, np.float64)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return v / np.where(norms == 0, 1.0, norms)
+
+
+def descriptor_score(
+    samples_u8: np.ndarray,
+    descriptor: FeatureFn,
+    train_vectors: np.ndarray,
+    background: int = DESCRIPTOR_BACKGROUND,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(normalised similarity, index of the most similar training image) under the copy descriptor.
+
+    The score is cos(sample, closest) minus the mean cosine to the next `background` closest training images:
+    a copy stands out from even the most similar handwriting, while independent handwriting of a common shape
+    has many training digits about as similar. `train_vectors` are the descriptor's vectors of *distinct*
+    training images (duplicates would make a copy's background as similar as its match).
+    """
+    fs = _unit_features(descriptor, samples_u8, "samples")
+    ft = _unit_rows(train_vectors)
+    k = min(background + 1, len(ft))
+    if k < 2:
+        raise ValueError("the copy descriptor needs at least two distinct training images")
+    score = np.empty(len(fs))
+    arg = np.empty(len(fs), np.int64)
+    for s in range(0, len(fs), 1024):
+        sim = fs[s : s + 1024] @ ft.T
+        top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        values = np.take_along_axis(sim, top, 1)
+        order = np.argsort(-values, axis=1, kind="stable")
+        values, top = np.take_along_axis(values, order, 1), np.take_along_axis(top, order, 1)
+        score[s : s + 1024] = values[:, 0] - values[:, 1:].mean(1)
+        arg[s : s + 1024] = top[:, 0]
+    return score, arg
+
+
 # ----------------------------------------------------------------------------------------- tables
+def distinct_images(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row of the first occurrence of each distinct image, in order; how many times each occurs).
+
+    A training set with exact duplicates (a canary planted 1,000 times) must be searched over distinct
+    images: otherwise a copy of a duplicated image has its second-nearest neighbour at the same distance as
+    its nearest, the ratio test scores it 1 instead of 0, and the copy is not counted — the flaw in Gu et
+    al.'s and Bonnaire et al.'s code that the models issue describes."""
+    flat = np.ascontiguousarray(images.reshape(len(images), -1))
+    _, first, counts = np.unique(flat, axis=0, return_index=True, return_counts=True)
+    order = np.argsort(first)
+    return first[order], counts[order]
+
+
 def score_samples(
     samples: np.ndarray,
     seeds: np.ndarray | None,
@@ -190,8 +273,13 @@ def score_samples(
     train_features: np.ndarray | None = None,
     name: str = "",
     progress: bool | None = None,
+    descriptor: FeatureFn | None = None,
+    descriptor_train: np.ndarray | None = None,
 ) -> SampleTable:
     """Search and score a sample set: the table the book reads. C_T is computed when `test_images` is given.
+
+    `features`/`train_features` feed `feature_cosine` and `descriptor`/`descriptor_train` feed
+    `copy_descriptor` (see `mnistmem.experiments.stages.judge_features`); each criterion is skipped without them.
 
     `samples` are uint8 [N,28,28] or floats in [0,1] (judged as the PNG they would become, see
     `neighbors.to_uint8`); `seeds` int [N] or None (stored as -1).
@@ -207,7 +295,12 @@ def score_samples(
         )
     if k < CARLINI_N:
         raise NeighborsInputError(f"k={k} is too small: calibrated_l2 needs k >= {CARLINI_N}.")
-    distance, index = knn(x, train, k=k, device=device, progress=progress)
+    distinct, _ = distinct_images(train)
+    if len(distinct) < len(train):  # search distinct images only; indices refer to first occurrences
+        distance, index = knn(x, train[distinct], k=min(k, len(distinct)), device=device, progress=progress)
+        index = distinct[index]
+    else:
+        distance, index = knn(x, train, k=k, device=device, progress=progress)
     scores = {
         "l2": l2_score(distance),
         "nn_ratio": nn_ratio_score(distance),
@@ -216,7 +309,13 @@ def score_samples(
     }
     extra = {}
     if features is not None:
-        scores["feature_cosine"], extra["feature_nn_index"] = feature_cosine_score(x, train, features, train_features)
+        scores["feature_cosine"], extra[EMBEDDING_NEIGHBOUR["feature_cosine"]] = feature_cosine_score(
+            x, train, features, train_features
+        )
+    if descriptor is not None:
+        vectors = descriptor(train[distinct]) if descriptor_train is None else np.asarray(descriptor_train)[distinct]
+        scores["copy_descriptor"], nearest = descriptor_score(x, descriptor, vectors)
+        extra[EMBEDDING_NEIGHBOUR["copy_descriptor"]] = distinct[nearest]
     chosen = {n: CRITERIA[n].default_threshold for n in scores}
     for key, value in (thresholds or {}).items():
         if key not in CRITERIA:
@@ -228,6 +327,7 @@ def score_samples(
         "k": k,
         "n_samples": len(x),
         "n_train": len(train),
+        "n_train_distinct": len(distinct),
         "criteria_info": _criteria_info(),
     }
     if test_images is not None:
@@ -256,6 +356,8 @@ def baseline_table(
     cells=None,
     train_features: np.ndarray | None = None,
     progress: bool | None = None,
+    descriptor: FeatureFn | None = None,
+    descriptor_train: np.ndarray | None = None,
 ) -> SampleTable:
     """The MNIST test digits scored as if generated: how often independent handwriting "is a copy".
 
@@ -275,6 +377,8 @@ def baseline_table(
         train_features=train_features,
         name="baseline: MNIST test digits",
         progress=progress,
+        descriptor=descriptor,
+        descriptor_train=descriptor_train,
     )
     if len(test) >= 4:
         ct = ctest.c_t_test(test[0::2], test[1::2], train_images, n_cells=n_cells, cells=cells)
@@ -291,9 +395,23 @@ def _criteria_info() -> dict:
             "default_threshold": c.default_threshold,
             "source": c.source,
             "why_default": c.why_default,
+            "chosen_by": c.chosen_by,
         }
         for n, c in CRITERIA.items()
     }
+
+
+#: Where a table keeps each sample's nearest training image under an embedding criterion.
+EMBEDDING_NEIGHBOUR = {"feature_cosine": "feature_nn_index", "copy_descriptor": "descriptor_nn_index"}
+
+
+def nearest_under(table: SampleTable, criterion: str) -> np.ndarray:
+    """Each sample's nearest training image as `criterion` sees it: the most similar by the criterion's
+    embedding for `feature_cosine` and `copy_descriptor`, else the nearest by pixels. A sample flagged by a
+    criterion is a copy of this image."""
+    if criterion in EMBEDDING_NEIGHBOUR:
+        return np.asarray(table.extra[EMBEDDING_NEIGHBOUR[criterion]])
+    return table.nn_index[:, 0]
 
 
 def flags_at(table: SampleTable, criterion: str, threshold: float) -> np.ndarray:

@@ -54,6 +54,7 @@ IDENTITY_FIELDS = (
     "warmup_steps",
     "schedule_steps",
     "grad_clip",
+    "neighbour_pairs",
 )
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -84,6 +85,9 @@ class TrainConfig:
     with more steps keeps its schedule); `grad_clip` caps the gradient norm per optimizer (None = off);
     `ema_warmup` lets the EMA decay grow as 1 - (1 + step)^-3/4 up to `ema` (diffusers' EMAModel warm-up,
     the unconditional training example's default), so early averages are not dominated by the random start.
+    `neighbour_pairs`: half of each batch follows the data order and the other half is each of those images'
+    nearest other training image by pixels (`nearest_other_images`): hard negatives for contrastive training
+    (the copy descriptor), so that it learns to tell an image's copies from similar handwriting.
     """
 
     model: str
@@ -105,6 +109,7 @@ class TrainConfig:
     schedule_steps: int | None = None
     grad_clip: float | None = None
     ema_warmup: bool = False
+    neighbour_pairs: bool = False
 
     def __post_init__(self) -> None:
         if self.model not in FAMILIES:
@@ -145,6 +150,8 @@ class TrainConfig:
             raise ConfigError(f"grad_clip must be None or positive, got {self.grad_clip!r}")
         if self.ema_warmup and self.ema is None:
             raise ConfigError("ema_warmup needs an EMA decay (ema); set ema or drop ema_warmup")
+        if self.neighbour_pairs and self.batch_size % 2:
+            raise ConfigError(f"neighbour_pairs needs an even batch_size, got {self.batch_size}")
 
     def lr_factor(self, step: int) -> float:
         """The learning rate of step `step` (0-based) as a multiple of `lr` (warm-up, then the schedule)."""
@@ -219,6 +226,34 @@ def step_seed(seed: int, step: int) -> int:
 @lru_cache(maxsize=4)
 def _epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch, 0xDA7A]).permutation(n)
+
+
+def nearest_other_images(images: np.ndarray) -> np.ndarray:
+    """For each image, the row of its nearest *different* image (exact pixel search; identical copies are
+    skipped), cached on disk under `<data dir>/cache/` by the images' hash."""
+    import hashlib
+
+    from mnistmem.atomic import write_atomic
+    from mnistmem.neighbors import knn
+    from mnistmem.paths import data_dir
+
+    digest = hashlib.sha256(repr(images.shape).encode() + np.ascontiguousarray(images).tobytes()).hexdigest()
+    path = data_dir() / "cache" / f"nearest-other-{digest[:16]}.npy"
+    if path.exists():
+        try:
+            found = np.load(path, allow_pickle=False)
+            if found.shape == (len(images),) and found.min() >= 0 and found.max() < len(images):
+                return found
+        except (OSError, ValueError):
+            pass  # unreadable: recompute below
+    distance, index = knn(images, images, k=min(8, len(images)), progress=False)
+    nearest = np.empty(len(images), np.int64)
+    for row in range(len(images)):
+        others = index[row][(distance[row] > 0) & (index[row] != row)]
+        nearest[row] = others[0] if len(others) else index[row][index[row] != row][0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda handle: np.save(handle, nearest, allow_pickle=False))
+    return nearest
 
 
 def batch_indices(step: int, batch_size: int, n: int, seed: int) -> np.ndarray:
@@ -400,6 +435,7 @@ def train(
     dataset = config.data.build()
     images = torch.from_numpy(dataset.images)
     labels = torch.from_numpy(dataset.labels)
+    neighbours = nearest_other_images(dataset.images) if config.neighbour_pairs else None
     rank, world = processes.rank, processes.world
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     params = [p for p in run.model.parameters() if p.requires_grad]
@@ -418,7 +454,12 @@ def train(
     last_save_time, window, window_start = time.monotonic(), list(pending_log), time.monotonic()
     timed_steps = 0  # steps run in this process since window_start (the restored ones were timed before)
     for step in range(start, config.steps):
-        rows = batch_indices(step, config.batch_size, len(dataset), config.data.seed * 1_000_003 + config.seed)
+        data_seed = config.data.seed * 1_000_003 + config.seed
+        if config.neighbour_pairs:
+            anchors = batch_indices(step, config.batch_size // 2, len(dataset), data_seed)
+            rows = np.concatenate([anchors, neighbours[anchors]])
+        else:
+            rows = batch_indices(step, config.batch_size, len(dataset), data_seed)
         rows = rows[rank::world]
         x = to_model_input(images[rows], device).contiguous(memory_format=memory_format)
         y = labels[rows].to(device)

@@ -14,6 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mnistmem import data, figures
+from mnistmem.copies import HEADLINE, nearest_under
 from mnistmem.display import glue, show, show_html
 from mnistmem.experiments.stages import SAMPLES_FILE, TABLE_FILE, load_samples
 from mnistmem.figures import threshold_text
@@ -29,7 +30,10 @@ CRITERION_NAMES = {
     "calibrated_l2": "calibrated distance (Carlini)",
     "ssim": "structural similarity (SSIM)",
     "feature_cosine": "classifier-feature similarity",
+    "copy_descriptor": "copy descriptor (SSCD-style)",
 }
+#: The headline definition, as prose ("... are copies by the calibrated distance (Carlini)").
+HEADLINE_WORDS = CRITERION_NAMES[HEADLINE]
 SLIDER_STOPS = 15
 #: |C_T| below this reads as "about as close as fresh handwriting". C_T averages per-region Z-scores, each
 #: standard normal when samples and fresh handwriting lie alike, so chance alone rarely takes it past 2.
@@ -125,19 +129,21 @@ def pixel_distance_scale() -> None:
 
 
 def calibration_table(ch) -> None:
+    """Each definition's threshold (published or calibrated) and its false-alarm rate on the held-out half of
+    the test digits, the half its threshold was not chosen on."""
     result = ch["calibration"]
     table = _table(result, "baseline")
     info = table.meta["criteria_info"]
+    held_out = result.summary("baseline")["held_out"]
     rows = []
-    for name, flags in table.flags.items():
-        from mnistmem.stats import wilson_interval
-
-        low, high = wilson_interval(int(flags.sum()), len(flags))
+    for name in table.flags:
+        fa = held_out[name]["false_alarms_report_half"]
+        how = "published" if held_out[name]["chosen_by"] == "published" else "chosen on the other half"
         rows.append(
             [
                 CRITERION_NAMES.get(name, name),
-                f"{copy_words(info[name])} {threshold_text(table.thresholds[name])}",
-                pct(flags.mean(), low, high),
+                f"{copy_words(info[name])} {threshold_text(table.thresholds[name])} ({how})",
+                pct(fa["rate"], fa["ci_low"], fa["ci_high"]),
                 info[name]["source"],
             ]
         )
@@ -151,12 +157,15 @@ def calibration_table(ch) -> None:
                 "Meehan et al. 2020",
             ]
         )
+    n_report = held_out[next(iter(held_out))]["false_alarms_report_half"]["n"]
     show_html(
         html_table(
-            ["definition", "a copy when the score is", "test digits that count as copies (95% CI)", "source"],
+            ["definition", "a copy when the score is", "held-out test digits that count as copies (95% CI)", "source"],
             rows,
-            f"How often each definition calls independent handwriting a copy: {len(table):,} MNIST test "
-            f"digits checked against all 60,000 training digits ({scale_note(result)}).",
+            f"How often each definition calls independent handwriting a copy: {n_report:,} MNIST test digits (the "
+            "odd-numbered half, not used to choose any threshold) checked against all 60,000 training digits "
+            f"({scale_note(result)}). C_T: even-numbered test digits as the 'samples', odd-numbered as fresh "
+            "handwriting.",
         )
     )
 
@@ -414,10 +423,10 @@ def most_copied(ch, top: int = 15) -> None:
         result = ch[experiment]
         table = _table(result, f"score_{tag}")
         images, _ = _samples(result, f"sample_{tag}")
-        flagged = np.flatnonzero(table.flags["nn_ratio"])
+        flagged = np.flatnonzero(table.flags[HEADLINE])
         if not len(flagged):
             continue
-        index, times = np.unique(table.nn_index[flagged, 0], return_counts=True)
+        index, times = np.unique(nearest_under(table, HEADLINE)[flagged], return_counts=True)
         order = np.argsort(-times, kind="stable")[:top]
         names[g] = model_name(tag)
         for rank, j in enumerate(order, start=1):
@@ -429,7 +438,7 @@ def most_copied(ch, top: int = 15) -> None:
             groups.append(g)
     if not xs:
         show_html(
-            "<p class='mnistmem-note'>No sample of any model passed the nearest-neighbour ratio test at "
+            f"<p class='mnistmem-note'>No sample of any model is a copy by the {HEADLINE_WORDS} at "
             f"this scale ({scale_note(ch['main'])}), so no training image was credited with a copy.</p>"
         )
         return
@@ -445,7 +454,7 @@ def most_copied(ch, top: int = 15) -> None:
     )
     show(
         fig,
-        f"Training images most often copied (nearest-neighbour ratio test), per model ({scale_note(ch['size'])}). "
+        f"Training images most often copied ({HEADLINE_WORDS}), per model ({scale_note(ch['size'])}). "
         "Hover a point to see one copy beside the training image.",
         post_script=script,
     )
@@ -461,7 +470,11 @@ def size_points(ch) -> list[dict]:
             if family not in ("gan", "diffusion"):
                 continue
             summary = result.summary(f"score_{tag}")
-            ratio = next(r for r in summary["criteria"] if r["criterion"] == "nn_ratio")
+            # a subset model is judged against its own training set (all 60,000 would let a twin it never saw
+            # veto a copy of one it did); the full-data models against all 60,000
+            own = summary.get("against_own_training_set")
+            criteria = own["criteria"] if own else summary["criteria"]
+            ratio = next(r for r in criteria if r["criterion"] == HEADLINE)
             rows.append(
                 {
                     "family": family,
@@ -506,7 +519,8 @@ def size_explorer(ch, per_state: int = 6) -> None:
             )
         )
         text = (
-            f"<b>{MODEL_NAMES[row['family']]} trained on {row['n']:,} digits</b>: copies (ratio test) "
+            f"<b>{MODEL_NAMES[row['family']]} trained on {row['n']:,} digits</b>: copies "
+            f"({HEADLINE_WORDS}, against its own training set) "
             f"{pct(row['ratio_rate'], row['ratio_low'], row['ratio_high'])}{own}"
         )
         label = f"{MODEL_NAMES[row['family']]}<br>{row['n']:,}"
@@ -528,7 +542,7 @@ def size_curve(ch) -> None:
             go.Scatter(
                 x=[r["n"] for r in mine],
                 y=[100 * r["ratio_rate"] for r in mine],
-                name=f"{MODEL_NAMES[family]}: copies (ratio test)",
+                name=f"{MODEL_NAMES[family]}: copies ({HEADLINE_WORDS})",
                 mode="lines+markers",
                 line={"color": figures.PALETTE[k + 1]},
                 marker={"symbol": ["circle", "diamond"][k]},
@@ -573,7 +587,7 @@ def size_curve(ch) -> None:
     glue(
         "size_sentence",
         f"At the smallest training set measured ({smallest['n']:,} digits, {MODEL_NAMES[smallest['family']]}), "
-        f"{pct(smallest['ratio_rate'])} of samples pass the ratio test for a copy"
+        f"{pct(smallest['ratio_rate'])} of samples are copies by the {HEADLINE_WORDS}"
         + (
             ""
             if smallest["own_share"] is None
@@ -657,7 +671,7 @@ def duplication_chart(ch) -> None:
         rows = summary["canaries"]
         text = [
             f"{MODEL_NAMES[family]}, {r['glyph']} planted ×{r['count']}: {r['reproduced']} of {r['n']:,} samples "
-            f"reproduce it; closest distance {r['closest_distance']:.2f}"
+            f"are copies of it ({HEADLINE_WORDS}); closest pixel distance {r['closest_distance']:.2f}"
             for r in rows
         ]
         style = {"color": figures.PALETTE[k + 1]}
@@ -700,7 +714,8 @@ def duplication_chart(ch) -> None:
         "duplication_sentence",
         " ".join(
             f"The canary planted {m['count']:,} times comes back in {m['reproduced']:,} of {m['n']:,} "
-            f"{MODEL_NOUNS[f]} samples ({pct(m['share'])}); the closest comes within {m['closest_distance']:.2f}."
+            f"{MODEL_NOUNS[f]} samples ({pct(m['share'])}, by the {HEADLINE_WORDS}); the closest comes within "
+            f"pixel distance {m['closest_distance']:.2f}."
             for f, m in most.items()
         ),
     )
@@ -806,7 +821,10 @@ def seeds_per_copy(ch) -> None:
     regenerated = [r for m in models for r in m["regenerated"]]
     several = sum(m["reproduced_by_several_seeds"] for m in models)
     if not models:
-        glue("randomness_sentence", "At this scale no sample passed the ratio test, so there was no copy to trace.")
+        glue(
+            "randomness_sentence",
+            "At this scale no sample was a copy by the ratio test, so there was no copy to trace.",
+        )
         return
     glue(
         "randomness_sentence",
@@ -825,7 +843,7 @@ def scale_up_table(ch) -> None:
     rows, rates = [], {}
     for tag in _scored_tags(result):
         summary = result.summary(f"score_{tag}")
-        rate = rates[tag] = next(r for r in summary["criteria"] if r["criterion"] == "nn_ratio")
+        rate = rates[tag] = next(r for r in summary["criteria"] if r["criterion"] == HEADLINE)
         low, high = rate["ci_low"], rate["ci_high"]
         for samples in SCALE_UP_SAMPLES:
             rows.append(
@@ -841,7 +859,7 @@ def scale_up_table(ch) -> None:
             [
                 "model",
                 "samples generated",
-                "share of samples passing the ratio test here (95% CI)",
+                f"share of samples that are copies by the {HEADLINE_WORDS} here (95% CI)",
                 "copies among that many samples at that share (95% CI)",
             ],
             rows,
@@ -865,14 +883,14 @@ def scale_up_note(rates: dict[str, dict]) -> str:
     if none and len(none) == len(rates):
         n = min(rates[tag]["n"] for tag in none)
         text += (
-            f"Here no model produced a single sample that passed the ratio test, so every middle number is 0, and "
+            f"Here no model produced a single copy by the {HEADLINE_WORDS}, so every middle number is 0, and "
             f"the most the table can say is that {n:,} samples without a copy leave room for a share of up to "
             f"{pct(max(rates[tag]['ci_high'] for tag in none))}. "
         )
     elif none:
         names = " and ".join(MODEL_SUBJECTS.get(tag, model_name(tag)) for tag in none)
         text += (
-            f"The {names} produced no sample that passed the ratio test: for {'them' if len(none) > 1 else 'it'} "
+            f"The {names} produced no copy by the {HEADLINE_WORDS}: for {'them' if len(none) > 1 else 'it'} "
             "the table gives only that bound. "
         )
     return text + (
@@ -1042,11 +1060,12 @@ def findings(ch) -> None:
     for family in ("gan", "vae", "diffusion"):
         summary = main.summary(f"score_{family}")
         by = {r["criterion"]: r for r in summary["criteria"]}
-        baseline = by["nn_ratio"]["baseline_rate"]
+        baseline = by[HEADLINE]["baseline_rate"]
         rows.append(
             [
                 f"{MODEL_NAMES[family]} trained on all 60,000 digits",
-                f"{by['nn_ratio']['count']:,} of {summary['n']:,} samples pass the ratio test; "
+                f"{by[HEADLINE]['count']:,} of {summary['n']:,} samples are copies by the "
+                f"{CRITERION_NAMES[HEADLINE]}; "
                 f"{by['l2']['count']:,} lie within the pixel-distance threshold",
                 f"chapter {3 + ('gan', 'vae', 'diffusion').index(family)}",
             ]
@@ -1055,7 +1074,7 @@ def findings(ch) -> None:
         rows.append(
             [
                 f"{MODEL_NAMES[point['family']]} trained on {point['n']:,} digits",
-                f"{pct(point['ratio_rate'])} of {point['samples']:,} samples pass the ratio test",
+                f"{pct(point['ratio_rate'])} of {point['samples']:,} samples are copies by the {HEADLINE_WORDS}",
                 "chapter 6",
             ]
         )
@@ -1065,8 +1084,8 @@ def findings(ch) -> None:
         rows.append(
             [
                 f"{MODEL_NAMES[family]}, a glyph planted {top['count']:,} times",
-                f"{top['reproduced']:,} of {top['n']:,} samples reproduce it (closest distance "
-                f"{top['closest_distance']:.2f})",
+                f"{top['reproduced']:,} of {top['n']:,} samples are copies of it by the {HEADLINE_WORDS}, "
+                f"judged against the model's own training set (closest pixel distance {top['closest_distance']:.2f})",
                 "chapter 6",
             ]
         )
@@ -1082,8 +1101,8 @@ def findings(ch) -> None:
         html_table(
             ["what was measured", "result", "where"],
             rows,
-            f"The main measurements ({scale_note(main)}). Independent test digits pass the ratio test at "
-            f"{pct(baseline)}.",
+            f"The main measurements ({scale_note(main)}). The {HEADLINE_WORDS} calls {pct(baseline)} of "
+            "independent test digits copies; chapter 2 shows what it and the other definitions miss.",
         )
     )
 
@@ -1154,7 +1173,7 @@ def conclusions(ch) -> None:
     if small is not None:
         main_copies = any(r["excess_ci_low"] > 0 for r in diffusion_main)
         small_copies = small["ratio_low"] > next(
-            r["baseline_rate"] for r in diffusion_main if r["criterion"] == "nn_ratio"
+            r["baseline_rate"] for r in diffusion_main if r["criterion"] == HEADLINE
         )
         if small_copies and not main_copies:
             contrast = (

@@ -3,7 +3,8 @@
 `--stages NAME ...` runs just those stages of the one experiment named by `--only`; `--minutes M` gives the
 run a wall-clock budget: a training stage still running when it ends writes a checkpoint and stops, the
 command exits with 3 and says so, and the same command later continues it (bit-identical to one long run).
-Long trainings run in stages of bounded length this way (e.g. `--minutes 85` per sitting).
+Long trainings run in stages of bounded length this way (e.g. `--minutes 85` per sitting). `--rerun PATTERN
+...` runs finished stages of one experiment again in place (same configuration and hash, new code).
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--stages", nargs="+", metavar="STAGE", help="run only these stages of the one experiment given to --only"
     )
     parser.add_argument(
+        "--rerun",
+        nargs="+",
+        metavar="PATTERN",
+        help="run these finished stages of the one experiment in --only again, in place (glob patterns, e.g. "
+        "'score_*'): for new code on the same inputs, such as a new copy criterion",
+    )
+    parser.add_argument(
         "--minutes",
         type=float,
         metavar="M",
@@ -60,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     if args.stages and (not args.only or len(args.only) != 1):
         print("mnistmem reproduce: --stages needs exactly one experiment in --only (e.g. --only main --stages ...)")
         return 2
+    if args.rerun and (not args.only or len(args.only) != 1 or args.stages):
+        print("mnistmem reproduce: --rerun needs exactly one experiment in --only and no --stages")
+        return 2
     if args.minutes is not None and not args.minutes > 0:
         print(f"mnistmem reproduce: --minutes must be a positive number, got {args.minutes}")
         return 2
@@ -82,12 +93,16 @@ def run(args: argparse.Namespace) -> int:
                     progress=not args.no_progress,
                     only=set(args.stages) if args.stages else None,
                     deadline=deadline,
+                    rerun=tuple(args.rerun or ()),
                 )
             except TrainingPaused as paused:
                 print(f"mnistmem reproduce: {paused}. Run the same command again to continue.")
                 return 3
             if manifest is None:  # --stages: the experiment is not complete yet
-                print(f"mnistmem reproduce: stages {args.stages} of {name} finished; the rest of its plan is not")
+                print(
+                    f"mnistmem reproduce: stages {args.stages or args.rerun} of {name} finished; "
+                    "the rest of its plan is not"
+                )
                 return 0
             timings.append((name, time.perf_counter() - tick, manifest["wall_seconds_total"]))
     else:

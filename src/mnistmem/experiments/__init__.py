@@ -15,6 +15,8 @@ from mnistmem.experiments.runner import Experiment, Stage, StageContext, run_exp
 REGISTRY: dict[str, str] = {
     "calibration": "mnistmem.experiments.calibration",
     "main": "mnistmem.experiments.main",
+    "training": "mnistmem.experiments.training",
+    "recall": "mnistmem.experiments.recall",
     "size": "mnistmem.experiments.size",
     "duplication": "mnistmem.experiments.duplication",
     "randomness": "mnistmem.experiments.randomness",

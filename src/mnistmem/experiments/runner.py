@@ -17,6 +17,7 @@ Layout: `data/results/<scale>/<experiment>/manifest.json` and `.../<experiment>/
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import re
@@ -36,6 +37,10 @@ STAGE_FILE = "stage.json"
 #: Stage folders are `<stage name>-<12 hex digits>`; a stage's `scratch/` subfolder is never committed.
 _STAGE_FOLDER = re.compile(r"^[A-Za-z0-9_]+-[0-9a-f]{12}$")
 SCRATCH = "scratch"
+
+
+class PlanError(ValueError):
+    """Stages asked for that the experiment's plan does not have."""
 
 
 @dataclass
@@ -132,8 +137,13 @@ def run_experiment(
     log: Callable[[str], None] = print,
     only: set[str] | None = None,
     deadline: float | None = None,
+    rerun: tuple[str, ...] = (),
 ) -> dict[str, Any] | None:
     """Run (or resume) every stage of `experiment` at `scale`; write and return its manifest.
+
+    `rerun`: glob patterns (`fnmatch`) of finished stages to run again in place, with the same configuration
+    and hash (so nothing downstream is invalidated): for new code that computes the same stage better, such as
+    a new copy criterion scored on the same samples. Only the matching stages run.
 
     `only`: run just these stages (the stages they read must be finished); the manifest is written, and
     folders of configurations no longer planned are removed, only once every stage of the plan is finished,
@@ -143,19 +153,24 @@ def run_experiment(
     root = root or results_dir()
     out = experiment_dir(scale, experiment.name, root)
     with _exclusive(out, experiment.name, scale):
-        return _run_locked(experiment, scale, root, out, progress, log, only, deadline)
+        return _run_locked(experiment, scale, root, out, progress, log, only, deadline, rerun)
 
 
-def _run_locked(experiment, scale, root, out, progress, log, only, deadline) -> dict[str, Any] | None:
+def _run_locked(experiment, scale, root, out, progress, log, only, deadline, rerun=()) -> dict[str, Any] | None:
     upstream = _upstream_digest(experiment, scale, root)
     out.mkdir(parents=True, exist_ok=True)
     stages = experiment.plan(scale)
     names = [stage.name for stage in stages]
     if len(set(names)) != len(names):
         raise ValueError(f"experiment {experiment.name}: duplicate stage names {names}")
+    if rerun:
+        again = {n for n in names if any(fnmatch.fnmatchcase(n, pattern) for pattern in rerun)}
+        if not again:
+            raise PlanError(f"--rerun {' '.join(rerun)} matches no stage of {experiment.name}; stages: {names}")
+        only = again
     unknown = sorted(set(only or ()) - set(names))
     if unknown:
-        raise ValueError(f"experiment {experiment.name} has no stage(s) {unknown} at scale {scale}; stages: {names}")
+        raise PlanError(f"experiment {experiment.name} has no stage(s) {unknown} at scale {scale}; stages: {names}")
     hashes: dict[str, str] = {}
     folders: dict[str, Path] = {}
     summaries: dict[str, dict] = {}
@@ -169,6 +184,8 @@ def _run_locked(experiment, scale, root, out, progress, log, only, deadline) -> 
         folder = out / f"{stage.name}-{digest}"
         hashes[stage.name], folders[stage.name] = digest, folder
         done = folder / STAGE_FILE
+        if rerun and stage.name in only and done.exists():
+            done.unlink()  # run again in place; its old files are overwritten, the record rewritten
         if done.exists():
             record = json.loads(done.read_text())
             fix = f"Delete {folder} and rerun: mnistmem reproduce --scale {scale} --only {experiment.name}"
@@ -209,6 +226,7 @@ def _run_locked(experiment, scale, root, out, progress, log, only, deadline) -> 
                 "finished": provenance.now(),
                 # per stage: a rerun elsewhere keeps finished stages, so the manifest's machine may not be theirs
                 "hardware": _hardware(),
+                "code": provenance.code_commit(),
                 # what the stage wrote, by content (mnistmem.integrity); checked whenever it is read
                 "files": integrity.hash_folder(folder, skip=(STAGE_FILE, SCRATCH)),
             }

@@ -17,10 +17,10 @@ SCALES = ("smoke", "cpu", "gpu")
 
 _DIFFUSION_SMALL = {"channels": [16, 32, 32]}
 _DIFFUSION_CPU = {"channels": [32, 64, 64]}
-#: The cpu-scale main diffusion recipe (models issue): a 4× wider UNet than the committed one, min-SNR-5
-#: weighting, warm-up + cosine learning rate, clipping, EMA with warm-up; ~20 epochs per 90-minute sitting
-#: would need 380 img/s: measured ~140 img/s at batch 128 under bf16 on the AMX Xeon, so this trains over
-#: several sittings (`mnistmem reproduce --scale cpu --only main --stages train_diffusion --minutes 85`).
+#: The cpu-scale diffusion recipe of the `training` experiment (models issue): a 4× wider UNet than the
+#: committed main one, min-SNR-5 weighting, warm-up + cosine learning rate, clipping, EMA with warm-up; ~20
+#: epochs per 90-minute sitting would need 380 img/s: measured ~140 img/s at batch 128 under bf16 on the AMX
+#: Xeon, so this trains over several sittings (`mnistmem reproduce --scale cpu --only training --minutes 85`).
 _DIFFUSION_CPU_RECIPE = {
     "model_kwargs": {**_DIFFUSION_CPU, "snr_gamma": 5.0},
     "steps": 20_000,
@@ -44,7 +44,9 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "vae": {"model_kwargs": {"latent": 8, "width": 8, "hidden": 32}, "steps": 20, "batch_size": 32},
             "diffusion": {"model_kwargs": _DIFFUSION_SMALL, "steps": 10, "batch_size": 16},
         },
+        "training": {"diffusion": {"model_kwargs": _DIFFUSION_SMALL, "steps": 10, "batch_size": 16, "keep_every": 5}},
         "main": {"n_samples": 200, "cells": 10, "cells_fit": 3000, "sampler": {"steps": 4}},
+        "recall": {"images": 20, "texture_bank": 50},
         "size": {"sizes": {"gan": [100, 1000], "diffusion": [100]}, "n_samples": 100, "keep_every": 10},
         "duplication": {"n": 300, "canaries": [1, 10, 100], "n_samples": 100, "steps": 20},
         "unlearning": {
@@ -71,9 +73,13 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         "models": {
             "gan": {"model_kwargs": {"ngf": 32, "ndf": 32}, "steps": 2500, "batch_size": 128},
             "vae": {"model_kwargs": {}, "steps": 3000, "batch_size": 128},
-            "diffusion": _DIFFUSION_CPU_RECIPE,
+            "diffusion": {"model_kwargs": _DIFFUSION_SMALL, "steps": 3000, "batch_size": 64},
         },
+        # Models trained to MNIST quality, with kept checkpoints for the quality curve; `main` moves to them
+        # once they are finished.
+        "training": {"diffusion": _DIFFUSION_CPU_RECIPE},
         "main": {"n_samples": 10_000, "cells": 50, "sampler": {"steps": 15}},
+        "recall": {"images": 1000, "texture_bank": 1000},
         "size": {
             # Each size is a full training, so the cpu scale keeps few: the GAN at 100, 1,000 and 10,000 digits,
             # the diffusion model (six times slower per step) at 100 only; 60,000 is the `main` experiment.
@@ -112,7 +118,11 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "vae": {"model_kwargs": {}, "steps": 20_000, "batch_size": 256},
             "diffusion": {"model_kwargs": _DIFFUSION_GPU, "steps": 30_000, "batch_size": 256},
         },
+        "training": {
+            "diffusion": {"model_kwargs": _DIFFUSION_GPU, "steps": 30_000, "batch_size": 256, "keep_every": 5000}
+        },
         "main": {"n_samples": 100_000, "cells": 50, "sampler": {}},
+        "recall": {"images": 1000, "texture_bank": 1000},
         "size": {
             "sizes": {"gan": [100, 300, 1000, 3000, 10_000], "diffusion": [100, 300, 1000, 3000, 10_000]},
             "n_samples": 10_000,

@@ -19,6 +19,8 @@ from mnistmem.experiments.runner import Stage, StageContext
 
 SAMPLES_FILE = "samples.npz"
 TABLE_FILE = "table.npz"
+#: A subset model's samples judged against its own training set (`score_against_own_training_set`).
+OWN_TABLE_FILE = "table_own.npz"
 MODEL_DIR = "model"
 #: Samples are computed in fixed blocks of this many seeds; regenerating one needs the same block size.
 SAMPLE_BATCH = 128
@@ -87,22 +89,35 @@ def sample_stage(ctx: StageContext) -> dict:
     }
 
 
-def classifier_features(train_images: np.ndarray):
-    """The pretrained MNIST classifier's feature function and the training images' features (for criterion 5).
+def judge_features(train_images: np.ndarray) -> dict:
+    """The embedding criteria's inputs, as `copies.score_samples` keyword arguments: the pretrained MNIST
+    classifier's features (criterion `feature_cosine`) and the copy descriptor's embedding (`copy_descriptor`),
+    each with the training images' vectors.
 
-    The features of the 60,000 training images take a minute or more on two CPU cores, so they are computed
-    once per process and kept on disk under `<data dir>/cache/`, named by the SHA-256 of the classifier's
-    weights and of the images: a retrained classifier or other images can never reuse stale features.
+    The vectors of the 60,000 training images take a minute or more on two CPU cores, so they are computed once
+    per process and kept on disk under `<data dir>/cache/`, named by the SHA-256 of the network's weights and of
+    the images: a retrained network or other images can never reuse stale vectors.
     """
     from mnistmem import data
-    from mnistmem.models import classifier
+    from mnistmem.models import classifier, descriptor
 
-    model = classifier.load_pretrained()
-    key = (id(model), data.fingerprint(train_images))
+    judge = classifier.load_pretrained()
+    copy_judge = descriptor.load_pretrained()
+    key = (id(judge), id(copy_judge), data.fingerprint(train_images))
     if key not in _FEATURE_CACHE:
-        _FEATURE_CACHE.clear()
-        _FEATURE_CACHE[key] = _cached_on_disk(model, train_images)
-    return model.features, _FEATURE_CACHE[key]
+        if len(_FEATURE_CACHE) >= 4:  # all 60,000 digits and a few models' own training sets
+            _FEATURE_CACHE.pop(next(iter(_FEATURE_CACHE)))
+        _FEATURE_CACHE[key] = (
+            _cached_on_disk(judge, judge.features, train_images),
+            _cached_on_disk(copy_judge, copy_judge.embed, train_images),
+        )
+    train_features, descriptor_train = _FEATURE_CACHE[key]
+    return {
+        "features": judge.features,
+        "train_features": train_features,
+        "descriptor": copy_judge.embed,
+        "descriptor_train": descriptor_train,
+    }
 
 
 def feature_cache_path(model, images: np.ndarray) -> Path:
@@ -118,7 +133,8 @@ def feature_cache_path(model, images: np.ndarray) -> Path:
     return data_dir() / "cache" / f"features-{weights.hexdigest()[:16]}-{pixels.hexdigest()[:16]}.npy"
 
 
-def _cached_on_disk(model, images: np.ndarray) -> np.ndarray:
+def _cached_on_disk(model, fn, images: np.ndarray) -> np.ndarray:
+    """`fn(images)` (a network's vectors), from the disk cache when present and sound."""
     path = feature_cache_path(model, images)
     if path.exists():
         try:
@@ -127,7 +143,7 @@ def _cached_on_disk(model, images: np.ndarray) -> np.ndarray:
                 return features
         except (OSError, ValueError):
             pass  # unreadable or truncated: recompute and overwrite below
-    features = np.asarray(model.features(images), np.float32)
+    features = np.asarray(fn(images), np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, lambda handle: np.save(handle, features, allow_pickle=False))
     return features
@@ -156,19 +172,18 @@ def score_stage(ctx: StageContext) -> dict:
     """Search all 60,000 training images for each sample's neighbours; score every criterion against the
     calibration baseline; add classifier labels, confidence and MNIST-FID; list the copied training images."""
     from mnistmem import copies, data, quality, tables
+    from mnistmem.dataspec import DataSpec
     from mnistmem.models import classifier
 
     images, seeds = load_samples(ctx.input(ctx.config["from"]) / SAMPLES_FILE)
     train, _ = data.load_mnist("train")
     test, _ = data.load_mnist("test")
-    features, train_features = classifier_features(train)
     table = copies.score_samples(
         images,
         seeds,
         train,
         test_images=test,
-        features=features,
-        train_features=train_features,
+        **judge_features(train),
         cells=copy_cells(ctx.config["cells"], ctx.config.get("cells_fit")),
         name=ctx.config["from"],
         progress=ctx.progress,
@@ -178,19 +193,52 @@ def score_stage(ctx: StageContext) -> dict:
     table.extra["label"], table.extra["confidence"] = labels.astype(np.int64), confidence.astype(np.float64)
     tables.save_table(table.first_neighbours(tables.STORED_NEIGHBOURS), ctx.dir / TABLE_FILE)
     baseline = tables.load_table(ctx.upstream("calibration").path("baseline", TABLE_FILE))
-    flagged = table.flags["nn_ratio"]
-    copied, times = np.unique(table.nn_index[flagged, 0], return_counts=True)
+    flagged = table.flags[copies.HEADLINE]
+    copied, times = np.unique(copies.nearest_under(table, copies.HEADLINE)[flagged], return_counts=True)
     order = np.argsort(-times, kind="stable")
+    own = None
+    if ctx.config.get("data") and DataSpec.from_dict(ctx.config["data"]) != DataSpec():
+        own_table, own_baseline = score_against_own_training_set(images, seeds, ctx.config["data"], test)
+        tables.save_table(own_table.first_neighbours(tables.STORED_NEIGHBOURS), ctx.dir / OWN_TABLE_FILE)
+        own = {
+            "n_train": own_table.meta["n_train"],
+            "n_train_distinct": own_table.meta["n_train_distinct"],
+            "criteria": copies.summarize(own_table, own_baseline),
+            "c_t": own_table.meta.get("c_t", {}).get("c_t"),
+        }
     return {
         "n": len(table),
         "criteria": copies.summarize(table, baseline),
+        "against_own_training_set": own,
         "c_t": table.meta.get("c_t", {}).get("c_t"),
         "fid": quality.mnist_fid(images, test, model),
         "mean_confidence": float(confidence.mean()),
         "confident_share": float((confidence >= 0.9).mean()),
-        "copied_training_images": {"index": copied[order].tolist(), "times": times[order].tolist()},
+        "copied_training_images": {
+            "criterion": copies.HEADLINE,
+            "index": copied[order].tolist(),
+            "times": times[order].tolist(),
+        },
         "own_training_share": own_training_share(table, ctx.config.get("data")),
     }
+
+
+def score_against_own_training_set(images: np.ndarray, seeds: np.ndarray, data_spec: dict, test: np.ndarray):
+    """(table, baseline) of a model trained on a subset (or with canaries), judged against its *own* distinct
+    training images rather than all 60,000: a digit the model never saw can then not veto a copy of one it did
+    (the ratio test's second neighbour and Carlini's 50 neighbours come from the model's own data), and C_T's
+    held-out set is the test digits. The baseline scores the test digits against the same set."""
+    from mnistmem import copies, ctest
+    from mnistmem.dataspec import DataSpec
+
+    own = DataSpec.from_dict(data_spec).build().images
+    judges = judge_features(own)
+    distinct = own[copies.distinct_images(own)[0]]
+    # Meehan et al.'s cells on the model's own data: about 20 distinct training images per cell at most 50.
+    cells = ctest.fit_cells(distinct, min(50, max(2, len(distinct) // 20)))
+    table = copies.score_samples(images, seeds, own, test_images=test, cells=cells, progress=False, **judges)
+    baseline = copies.score_samples(test, None, own, progress=False, name="baseline: test digits vs own set", **judges)
+    return table, baseline
 
 
 def own_training_share(table, data_spec: dict | None) -> float | None:
@@ -212,9 +260,10 @@ def own_training_share(table, data_spec: dict | None) -> float | None:
 RECIPE_FIELDS = ("lr", "ema", "ema_warmup", "lr_schedule", "warmup_steps", "grad_clip", "precision")
 
 
-def train_config(scale: str, family: str, data: dict, **overrides) -> dict:
-    """A `TrainConfig` as a dict: the family's settings at `scale`, on training data `data` (a DataSpec dict)."""
-    settings = dict(scales.config(scale, "models")[family])
+def train_config(scale: str, family: str, data: dict, section: str = "models", **overrides) -> dict:
+    """A `TrainConfig` as a dict: the family's settings at `scale` (in the `scales` section `section`), on
+    training data `data` (a DataSpec dict)."""
+    settings = dict(scales.config(scale, section)[family])
     settings.update(overrides)
     recipe = {name: settings[name] for name in RECIPE_FIELDS if name in settings}
     return {

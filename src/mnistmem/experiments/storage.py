@@ -126,7 +126,7 @@ def match_clusters(images: np.ndarray, groups: list[np.ndarray], train: np.ndarr
 
 
 def storage_stage(ctx: StageContext) -> dict:
-    from mnistmem import data, tables
+    from mnistmem import copies, data, tables
 
     train, _ = data.load_mnist("train")
     rows = []
@@ -139,7 +139,7 @@ def storage_stage(ctx: StageContext) -> dict:
             table = tables.load_table(result.path(name, TABLE_FILE))
             images, _ = load_samples(result.path(f"sample_{model}", SAMPLES_FILE))
             parameters, bits = weight_bits(result.stage(f"train_{model}"))
-            copied = np.unique(table.nn_index[table.flags["nn_ratio"], 0])
+            copied = np.unique(copies.nearest_under(table, copies.HEADLINE)[table.flags[copies.HEADLINE]])
             reproduced_bits = int(sum(png_bits(train[i]) for i in copied))
             groups = clusters(images, ctx.config["radius"], ctx.config["min_cluster"])
             matched = match_clusters(images, groups, train, ctx.config["radius"])
@@ -162,7 +162,14 @@ def storage_stage(ctx: StageContext) -> dict:
 
 
 def plan(scale: str) -> list[Stage]:
-    config = {"radius": CLUSTER_DISTANCE, "min_cluster": MIN_CLUSTER, "representative": REPRESENTATIVE}
+    from mnistmem.copies import HEADLINE
+
+    config = {
+        "radius": CLUSTER_DISTANCE,
+        "min_cluster": MIN_CLUSTER,
+        "representative": REPRESENTATIVE,
+        "copies_by": HEADLINE,  # which samples count as copies of a training image (bits reproduced)
+    }
     return [Stage("storage", config, storage_stage)]
 
 

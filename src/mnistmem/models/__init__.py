@@ -6,6 +6,8 @@
                  unconditional or class-conditional.
 * `classifier` — a small CNN (≥ 99 % test accuracy) used to label samples, as a feature space, and for the
                  MNIST-FID quality score; `classifier.load_pretrained()` loads the committed weights.
+* `descriptor` — a small CNN embedding trained contrastively to map a digit and its degraded copies together
+                 (the MNIST counterpart of SSCD), for the `copy_descriptor` criterion.
 
 `build_model(family, **kwargs)` makes a fresh model; `mnistmem.checkpoints.load_model` loads a trained one.
 """
@@ -22,6 +24,7 @@ FAMILIES: dict[str, str] = {
     "vae": "mnistmem.models.vae",
     "diffusion": "mnistmem.models.diffusion",
     "classifier": "mnistmem.models.classifier",
+    "descriptor": "mnistmem.models.descriptor",
 }
 
 

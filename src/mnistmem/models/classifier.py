@@ -14,10 +14,8 @@ loads them.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,9 +23,8 @@ import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import nn
 
 from mnistmem.models.base import FamilyModel, to_model_input
-from mnistmem.paths import PACKAGE_DIR, data_dir
+from mnistmem.paths import PACKAGE_DIR  # noqa: F401 (scripts/train_classifier.py imports it from here)
 
-PRETRAINED_FILES = ("model.safetensors", "manifest.json")
 TRAIN_COMMAND = "python scripts/train_classifier.py"
 #: SHA-256 of the committed classifier's weights: they load only with this hash (they define MNIST-FID, the
 #: recognised share and a copy criterion). A retrained classifier must update it (the script prints it).
@@ -136,58 +133,11 @@ MODEL_CLASS = Classifier
 
 
 # ------------------------------------------------------------------------------------------- pretrained
-def pretrained_dir() -> Path:
-    """Where the committed classifier lives: `$MNISTMEM_DATA/models/classifier` if set and present,
-    else the repository's `data/models/classifier`, else `<data dir>/models/classifier`."""
-    candidates = []
-    if os.environ.get("MNISTMEM_DATA"):
-        candidates.append(data_dir() / "models" / "classifier")
-    candidates.append(PACKAGE_DIR.parent.parent / "data" / "models" / "classifier")
-    candidates.append(data_dir() / "models" / "classifier")
-    for candidate in candidates:
-        if (candidate / PRETRAINED_FILES[0]).exists():
-            return candidate
-    return candidates[0]
-
-
-_pretrained: dict[str, Classifier] = {}
-
-
 def load_pretrained(path: str | os.PathLike | None = None, device: torch.device | str | None = None) -> Classifier:
-    """The committed classifier (eval mode, cached per process); a clear error if it was never trained."""
-    from safetensors.torch import load_file
+    """The committed classifier (eval mode, cached per process), refused unless its hash is the pinned one."""
+    from mnistmem.models.pretrained import load_pinned
 
-    folder = Path(path) if path is not None else pretrained_dir()
-    key = f"{folder.resolve()}|{device}"
-    if key in _pretrained:
-        return _pretrained[key]
-    weights, manifest_path = folder / PRETRAINED_FILES[0], folder / PRETRAINED_FILES[1]
-    if not weights.exists() or not manifest_path.exists():
-        raise FileNotFoundError(
-            f"no pretrained classifier in {folder} (needs {', '.join(PRETRAINED_FILES)}). "
-            f"Fix: run `{TRAIN_COMMAND}` from the repository root (a few minutes on a CPU)."
-        )
-    from mnistmem.integrity import sha256_file
-
-    found = sha256_file(weights) if path is None else PINNED_WEIGHTS_SHA256
-    if found != PINNED_WEIGHTS_SHA256:
-        raise ValueError(
-            f"{weights} has SHA-256 {found[:16]}…, pinned {PINNED_WEIGHTS_SHA256[:16]}…: refused. "
-            f"Fix: git checkout {weights}, or retrain with `{TRAIN_COMMAND}` and pin its new hash in "
-            "mnistmem/models/classifier.py"
-        )
-    manifest = json.loads(manifest_path.read_text())
-    model = Classifier(**manifest["model_kwargs"])
-    try:
-        model.load_state_dict(load_file(str(weights)))
-    except Exception as error:
-        raise ValueError(
-            f"{weights} is corrupt or not classifier weights ({error}). Fix: rerun `{TRAIN_COMMAND}`"
-        ) from error
-    model.config = manifest
-    model.eval().to(device or "cpu")
-    _pretrained[key] = model
-    return model
+    return load_pinned("classifier", Classifier, PINNED_WEIGHTS_SHA256, TRAIN_COMMAND, path, device)
 
 
 def features(images: np.ndarray, classifier: Classifier | None = None) -> np.ndarray:
