@@ -104,7 +104,9 @@ def test_summary_rates_intervals_and_sliders(planted, data):
     # sliders: flags follow any threshold, recomputed from stored scores
     loose = copies.with_thresholds(table, {"l2": 10.0})
     assert loose.flags["l2"].all() and loose.thresholds["l2"] == 10.0
-    np.testing.assert_array_equal(copies.flags_at(table, "l2", 0.75), table.flags["l2"])
+    np.testing.assert_array_equal(
+        copies.flags_at(table, "l2", copies.CRITERIA["l2"].default_threshold), table.flags["l2"]
+    )
     assert copies.summarize(table, baseline, {"l2": 10.0})[0]["rate"] == 1.0
 
 
@@ -187,11 +189,10 @@ def test_the_ratio_test_counts_a_copy_of_a_duplicated_training_image(data):
     assert len(first) == 3001 and counts[first.tolist().index(3000)] == 100
 
 
-def test_descriptor_score_is_high_for_planted_copies_and_names_their_source(data, planted):
+def test_descriptor_score_is_high_for_planted_copies_and_names_their_source(data):
     """The normalised descriptor similarity (closest minus the mean of the next ten) with a stand-in descriptor:
     exact copies stand out from independent test digits, and the named neighbour is the copied image."""
     train, test = data
-    kinds, _ = planted
     exact = train[SOURCES]
     score, nearest = copies.descriptor_score(exact, pooled_features, pooled_features(train))
     assert list(nearest) == SOURCES

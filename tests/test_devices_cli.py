@@ -43,7 +43,7 @@ def test_thread_cap_from_the_environment(monkeypatch):
         monkeypatch.setenv(devices.THREADS_VAR, "1")
         assert devices.configure_cpu_threads() == 1 and torch.get_num_threads() == 1
         monkeypatch.setenv(devices.THREADS_VAR, "two")
-        with pytest.raises(ValueError, match="MNISTMEM_THREADS"):
+        with pytest.raises(devices.DeviceError, match="MNISTMEM_THREADS"):
             devices.configure_cpu_threads()
     finally:
         torch.set_num_threads(before)

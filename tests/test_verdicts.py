@@ -40,13 +40,8 @@ def test_calibrated_thresholds_are_those_the_fit_half_of_the_test_digits_gives()
         assert fa["n"] > 0 and fa["rate"] <= 0.01  # every book threshold: rare on held-out handwriting
 
 
-def _committed_tables():
-    for path in sorted(RESULTS.glob("*/*/table*.npz")):
-        yield path
-
-
 def test_every_committed_table_was_scored_with_todays_criteria():
-    found = list(_committed_tables())
+    found = sorted(RESULTS.glob("*/*/table*.npz"))
     if not found:
         pytest.skip("no committed tables")
     for path in found:
@@ -74,6 +69,8 @@ def test_a_canary_the_gan_emits_over_and_over_is_counted():
     rows = duplication.summary("reproduction_gan")["canaries"]
     most = max(rows, key=lambda r: r["count"])
     assert most["reproduced"] > 0, json.dumps(most)
+    # the gallery shows the samples nearest the glyph; those the headline calls copies are among them
+    assert most["nearest_is_canary"] >= most["reproduced"]
 
 
 def test_the_headline_definition_is_the_one_that_misses_least():

@@ -18,7 +18,7 @@ ENV_VAR = "MNISTMEM_DEVICE"
 
 
 class DeviceError(RuntimeError):
-    """A device was requested that this machine does not have."""
+    """A device or thread count was requested that this machine cannot provide."""
 
 
 def available_devices() -> list[str]:
@@ -80,7 +80,7 @@ def configure_cpu_threads() -> int:
     if os.environ.get(THREADS_VAR):
         value = os.environ[THREADS_VAR]
         if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"{THREADS_VAR}={value!r} must be a positive whole number of threads (or unset it)")
+            raise DeviceError(f"{THREADS_VAR}={value!r} must be a positive whole number of threads (or unset it)")
         cores = min(cores, int(value))
     if torch.get_num_threads() != cores:
         torch.set_num_threads(cores)

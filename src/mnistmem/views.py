@@ -671,7 +671,8 @@ def duplication_chart(ch) -> None:
         rows = summary["canaries"]
         text = [
             f"{MODEL_NAMES[family]}, {r['glyph']} planted ×{r['count']}: {r['reproduced']} of {r['n']:,} samples "
-            f"are copies of it ({HEADLINE_WORDS}); closest pixel distance {r['closest_distance']:.2f}"
+            f"are copies of it ({HEADLINE_WORDS}), {r.get('nearest_is_canary', 0):,} are closer to it than to any "
+            f"digit; closest pixel distance {r['closest_distance']:.2f}"
             for r in rows
         ]
         style = {"color": figures.PALETTE[k + 1]}
@@ -714,8 +715,9 @@ def duplication_chart(ch) -> None:
         "duplication_sentence",
         " ".join(
             f"The canary planted {m['count']:,} times comes back in {m['reproduced']:,} of {m['n']:,} "
-            f"{MODEL_NOUNS[f]} samples ({pct(m['share'])}, by the {HEADLINE_WORDS}); the closest comes within "
-            f"pixel distance {m['closest_distance']:.2f}."
+            f"{MODEL_NOUNS[f]} samples ({pct(m['share'])}, by the {HEADLINE_WORDS}); "
+            f"{m.get('nearest_is_canary', 0):,} samples are closer to it than to any digit, and the closest comes "
+            f"within pixel distance {m['closest_distance']:.2f}."
             for f, m in most.items()
         ),
     )
@@ -823,7 +825,7 @@ def seeds_per_copy(ch) -> None:
     if not models:
         glue(
             "randomness_sentence",
-            "At this scale no sample was a copy by the ratio test, so there was no copy to trace.",
+            f"At this scale no sample was a copy by the {HEADLINE_WORDS}, so there was no copy to trace.",
         )
         return
     glue(
@@ -839,11 +841,13 @@ SCALE_UP_SAMPLES = (60_000, 1_000_000, 2_300_000_000)
 
 
 def scale_up_table(ch) -> None:
+    """The share of samples that are copies *beyond* the false-alarm rate on independent handwriting (the
+    excess, with its 95% interval, floored at 0), multiplied up to larger numbers of samples."""
     result = ch["main"]
     rows, rates = [], {}
     for tag in _scored_tags(result):
         summary = result.summary(f"score_{tag}")
-        rate = rates[tag] = next(r for r in summary["criteria"] if r["criterion"] == HEADLINE)
+        rate = rates[tag] = excess_share(next(r for r in summary["criteria"] if r["criterion"] == HEADLINE))
         low, high = rate["ci_low"], rate["ci_high"]
         for samples in SCALE_UP_SAMPLES:
             rows.append(
@@ -859,39 +863,54 @@ def scale_up_table(ch) -> None:
             [
                 "model",
                 "samples generated",
-                f"share of samples that are copies by the {HEADLINE_WORDS} here (95% CI)",
-                "copies among that many samples at that share (95% CI)",
+                f"share of samples that are copies by the {HEADLINE_WORDS}, beyond its false-alarm rate (95% CI)",
+                "copies beyond chance among that many samples at that share (95% CI)",
             ],
             rows,
-            f"The measured share multiplied by larger numbers of samples ({scale_note(result)}); an "
-            "illustration of arithmetic, not a prediction.",
+            "The measured share of copies beyond chance multiplied by larger numbers of samples "
+            f"({scale_note(result)}); an illustration of arithmetic, not a prediction.",
         )
     )
     glue("scale_up_note", scale_up_note(rates))
 
 
+def excess_share(row: dict) -> dict:
+    """A criterion's summary row as the share of copies beyond its baseline: the excess and its Newcombe
+    interval, floored at 0 (a model cannot copy less than not at all); `count` is the flagged samples beyond the
+    baseline's expectation, rounded, and `n` the samples checked."""
+    rate = max(0.0, row["excess"])
+    return {
+        "rate": rate,
+        "ci_low": max(0.0, row["excess_ci_low"]),
+        "ci_high": max(0.0, row["excess_ci_high"]),
+        "count": round(rate * row["n"]),
+        "n": row["n"],
+    }
+
+
 def scale_up_note(rates: dict[str, dict]) -> str:
-    """What the scale-up table can and cannot say, from the ratio-test records it multiplies up (per model:
-    `count` copies among `n` samples, the 95% interval's `ci_high`)."""
+    """What the scale-up table can and cannot say, from the records it multiplies up (per model: `count`
+    copies beyond chance among `n` samples, the 95% interval's `ci_high`)."""
     none = [tag for tag, r in rates.items() if r["count"] == 0]
     text = (
         "The numbers in brackets are not counts of anything observed: they multiply up the 95% confidence "
         "interval of the share, whose upper end is the largest share of copies that the samples checked here "
         "cannot rule out. So the right-hand number in each bracket is an upper bound (at 95% confidence), not a "
-        "count. "
+        "count. The share is what remains after subtracting how often the same definition calls independent "
+        "handwriting a copy, so chance matches are not multiplied up as copies. "
     )
     if none and len(none) == len(rates):
         n = min(rates[tag]["n"] for tag in none)
         text += (
-            f"Here no model produced a single copy by the {HEADLINE_WORDS}, so every middle number is 0, and "
-            f"the most the table can say is that {n:,} samples without a copy leave room for a share of up to "
-            f"{pct(max(rates[tag]['ci_high'] for tag in none))}. "
+            f"Here no model produced more copies by the {HEADLINE_WORDS} than independent handwriting does, so "
+            f"every middle number is 0, and the most the table can say is that {n:,} samples leave room for a "
+            f"share of up to {pct(max(rates[tag]['ci_high'] for tag in none))}. "
         )
     elif none:
         names = " and ".join(MODEL_SUBJECTS.get(tag, model_name(tag)) for tag in none)
         text += (
-            f"The {names} produced no copy by the {HEADLINE_WORDS}: for {'them' if len(none) > 1 else 'it'} "
-            "the table gives only that bound. "
+            f"The {names} produced no more copies by the {HEADLINE_WORDS} than independent handwriting does: for "
+            f"{'them' if len(none) > 1 else 'it'} the table gives only that bound. "
         )
     return text + (
         "Nor are copies the same as works reproduced: the table counts samples, and several samples can copy the "
@@ -1155,7 +1174,7 @@ def conclusions(ch) -> None:
     glue(
         "concl_size",
         " ".join(
-            f"Trained on only {p['n']:,} digits, the {MODEL_SUBJECTS[f]}'s samples passed the ratio test "
+            f"Trained on only {p['n']:,} digits, the {MODEL_SUBJECTS[f]}'s samples were copies by the {HEADLINE_WORDS} "
             f"{pct(p['ratio_rate'])} of the time"
             + (
                 ""
@@ -1203,7 +1222,7 @@ def conclusions(ch) -> None:
     regenerated = [r for m in models for r in m["regenerated"]]
     glue(
         "concl_randomness",
-        "No sample passed the ratio test, so there was no copy to trace to its seeds."
+        f"No sample was a copy by the {HEADLINE_WORDS}, so there was no copy to trace to its seeds."
         if not models
         else f"{sum(m['reproduced_by_several_seeds'] for m in models):,} copied training images came back from two "
         f"or more different seeds, and {sum(r['identical'] for r in regenerated)} of {len(regenerated)} copies "

@@ -73,6 +73,9 @@ def reproduction_stage(ctx: StageContext) -> dict:
                 # the book's headline definition; every definition in by_criterion
                 **by_criterion[copies.HEADLINE],
                 "by_criterion": by_criterion,
+                # samples whose nearest training image by pixels is the canary: no digit resembles a glyph, so
+                # these look like it more than like any digit (copies or not); an upper reading beside the counts
+                "nearest_is_canary": int((table.nn_index[:, 0] == canary_row[k]).sum()),
                 "closest_distance": float(to_canary[closest, k]),
                 "closest_sample": closest,
                 "closest_seed": int(seeds[closest]),

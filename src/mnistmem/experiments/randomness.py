@@ -32,20 +32,25 @@ def scored_models(ctx: StageContext) -> list[tuple[str, str, str]]:
 
 
 def seeds_stage(ctx: StageContext) -> dict:
-    from mnistmem import checkpoints, sampling, tables
+    from mnistmem import checkpoints, copies, results, sampling, tables
 
     models = []
     for experiment, score, sample in scored_models(ctx):
         result = ctx.upstream(experiment)
         table = tables.load_table(result.path(score, TABLE_FILE))
         images, seeds = load_samples(result.path(sample, SAMPLES_FILE))
-        flagged = np.flatnonzero(table.flags["nn_ratio"])
-        nearest = table.nn_index[flagged, 0]
+        criterion = ctx.config["criterion"]
+        flagged = np.flatnonzero(table.flags[criterion])
+        nearest = copies.nearest_under(table, criterion)[flagged]
         copied, seed_counts = np.unique(nearest, return_counts=True)  # each sample has its own seed
-        regenerated = []
-        if len(flagged):
-            train_stage = result.stage(sample)["config"]["from"]
-            model = checkpoints.load_model(result.path(train_stage, MODEL_DIR))
+        regenerated, note = [], None
+        train_stage = result.stage(sample)["config"]["from"]
+        try:
+            model_dir = result.path(train_stage, MODEL_DIR) if len(flagged) else None
+        except results.ResultError:  # weights left out of the data budget (the VAE): no regeneration check
+            model_dir, note = None, "weights not committed (data budget): seeds not regenerated"
+        if model_dir is not None:
+            model = checkpoints.load_model(model_dir)
             for i in flagged[:REGENERATE]:
                 again = sampling.regenerate(model, int(seeds[i]), **_sampler_kwargs(result, sample))
                 regenerated.append(
@@ -62,6 +67,7 @@ def seeds_stage(ctx: StageContext) -> dict:
                 "seeds_per_copied_image": {"index": copied[order].tolist(), "seeds": seed_counts[order].tolist()},
                 "reproduced_by_several_seeds": int((seed_counts >= 2).sum()),
                 "regenerated": regenerated,
+                "regeneration_note": note,
             }
         )
     return {"models": models}
@@ -120,8 +126,10 @@ def _sampler_kwargs(result, sample: str) -> dict:
 
 
 def plan(scale: str) -> list[Stage]:
+    from mnistmem.copies import HEADLINE
+
     return [
-        Stage("seeds", {"regenerate": REGENERATE, "criterion": "nn_ratio"}, seeds_stage),
+        Stage("seeds", {"regenerate": REGENERATE, "criterion": HEADLINE}, seeds_stage),
         Stage("regeneration", {"per_model": REGENERATION_CHECK[scale]}, regeneration_stage),
     ]
 

@@ -47,6 +47,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         "training": {"diffusion": {"model_kwargs": _DIFFUSION_SMALL, "steps": 10, "batch_size": 16, "keep_every": 5}},
         "main": {"n_samples": 200, "cells": 10, "cells_fit": 3000, "sampler": {"steps": 4}},
         "recall": {"images": 20, "texture_bank": 50},
+        "training_curve": {"n_samples": 64},
         "size": {"sizes": {"gan": [100, 1000], "diffusion": [100]}, "n_samples": 100, "keep_every": 10},
         "duplication": {"n": 300, "canaries": [1, 10, 100], "n_samples": 100, "steps": 20},
         "unlearning": {
@@ -80,6 +81,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         "training": {"diffusion": _DIFFUSION_CPU_RECIPE},
         "main": {"n_samples": 10_000, "cells": 50, "sampler": {"steps": 15}},
         "recall": {"images": 1000, "texture_bank": 1000},
+        "training_curve": {"n_samples": 2000},
         "size": {
             # Each size is a full training, so the cpu scale keeps few: the GAN at 100, 1,000 and 10,000 digits,
             # the diffusion model (six times slower per step) at 100 only; 60,000 is the `main` experiment.
@@ -123,6 +125,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         },
         "main": {"n_samples": 100_000, "cells": 50, "sampler": {}},
         "recall": {"images": 1000, "texture_bank": 1000},
+        "training_curve": {"n_samples": 10_000},
         "size": {
             "sizes": {"gan": [100, 300, 1000, 3000, 10_000], "diffusion": [100, 300, 1000, 3000, 10_000]},
             "n_samples": 10_000,
