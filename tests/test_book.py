@@ -49,3 +49,20 @@ def test_intro_page_has_a_drawn_plotly_figure_without_cdn(built_book: Path):
 def test_pages_are_small_enough(built_book: Path):
     for page in built_book.rglob("*.html"):
         assert page.stat().st_size <= 5 * 1024 * 1024, f"{page} is over 5 MB"
+
+
+def test_the_execution_cache_is_dropped_when_code_or_results_change(tmp_path):
+    """jupyter-book's cache keys on a notebook's cells only; the build also keys on the package's source and
+    the committed manifests, so a changed view or a rescored result never leaves a stale page."""
+    (tmp_path / "src" / "mnistmem").mkdir(parents=True)
+    (tmp_path / "data" / "results" / "cpu" / "main").mkdir(parents=True)
+    code = tmp_path / "src" / "mnistmem" / "views.py"
+    manifest = tmp_path / "data" / "results" / "cpu" / "main" / "manifest.json"
+    code.write_text("x = 1\n")
+    manifest.write_text("{}")
+    first = bookbuild.inputs_digest(tmp_path)
+    assert bookbuild.inputs_digest(tmp_path) == first
+    code.write_text("x = 2\n")
+    second = bookbuild.inputs_digest(tmp_path)
+    manifest.write_text('{"rescored": true}')
+    assert len({first, second, bookbuild.inputs_digest(tmp_path)}) == 3

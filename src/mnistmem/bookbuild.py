@@ -78,11 +78,31 @@ def bundle_plotly_js(root: Path | None = None) -> Path:
     return target
 
 
+INPUTS_STAMP = ".inputs-sha256"
+
+
+def inputs_digest(root: Path) -> str:
+    """SHA-256 over what a chapter's output depends on besides its own cells: the package's source and every
+    committed result's manifest (whose stage records hash each result file)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    files = sorted((root / "src" / "mnistmem").rglob("*.py")) + sorted(
+        (root / "data" / "results").rglob("manifest.json")
+    )
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def build(fresh: bool = False, strict: bool = True) -> Path:
     """Build the HTML book into book/_build/html and return that folder.
 
     `fresh` drops the execution cache and previous HTML, so every chapter runs again against the current
-    code and data (what the tests do). `strict` turns Sphinx warnings into errors.
+    code and data (what the tests do). `strict` turns Sphinx warnings into errors. Without `fresh`, the cache
+    is still dropped when the package's code or the committed results changed since the last build
+    (`inputs_digest`): jupyter-book's cache notices only a notebook's own cells, so a page would otherwise keep
+    numbers and sentences that the code or data no longer give.
     """
     root = _root()
     stale = unsynced_pairs(root)
@@ -90,6 +110,11 @@ def build(fresh: bool = False, strict: bool = True) -> Path:
         raise BookError("chapter notebooks out of sync: " + "; ".join(stale) + ". Fix: run `mnistmem book sync`.")
     bundle_plotly_js(root)
     build_dir = root / "book" / "_build"
+    digest = inputs_digest(root)
+    stamp = build_dir / INPUTS_STAMP
+    if not fresh and build_dir.exists() and (not stamp.exists() or stamp.read_text() != digest):
+        print("mnistmem book: the package or the results changed since the last build; rerunning every chapter")
+        fresh = True
     if fresh and build_dir.exists():
         shutil.rmtree(build_dir)
     command = [
@@ -109,4 +134,5 @@ def build(fresh: bool = False, strict: bool = True) -> Path:
     result = subprocess.run(command, cwd=root, env=env)
     if result.returncode != 0:
         raise BookError(f"jupyter-book failed (exit {result.returncode}); see the messages above")
+    stamp.write_text(digest)
     return build_dir / "html"

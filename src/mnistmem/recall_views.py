@@ -16,6 +16,15 @@ from mnistmem.views import CRITERION_NAMES, html_table, pct, scale_note
 REPORT_FILE = "recall.json"
 EXAMPLES_FILE = "examples.npz"
 LEVEL_WORDS = {"mild": "mild", "moderate": "moderate", "strong": "strong"}
+#: Row labels short enough for a phone-width heatmap.
+SHORT_NAMES = {
+    "l2": "pixel distance",
+    "nn_ratio": "ratio test",
+    "calibrated_l2": "Carlini",
+    "ssim": "SSIM",
+    "feature_cosine": "classifier",
+    "copy_descriptor": "copy descriptor",
+}
 
 
 def _report(result) -> dict:
@@ -85,7 +94,7 @@ def recall_table(ch) -> None:
                 CRITERION_NAMES.get(name, name),
                 f"{figures.threshold_text(book['threshold'])} ({how})",
                 pct(fa["rate"], fa["ci_low"], fa["ci_high"]),
-                *(pct(_level_recall(book, level, kinds)) for level in LEVEL_WORDS),
+                " / ".join(f"{100 * _level_recall(book, level, kinds):.0f}%" for level in LEVEL_WORDS),
                 f"{r['auc']:.3f}",
             ]
         )
@@ -95,9 +104,7 @@ def recall_table(ch) -> None:
                 "definition",
                 "threshold",
                 "false alarms on held-out handwriting (95% CI)",
-                "copies caught: mild damage",
-                "moderate",
-                "strong",
+                "copies caught: mild / moderate / strong damage",
                 "AUC",
             ],
             rows,
@@ -142,14 +149,14 @@ def recall_heatmap(ch, level: str = "moderate") -> None:
         go.Heatmap(
             z=100 * z,
             x=[_kind_words(k) + (" *" if report["degradations"][k]["held_out"] else "") for k in kinds],
-            y=[CRITERION_NAMES.get(n, n) for n in names],
+            y=[SHORT_NAMES.get(n, n) for n in names],
             zmin=0,
             zmax=100,
             colorscale="Blues",
             text=[[f"{100 * v:.0f}%" for v in row] for row in z],
             texttemplate="%{text}",
             hovertemplate="%{y}<br>%{x}: %{text} of copies caught<extra></extra>",
-            colorbar={"title": "% caught"},
+            colorbar={"title": "% caught", "thickness": 12},
         )
     )
     fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 10, "b": 10}, yaxis={"autorange": "reversed"})
