@@ -83,3 +83,22 @@ def test_the_headline_definition_is_the_one_that_misses_least():
         if r["at_book_threshold"]["false_alarms"]["rate"] <= 0.002
     }
     assert max(moderate, key=moderate.get) == copies.HEADLINE, moderate
+
+
+def test_the_committed_recall_benchmark_used_todays_thresholds():
+    report = _cpu("recall").json("benchmark", "recall.json")
+    assert set(report["criteria"]) == set(copies.CRITERIA)
+    for name, r in report["criteria"].items():
+        assert r["at_book_threshold"]["threshold"] == copies.CRITERIA[name].default_threshold, (
+            f"recall of {name} measured at another threshold: mnistmem reproduce --only recall --rerun benchmark"
+        )
+
+
+def test_the_sign_left_after_fine_tuning_is_counted():
+    """After "successful" fine-tuning the model's closest sample is a visible © (chapter 8's gallery): judged by
+    the book's definition against the model's own training data, fine-tuning must not read as "0 samples"
+    while retraining from scratch, which removed the sign from the training data, must."""
+    verdicts = _cpu("unlearning").summary("verdicts")["judged"]
+    assert verdicts["finetune_canary"]["after"]["roles"]["forgotten"]["hits"] > 0
+    assert verdicts["retrain_canary"]["after"]["roles"]["forgotten"]["hits"] == 0
+    assert verdicts["choose"]["before"]["roles"]["canary"]["hits"] > 0

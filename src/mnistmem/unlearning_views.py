@@ -45,6 +45,24 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def judged(result, stage: str, label: str, measured: dict) -> dict:
+    """`measured` (a stage's own reproduction record per role) with each role's hits and share replaced by the
+    book's one definition of a copy, from the `verdicts` stage (when the results have it)."""
+    if "verdicts" not in getattr(result, "manifest", {}).get("stages", {}):
+        return measured
+    roles = result.summary("verdicts")["judged"].get(stage, {}).get(label, {}).get("roles", {})
+    out = dict(measured)
+    for role, verdict in roles.items():
+        if isinstance(out.get(role), dict):
+            out[role] = {**out[role], "hits": verdict["hits"], "n": verdict["n"], "share": verdict["share"]}
+    return out
+
+
+def before_forgetting(result) -> dict:
+    """The base model's measurements before any forgetting, judged by the book's definition of a copy."""
+    return judged(result, "choose", "before", result.summary("choose")["before"])
+
+
 def method_rows(result) -> list[dict]:
     """One row per (target, method) that ran: its cost, what remains of the item, control, quality, relearning."""
     rows = []
@@ -56,13 +74,17 @@ def method_rows(result) -> list[dict]:
         base_seconds = retrain["cost"]["seconds"]
         for method in ("retrain", "sisa", "finetune", "neggrad"):
             stage = f"{method}_{target}"
-            summary = result.summary(stage)
+            summary = dict(result.summary(stage))
+            summary["after"] = judged(result, stage, "after", summary["after"])
+            if summary.get("relearned"):
+                summary["relearned"] = judged(result, stage, "relearned", summary["relearned"])
             rows.append(_row(target, method, stage, "samples.npz", summary["after"], summary["cost"], summary))
         diff = result.summary(f"diff_{target}")
         for key, applied in diff["applied"].items():
             method = f"diff_{applied['host']}"
             cost = {"steps": 0, "images": 0, "seconds": 0.0}  # adding weights is free; computing the diff is not
             cost.update(images=base_images, seconds=base_seconds, steps=retrain["cost"]["steps"])
+            applied = judged(result, f"diff_{target}", f"applied:{key}", applied)
             rows.append(_row(target, method, f"diff_{target}", f"samples_{key}.npz", applied, cost, None))
         for row in rows:
             if row["target"] == target:
@@ -93,7 +115,7 @@ def unlearning_targets(ch) -> None:
     """The two items and the base model's samples closest to each; glue the facts the prose quotes."""
     result = _result(ch)
     chosen = items(result)
-    before = result.summary("choose")["before"]
+    before = before_forgetting(result)
     config = result.stage("choose")["config"]
     glue("ul_scale_note", scale_note(result))
     glue("ul_digits", config["data"]["n"])
@@ -198,7 +220,7 @@ def unlearning_tradeoff(ch) -> None:
         group_names={0: "forgetting the canary", 1: "forgetting the copied digit"},
     )
     fig.update_xaxes(type="log")
-    before = result.summary("choose")["before"]
+    before = before_forgetting(result)
     fig.add_hline(y=100 * before["canary"]["share"], line_dash="dot", annotation_text="canary before forgetting")
     show(
         fig,
@@ -358,6 +380,7 @@ def weight_diff_summary(ch) -> None:
     )
     rows = []
     for key, applied in summary["applied"].items():
+        applied = judged(result, f"diff_{target}", f"applied:{key}", applied)
         glue(f"ul_diff_{key}_share", _pct(applied["forgotten"]["share"]))
         glue(f"ul_diff_{key}_fid", f"{applied['fid']:.0f}" if applied.get("fid") is not None else "not measured")
         rows.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -227,18 +228,40 @@ def score_against_own_training_set(images: np.ndarray, seeds: np.ndarray, data_s
     """(table, baseline) of a model trained on a subset (or with canaries), judged against its *own* distinct
     training images rather than all 60,000: a digit the model never saw can then not veto a copy of one it did
     (the ratio test's second neighbour and Carlini's 50 neighbours come from the model's own data), and C_T's
-    held-out set is the test digits. The baseline scores the test digits against the same set."""
+    held-out set is the test digits. The baseline scores the test digits against the same set (computed once
+    per process and training set: every sample set of one model shares it)."""
+    import json
+
+    from mnistmem import copies, data
+
+    spec = json.dumps(data_spec, sort_keys=True)
+    own, judges, cells = _own_reference(spec)
+    table = copies.score_samples(images, seeds, own, test_images=test, cells=cells, progress=False, **judges)
+    key = (spec, data.fingerprint(test))
+    if key not in _OWN_BASELINES:
+        _OWN_BASELINES.clear()
+        _OWN_BASELINES[key] = copies.score_samples(
+            test, None, own, progress=False, name="baseline: test digits vs own set", **judges
+        )
+    return table, _OWN_BASELINES[key]
+
+
+_OWN_BASELINES: dict = {}
+
+
+@lru_cache(maxsize=2)
+def _own_reference(data_spec_json: str):
+    """A data spec's training images, the judges' vectors of them, and Meehan et al.'s cells on its distinct
+    images (about 20 per cell, at most 50 cells)."""
+    import json
+
     from mnistmem import copies, ctest
     from mnistmem.dataspec import DataSpec
 
-    own = DataSpec.from_dict(data_spec).build().images
-    judges = judge_features(own)
+    own = DataSpec.from_dict(json.loads(data_spec_json)).build().images
     distinct = own[copies.distinct_images(own)[0]]
-    # Meehan et al.'s cells on the model's own data: about 20 distinct training images per cell at most 50.
     cells = ctest.fit_cells(distinct, min(50, max(2, len(distinct) // 20)))
-    table = copies.score_samples(images, seeds, own, test_images=test, cells=cells, progress=False, **judges)
-    baseline = copies.score_samples(test, None, own, progress=False, name="baseline: test digits vs own set", **judges)
-    return table, baseline
+    return own, judge_features(own), cells
 
 
 def own_training_share(table, data_spec: dict | None) -> float | None:

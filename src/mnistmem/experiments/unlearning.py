@@ -362,6 +362,62 @@ def diff_stage(ctx: StageContext) -> dict:
     return {"target": target, "norms": total, "applied": applied, "file": DIFF_FILE}
 
 
+# ------------------------------------------------------------------------------------------------ verdicts
+def _sample_files(summary: dict, stage: str) -> dict[str, tuple[str, dict]]:
+    """{file: (which measurement, the roles it was measured for)} of one stage's stored sample sets."""
+    if stage == "choose":
+        return {SAMPLES: ("before", summary["before"])}
+    if stage.startswith("diff_"):
+        return {f"samples_{key}.npz": (f"applied:{key}", a) for key, a in summary.get("applied", {}).items()}
+    out = {}
+    if "after" in summary:
+        out[SAMPLES] = ("after", summary["after"])
+    if summary.get("relearned"):
+        out[RELEARNED] = ("relearned", summary["relearned"])
+    return out
+
+
+def verdicts_stage(ctx: StageContext) -> dict:
+    """Every stored sample set of every stage judged by the book's one definition of a copy: each sample is
+    scored by every criterion against the model's own distinct training data (the digits and the canary, once;
+    `stages.score_against_own_training_set`), and reproduces an item when the headline criterion flags it and
+    its nearest training image under that criterion is the item. Replaces the stages' own rule (pixel distance
+    or ratio test) wherever the book reports how often an item comes back."""
+    from mnistmem import copies, data
+    from mnistmem.dataspec import DataSpec
+    from mnistmem.experiments.stages import load_samples, score_against_own_training_set
+
+    own = DataSpec.from_dict(ctx.config["data"]).build()
+    first_row = {}
+    for row, source in enumerate(own.sources.tolist()):
+        first_row.setdefault(int(source), row)
+    test, _ = data.load_mnist("test")
+    judged: dict[str, dict] = {}
+    for stage in ctx.config["stages"]:
+        summary = ctx.summaries[stage]
+        for file, (label, measured) in _sample_files(summary, stage).items():
+            images, seeds = load_samples(ctx.input(stage) / file)
+            table, baseline = score_against_own_training_set(images, seeds, ctx.config["data"], test)
+            roles = {}
+            for role, value in measured.items():
+                if not isinstance(value, dict) or "item" not in value:
+                    continue
+                row = first_row.get(int(value["item"]["source"]))
+                if row is None:  # a control digit the model was not trained on: nothing of its own to copy
+                    continue
+                by = {}
+                for name, flags in table.flags.items():
+                    hits = flags & (copies.nearest_under(table, name) == row)
+                    by[name] = {"hits": int(hits.sum()), "n": len(hits), "share": float(hits.mean())}
+                roles[role] = {**by[copies.HEADLINE], "by_criterion": by}
+            judged.setdefault(stage, {})[label] = {
+                "file": file,
+                "roles": roles,
+                "criteria": copies.summarize(table, baseline),
+            }
+    return {"headline": copies.HEADLINE, "judged": judged}
+
+
 # -------------------------------------------------------------------------------------------------- plan
 def plan(scale: str) -> list[Stage]:
     s = scales.config(scale, "unlearning")
@@ -410,6 +466,17 @@ def plan(scale: str) -> list[Stage]:
                 after=("base", "choose", "other_seed", f"retrain_{target}", f"finetune_{target}"),
             ),
         ]
+    measured = [st.name for st in stages if st.name == "choose" or st.name.split("_")[-1] in TARGETS]
+    from mnistmem.copies import HEADLINE
+
+    stages.append(
+        Stage(
+            "verdicts",
+            {"data": training["data"], "stages": measured, "headline": HEADLINE},
+            verdicts_stage,
+            after=tuple(measured),
+        )
+    )
     return stages
 
 
