@@ -10,32 +10,19 @@ manifest (config, accuracies, wall time, git commit, hardware). Fails if test ac
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from safetensors.torch import save_file
-
 from mnistmem import data
-from mnistmem.checkpoints import load_model, write_json_atomic
+from mnistmem.checkpoints import load_model
 from mnistmem.dataspec import DataSpec
-from mnistmem.devices import hardware_summary
-from mnistmem.models.classifier import PACKAGE_DIR
+from mnistmem.models.pretrained import export
+from mnistmem.paths import PACKAGE_DIR
 from mnistmem.training import TrainConfig, train
 
 REPO = PACKAGE_DIR.parent.parent
-
-
-def git_commit() -> str | None:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,24 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     if test_acc < args.min_acc:
         print(f"test accuracy {test_acc:.4f} is below --min-acc {args.min_acc}; not exporting", file=sys.stderr)
         return 1
-    args.out.mkdir(parents=True, exist_ok=True)
+    manifest = export(
+        model,
+        args.out,
+        config=config.to_dict(),
+        test_accuracy=test_acc,
+        train_accuracy=train_acc,
+        wall_time_s=round(wall, 1),
+        trained_on="MNIST training split (60,000); test split used only for the accuracy above",
+    )
     weights = args.out / "model.safetensors"
-    tmp = weights.with_name(".model.safetensors.tmp")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    tmp.replace(weights)
-    manifest = {
-        "model_kwargs": model.model_kwargs,
-        "config": config.to_dict(),
-        "test_accuracy": test_acc,
-        "train_accuracy": train_acc,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "wall_time_s": round(wall, 1),
-        "commit": git_commit(),
-        "hardware": hardware_summary("cpu"),
-        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-        "trained_on": "MNIST training split (60,000); test split used only for the accuracy above",
-    }
-    write_json_atomic(args.out / "manifest.json", manifest)
     print(json.dumps({k: manifest[k] for k in ("test_accuracy", "parameters", "wall_time_s")}))
     print(f"wrote {weights} ({weights.stat().st_size / 1e3:.0f} kB) and manifest.json")
     print(f"pin it: PINNED_WEIGHTS_SHA256 = {manifest['weights_sha256']!r} in src/mnistmem/models/classifier.py")

@@ -3,8 +3,6 @@ committed weights load only with the pinned hash."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -53,23 +51,6 @@ def test_a_short_training_run_is_deterministic_and_embeds_to_unit_vectors(tmp_pa
     e1, e2 = one.embed(digits), two.embed(digits)
     np.testing.assert_array_equal(e1, e2)
     np.testing.assert_allclose(np.linalg.norm(e1, axis=1), 1.0, rtol=1e-5)
-
-
-@pytest.mark.skipif(not descriptor.PINNED_WEIGHTS_SHA256, reason="no descriptor pinned yet")
-def test_committed_descriptor_loads_only_with_its_pinned_hash(tmp_path, monkeypatch):
-    from mnistmem.models import pretrained
-
-    model = descriptor.load_pretrained()
-    assert model.config["weights_sha256"] == descriptor.PINNED_WEIGHTS_SHA256
-    copy = tmp_path / "models" / "descriptor"
-    shutil.copytree(pretrained.pretrained_dir("descriptor"), copy)
-    weights = copy / "model.safetensors"
-    raw = bytearray(weights.read_bytes())
-    raw[-5] ^= 1
-    weights.write_bytes(bytes(raw))
-    monkeypatch.setenv("MNISTMEM_DATA", str(tmp_path))
-    with pytest.raises(ValueError, match=r"pinned .* refused"):
-        descriptor.load_pretrained()
 
 
 def test_nearest_other_images_skips_self_and_identical_copies(tmp_path, monkeypatch):

@@ -76,15 +76,19 @@ def test_a_tampered_stage_record_stops_a_rerun(toy):
         run_experiment(make_experiment([]), "smoke", root=root, log=lambda _: None)
 
 
-def test_the_classifier_loads_only_with_its_pinned_hash(tmp_path, monkeypatch, repo):
-    from mnistmem.models import classifier
+@pytest.mark.parametrize("name", ["classifier", "descriptor"])
+def test_a_judging_network_loads_only_with_its_pinned_hash(name, tmp_path, monkeypatch, repo):
+    """The classifier and the copy descriptor define measurements in the book: one flipped bit is refused."""
+    import importlib
 
-    copy = tmp_path / "models" / "classifier"
-    shutil.copytree(repo / "data" / "models" / "classifier", copy)
+    module = importlib.import_module(f"mnistmem.models.{name}")
+    assert module.load_pretrained().config["weights_sha256"] == module.PINNED_WEIGHTS_SHA256
+    copy = tmp_path / "models" / name
+    shutil.copytree(repo / "data" / "models" / name, copy)
     weights = copy / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-5] ^= 1
     weights.write_bytes(bytes(data))
     monkeypatch.setenv("MNISTMEM_DATA", str(tmp_path))
     with pytest.raises(ValueError, match=r"pinned .* refused"):
-        classifier.load_pretrained()
+        module.load_pretrained()

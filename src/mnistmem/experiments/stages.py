@@ -66,20 +66,28 @@ def sample_batch_size(sample_config: dict) -> int:
     return int(sample_config.get("batch_size", SAMPLE_BATCH))
 
 
+def draw(model, sample_config: dict, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """`n` samples with base seed `seed`, in the block size and with the sampler settings of `sample_config`
+    (a sample stage's config): the one way every stage draws, so that a stored seed regenerates its sample."""
+    from mnistmem import sampling
+
+    return sampling.sample(
+        model,
+        sample_config["n"],
+        seed=sample_config["seed"],
+        batch_size=sample_batch_size(sample_config),
+        progress=progress,
+        **sample_config.get("sampler", {}),
+    )
+
+
 def sample_stage(ctx: StageContext) -> dict:
     """Draw `n` samples with base seed `seed` from the model trained by the stage named `ctx.config["from"]`."""
-    from mnistmem import checkpoints, sampling
+    from mnistmem import checkpoints
 
     model = checkpoints.load_model(ctx.input(ctx.config["from"]) / MODEL_DIR)
     tick = time.perf_counter()
-    images, seeds = sampling.sample(
-        model,
-        ctx.config["n"],
-        seed=ctx.config["seed"],
-        batch_size=sample_batch_size(ctx.config),
-        progress=ctx.progress,
-        **ctx.config.get("sampler", {}),
-    )
+    images, seeds = draw(model, ctx.config, progress=ctx.progress)
     seconds = time.perf_counter() - tick
     save_samples(ctx.dir / SAMPLES_FILE, images, seeds)
     return {

@@ -17,7 +17,7 @@ import numpy as np
 
 from mnistmem.experiments import scales
 from mnistmem.experiments.runner import Experiment, Stage, StageContext
-from mnistmem.experiments.stages import sample_batch_size, sampler_options, train_config, train_stage
+from mnistmem.experiments.stages import draw, sampler_options, train_config, train_stage
 
 #: A sample counts as recognised when the classifier labels it with at least this confidence (as in `main`).
 RECOGNISED = 0.9
@@ -28,7 +28,7 @@ def quality_curve_stage(ctx: StageContext) -> dict:
     scored for the classifier-recognised share, MNIST-FID against the 10,000 test digits and copies under
     every criterion against all 60,000 training digits. The FID of `n` samples is biased upwards against the
     10,000-sample FID of `main`: the curve compares checkpoints with each other."""
-    from mnistmem import checkpoints, copies, data, quality, sampling
+    from mnistmem import checkpoints, copies, data, quality
     from mnistmem.experiments.stages import judge_features
     from mnistmem.models import classifier
 
@@ -42,14 +42,7 @@ def quality_curve_stage(ctx: StageContext) -> dict:
     for step, path in kept:
         model = checkpoints.load_model(path)
         tick = time.perf_counter()
-        images, seeds = sampling.sample(
-            model,
-            ctx.config["n"],
-            seed=ctx.config["seed"],
-            batch_size=sample_batch_size(ctx.config),
-            progress=False,
-            **ctx.config.get("sampler", {}),
-        )
+        images, seeds = draw(model, ctx.config)
         _, confidence = quality.classifier_confidence(images, judge)
         table = copies.score_samples(images, seeds, train, progress=False, **judges)
         rows.append(

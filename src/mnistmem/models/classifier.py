@@ -23,7 +23,6 @@ import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import nn
 
 from mnistmem.models.base import FamilyModel, to_model_input
-from mnistmem.paths import PACKAGE_DIR  # noqa: F401 (scripts/train_classifier.py imports it from here)
 
 TRAIN_COMMAND = "python scripts/train_classifier.py"
 #: SHA-256 of the committed classifier's weights: they load only with this hash (they define MNIST-FID, the
