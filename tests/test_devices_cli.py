@@ -154,3 +154,30 @@ def test_sample_refuses_diffusion_options_for_a_gan(tmp_path, capsys):
     for extra in (["--steps", "10"], ["--guidance", "2"], ["--label", "3"], ["--sampler", "ddim"]):
         assert main(["sample", str(run), "--n", "2", "--out", str(tmp_path / "s.npz"), *extra]) == 2
         assert "diffusion models only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_sample_refuses_a_device_this_machine_lacks_in_one_line(how, tmp_path, monkeypatch, capsys):
+    """`mnistmem sample` honours MNISTMEM_DEVICE as `train` does: a missing device is one line and exit 2, never
+    a silent run on the CPU."""
+    from mnistmem.dataspec import DataSpec
+    from mnistmem.training import TrainConfig, train
+
+    if "cuda" in devices.available_devices():
+        pytest.skip("this machine has CUDA")
+    run = tmp_path / "run"
+    train(
+        TrainConfig(model="vae", model_kwargs=TINY_VAE, data=DataSpec(n=16), steps=1, batch_size=8), run, progress=False
+    )
+    args = ["sample", str(run), "--n", "2", "--out", str(tmp_path / "s.npz"), "--no-progress"]
+    if how == "argument":
+        args += ["--device", "cuda"]
+    else:
+        monkeypatch.setenv(devices.ENV_VAR, "cuda")
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cuda" in err[0] and "not available" in err[0]
+    assert not (tmp_path / "s.npz").exists()
+
+
+TINY_VAE = {"latent": 4, "width": 8, "hidden": 16}

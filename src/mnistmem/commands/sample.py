@@ -79,6 +79,7 @@ def check_arguments(args: argparse.Namespace) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from mnistmem.checkpoints import CheckpointError, load_model
+    from mnistmem.devices import pick_device
     from mnistmem.sampling import regenerate, sample
 
     problem = check_arguments(args)
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         if v is not None
     }
     try:
-        model = load_model(args.checkpoint, device=args.device, ema=not args.no_ema)
+        model = load_model(args.checkpoint, device=pick_device(args.device), ema=not args.no_ema)
         ignored = [f"--{k}" for k in options] + (["--label"] if args.label is not None else [])
         if ignored and model.family != "diffusion":
             print(
