@@ -166,13 +166,19 @@ def ssim_score(samples_u8: np.ndarray, train_images: np.ndarray, nn1_index: np.n
     )
 
 
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (all-zero rows stay zero), float64."""
+    v = np.asarray(vectors, np.float64)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return v / np.where(norms == 0, 1.0, norms)
+
+
 def _unit_features(features: FeatureFn, images: np.ndarray, name: str, batch: int = 4096) -> np.ndarray:
     parts = [np.asarray(features(images[s : s + batch]), np.float64) for s in range(0, len(images), batch)]
     f = np.concatenate(parts)
     if f.ndim != 2 or len(f) != len(images) or not np.isfinite(f).all():
         raise ValueError(f"features({name}) must return finite floats [N, D] for N={len(images)}, got {f.shape}")
-    norms = np.linalg.norm(f, axis=1, keepdims=True)
-    return f / np.where(norms == 0, 1.0, norms)
+    return _unit_rows(f)
 
 
 def feature_cosine_score(
@@ -190,9 +196,7 @@ def feature_cosine_score(
     if train_features is None:
         ft = _unit_features(features, train_images, "train")
     else:  # normalised here too: a cosine needs unit rows, whatever the caller cached
-        ft = np.asarray(train_features, np.float64)
-        norms = np.linalg.norm(ft, axis=1, keepdims=True)
-        ft = ft / np.where(norms == 0, 1.0, norms)
+        ft = _unit_rows(train_features)
     best = np.empty(len(fs))
     arg = np.empty(len(fs), np.int64)
     for s in range(0, len(fs), 1024):
@@ -206,12 +210,6 @@ def feature_cosine_score(
 #: DESCRIPTOR_BACKGROUND closest (SSCD's score normalisation, Pizzi et al. 2022 sec. 3.3, with the training set
 #: itself as the background, as Carlini et al. calibrate pixel distances by the 50 nearest).
 DESCRIPTOR_BACKGROUND = 10
-
-
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    v = np.asarray(vectors, np.float64)
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return v / np.where(norms == 0, 1.0, norms)
 
 
 def descriptor_score(
@@ -254,7 +252,10 @@ def distinct_images(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     its nearest, the ratio test scores it 1 instead of 0, and the copy is not counted — the flaw in Gu et
     al.'s and Bonnaire et al.'s code that the models issue describes."""
     flat = np.ascontiguousarray(images.reshape(len(images), -1))
-    _, first, counts = np.unique(flat, axis=0, return_index=True, return_counts=True)
+    # each row as one opaque value: np.unique then sorts rows by their bytes (60× faster than axis=0); with
+    # return_index it sorts stably, so the index is each image's first occurrence
+    rows = flat.view(np.dtype((np.void, flat.shape[1]))).ravel()
+    _, first, counts = np.unique(rows, return_index=True, return_counts=True)
     order = np.argsort(first)
     return first[order], counts[order]
 

@@ -105,6 +105,11 @@ def array_sha256(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
+def content_digest(images: np.ndarray) -> str:
+    """The exact SHA-256 (hex) of an image array's shape and bytes, for caches kept on disk across processes."""
+    return hashlib.sha256(repr(images.shape).encode() + np.ascontiguousarray(images).tobytes()).hexdigest()
+
+
 def fingerprint(images: np.ndarray) -> str:
     """A cheap identity for an image array, for in-process caches: its shape and a strided sample of its bytes."""
     flat = np.ascontiguousarray(images).reshape(-1)

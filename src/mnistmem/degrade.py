@@ -179,7 +179,9 @@ DEGRADATIONS: dict[str, Degradation] = {
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
-    """[0,1] floats -> uint8 as a PNG stores them (clipped, rounded half to even)."""
+    """[0,1] floats -> uint8: clipped, then rounded half to even (`np.rint`). Not `neighbors.to_uint8`, which
+    rounds halves up as torchvision's save_image does: the committed benchmark and the pinned copy descriptor's
+    training views were made with this rounding, so changing it would change them (ties are rare)."""
     return np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 

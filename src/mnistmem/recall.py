@@ -91,10 +91,14 @@ def readable_threshold(threshold: float, direction: str, digits: int = 4) -> flo
     return float(round(rounded, digits + 6))
 
 
-def flagged(scores: np.ndarray, threshold: float, direction: str) -> np.ndarray:
+def flagged(scores: np.ndarray, threshold: float, direction: str, inclusive: bool = True) -> np.ndarray:
+    """Which scores a threshold flags (`copies.Criterion.flag` for a bare direction): inclusive by default,
+    as `threshold_at_rate` assumes; the ratio test's published threshold is strict (`inclusive=False`)."""
     s = np.asarray(scores, np.float64)
     with np.errstate(invalid="ignore"):
-        return s <= threshold if direction == "below" else s >= threshold
+        if direction == "below":
+            return s <= threshold if inclusive else s < threshold
+        return s >= threshold if inclusive else s > threshold
 
 
 def rate_with_interval(flags: np.ndarray) -> dict:
@@ -112,21 +116,23 @@ def criterion_report(
     book_threshold: float,
     rates: tuple[float, ...] = TARGET_RATES,
     curve_points: int = 200,
+    book_inclusive: bool = True,
 ) -> dict:
     """One criterion's errors: AUC, and at each target false-alarm rate (threshold chosen on the fit half) and
-    at the book's threshold, the false-alarm rate on the report half and the recall overall and per group.
+    at the book's threshold (flagging as the criterion does: `book_inclusive`), the false-alarm rate on the
+    report half and the recall overall and per group.
 
     `groups` names each positive's (degradation, level) cell, e.g. "blur/moderate".
     """
     groups = np.asarray(groups)
     cells = sorted(set(groups.tolist()))
 
-    def point(threshold: float) -> dict:
-        hits = flagged(positive, threshold, direction)
+    def point(threshold: float, inclusive: bool = True) -> dict:
+        hits = flagged(positive, threshold, direction, inclusive)
         return {
             "threshold": threshold,
-            "false_alarms": rate_with_interval(flagged(negative_report, threshold, direction)),
-            "false_alarms_fit_half": rate_with_interval(flagged(negative_fit, threshold, direction)),
+            "false_alarms": rate_with_interval(flagged(negative_report, threshold, direction, inclusive)),
+            "false_alarms_fit_half": rate_with_interval(flagged(negative_fit, threshold, direction, inclusive)),
             "recall": rate_with_interval(hits),
             "recall_by_cell": {cell: float(hits[groups == cell].mean()) for cell in cells},
         }
@@ -138,7 +144,7 @@ def criterion_report(
         "auc": auc(positive, negative_report, direction),
         "auc_by_cell": {cell: auc(positive[groups == cell], negative_report, direction) for cell in cells},
         "at_rate": {str(rate): point(threshold_at_rate(negative_fit, rate, direction)) for rate in rates},
-        "at_book_threshold": point(float(book_threshold)),
+        "at_book_threshold": point(float(book_threshold), book_inclusive),
         "roc": {"false_alarm_rate": fpr[keep].tolist(), "recall": tpr[keep].tolist()},
     }
 

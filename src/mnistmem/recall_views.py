@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from mnistmem import figures
+from mnistmem import figures, recall
 from mnistmem.display import glue, show, show_html
 from mnistmem.views import CRITERION_NAMES, html_table, pct, scale_note
 
@@ -37,10 +37,6 @@ def _kinds(report: dict) -> list[str]:
 
 def _kind_words(name: str) -> str:
     return name.replace("_", " ")
-
-
-def _level_recall(point: dict, level: str, kinds: list[str]) -> float:
-    return float(np.mean([point["recall_by_cell"][f"{k}/{level}"] for k in kinds]))
 
 
 def recall_gallery(ch, example: int = 0) -> None:
@@ -94,7 +90,7 @@ def recall_table(ch) -> None:
                 CRITERION_NAMES.get(name, name),
                 f"{figures.threshold_text(book['threshold'])} ({how})",
                 pct(fa["rate"], fa["ci_low"], fa["ci_high"]),
-                " / ".join(f"{100 * _level_recall(book, level, kinds):.0f}%" for level in LEVEL_WORDS),
+                " / ".join(f"{100 * recall.recall_at(r, 'book', level):.0f}%" for level in LEVEL_WORDS),
                 f"{r['auc']:.3f}",
             ]
         )
@@ -126,12 +122,12 @@ def glue_recall(report: dict) -> None:
     held_out = [k for k in kinds if report["degradations"][k]["held_out"]]
     for name, r in report["criteria"].items():
         book = r["at_book_threshold"]
-        glue(f"recall_{name}_moderate", pct(_level_recall(book, "moderate", kinds)))
+        glue(f"recall_{name}_moderate", pct(recall.recall_at(r, "book", "moderate")))
         glue(f"recall_{name}_false_alarms", pct(book["false_alarms"]["rate"]))
         glue(f"recall_{name}_threshold", figures.threshold_text(book["threshold"]))
     if "copy_descriptor" in report["criteria"]:
-        book = report["criteria"]["copy_descriptor"]["at_book_threshold"]
-        glue("recall_descriptor_held_out_moderate", pct(_level_recall(book, "moderate", held_out)))
+        held_out_recall = recall.recall_at(report["criteria"]["copy_descriptor"], "book", "moderate", held_out)
+        glue("recall_descriptor_held_out_moderate", pct(held_out_recall))
     glue("recall_positives", f"{report['positives']:,}")
     glue("recall_negatives", f"{report['negatives']['report']:,}")
     glue("recall_kinds", str(len(kinds)))

@@ -231,14 +231,12 @@ def _epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
 def nearest_other_images(images: np.ndarray) -> np.ndarray:
     """For each image, the row of its nearest *different* image (exact pixel search; identical copies are
     skipped), cached on disk under `<data dir>/cache/` by the images' hash."""
-    import hashlib
-
     from mnistmem.atomic import write_atomic
+    from mnistmem.data import content_digest
     from mnistmem.neighbors import knn
     from mnistmem.paths import data_dir
 
-    digest = hashlib.sha256(repr(images.shape).encode() + np.ascontiguousarray(images).tobytes()).hexdigest()
-    path = data_dir() / "cache" / f"nearest-other-{digest[:16]}.npy"
+    path = data_dir() / "cache" / f"nearest-other-{content_digest(images)[:16]}.npy"
     if path.exists():
         try:
             found = np.load(path, allow_pickle=False)

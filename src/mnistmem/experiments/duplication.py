@@ -54,9 +54,10 @@ def reproduction_stage(ctx: StageContext) -> dict:
     test, _ = data.load_mnist("test")
     table, baseline = score_against_own_training_set(images, seeds, ctx.config["data"], test)
     tables.save_table(table.first_neighbours(tables.STORED_NEIGHBOURS), ctx.dir / OWN_TABLE_FILE)
-    own = DataSpec.from_dict(ctx.config["data"]).build().images
-    flat = own.reshape(len(own), -1)
-    canary_row = [int(np.flatnonzero((flat == c.reshape(-1)).all(1))[0]) for c in canaries]
+    # rows of the built training set come from MNIST (source >= 0) or canary k (source -(k + 1)); the first
+    # copy of each canary is the one the distinct-image search reports
+    sources = DataSpec.from_dict(ctx.config["data"]).build().sources
+    canary_row = [int(np.flatnonzero(sources == -(k + 1))[0]) for k in range(len(canaries))]
     nearest = {name: copies.nearest_under(table, name) for name in table.scores}
     rows = []
     for k, spec in enumerate(specs):

@@ -74,6 +74,7 @@ def benchmark_stage(ctx: StageContext) -> dict:
             baseline.scores[name][report],
             criterion.direction,
             criterion.default_threshold,
+            book_inclusive=criterion.inclusive,
         )
         reports[name]["chosen_by"] = criterion.chosen_by
     record = {

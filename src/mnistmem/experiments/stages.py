@@ -133,13 +133,13 @@ def feature_cache_path(model, images: np.ndarray) -> Path:
     """`<data dir>/cache/features-<weights hash>-<images hash>.npy` (exact hashes, not fingerprints)."""
     import hashlib
 
+    from mnistmem.data import content_digest
     from mnistmem.paths import data_dir
 
     weights = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         weights.update(name.encode() + tensor.detach().cpu().numpy().tobytes())
-    pixels = hashlib.sha256(repr(images.shape).encode() + np.ascontiguousarray(images).tobytes())
-    return data_dir() / "cache" / f"features-{weights.hexdigest()[:16]}-{pixels.hexdigest()[:16]}.npy"
+    return data_dir() / "cache" / f"features-{weights.hexdigest()[:16]}-{content_digest(images)[:16]}.npy"
 
 
 def _cached_on_disk(model, fn, images: np.ndarray) -> np.ndarray:

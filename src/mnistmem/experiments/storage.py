@@ -76,14 +76,11 @@ def clusters(images: np.ndarray, radius: float, min_size: int) -> list[np.ndarra
 
 
 def _pixel_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distances between the images of `a` and of `b` (uint8), in [0,1] pixel units, [len(a), len(b)].
+    """Euclidean distances between the images of `a` and of `b` (uint8), in [0,1] pixel units, [len(a), len(b)],
+    from the exact integer squared distances of `neighbors.squared_byte_distances`."""
+    from mnistmem.neighbors import squared_byte_distances
 
-    Computed in float64 from the bytes: every squared norm and dot product is an integer below 2⁵³
-    (784·255² < 2²⁶), so the squared distances are exact whatever the order of summation."""
-    x = a.reshape(len(a), -1).astype(np.float64)
-    y = b.reshape(len(b), -1).astype(np.float64)
-    squared = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * (x @ y.T)
-    return np.sqrt(np.maximum(squared, 0.0)) / 255.0
+    return np.sqrt(squared_byte_distances(a, b)) / 255.0
 
 
 def medoid(images: np.ndarray) -> int:

@@ -91,6 +91,21 @@ class FamilyModel(nn.Module):
             optimizers[name].step()
         return log
 
+    @torch.no_grad()
+    def batched(self, images: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor], batch_size: int) -> np.ndarray:
+        """`fn` (this network or a part of it) applied in eval mode to uint8 images [N,28,28], `batch_size` at a
+        time, as float32 numpy rows (empty: shape (0,)); the training mode is restored afterwards."""
+        was_training = self.training
+        self.eval()
+        try:
+            out = [
+                fn(to_model_input(images[i : i + batch_size], self.device)).float().cpu()
+                for i in range(0, len(images), batch_size)
+            ]
+        finally:
+            self.train(was_training)
+        return torch.cat(out).numpy() if out else np.zeros((0,), dtype=np.float32)
+
     def ema_module(self) -> nn.Module | None:
         return None
 

@@ -15,14 +15,14 @@ loads them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import nn
 
-from mnistmem.models.base import FamilyModel, to_model_input
+from mnistmem.models.base import FamilyModel
 
 TRAIN_COMMAND = "python scripts/train_classifier.py"
 #: SHA-256 of the committed classifier's weights: they load only with this hash (they define MNIST-FID, the
@@ -90,26 +90,13 @@ class Classifier(FamilyModel):
         yield "main", loss
 
     # ------------------------------------------------------------------------------------------- inference
-    @torch.no_grad()
-    def _batched(self, images: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor], batch_size: int) -> np.ndarray:
-        was_training = self.training
-        self.eval()
-        try:
-            out = [
-                fn(to_model_input(images[i : i + batch_size], self.device)).float().cpu()
-                for i in range(0, len(images), batch_size)
-            ]
-        finally:
-            self.train(was_training)
-        return torch.cat(out).numpy() if out else np.zeros((0,), dtype=np.float32)
-
     def features(self, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
         """Penultimate features, float32 [N, features], of uint8 images [N,28,28]."""
-        return self._batched(np.asarray(images), self.body, batch_size).reshape(len(images), -1)
+        return self.batched(np.asarray(images), self.body, batch_size).reshape(len(images), -1)
 
     def logits(self, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
         """Class logits, float32 [N, num_classes]."""
-        return self._batched(np.asarray(images), self, batch_size).reshape(len(images), -1)
+        return self.batched(np.asarray(images), self, batch_size).reshape(len(images), -1)
 
     def predict(self, images: np.ndarray, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
         """(labels int64 [N], confidence float32 [N] = max softmax probability)."""

@@ -107,19 +107,9 @@ class Descriptor(FamilyModel):
         log.update(loss=float(loss.detach()), top1=float((logits.argmax(1) == target).float().mean()))
         yield "main", loss
 
-    @torch.no_grad()
     def embed(self, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
         """Unit embeddings, float32 [N, dim], of uint8 images [N,28,28]."""
-        was_training = self.training
-        self.eval()
-        try:
-            out = [
-                self(to_model_input(np.asarray(images[i : i + batch_size]), self.device)).cpu()
-                for i in range(0, len(images), batch_size)
-            ]
-        finally:
-            self.train(was_training)
-        return torch.cat(out).numpy() if out else np.zeros((0, self.model_kwargs["dim"]), np.float32)
+        return self.batched(np.asarray(images), self, batch_size).reshape(len(images), self.model_kwargs["dim"])
 
     def loss(self, images: np.ndarray, seed: int = 0) -> np.ndarray:
         raise TypeError("the copy descriptor has no per-example loss")
