@@ -66,3 +66,56 @@ def test_the_execution_cache_is_dropped_when_code_or_results_change(tmp_path):
     second = bookbuild.inputs_digest(tmp_path)
     manifest.write_text('{"rescored": true}')
     assert len({first, second, bookbuild.inputs_digest(tmp_path)}) == 3
+
+
+def test_a_result_file_altered_after_its_manifest_also_reruns_the_chapters(tmp_path):
+    """Not only the manifests: a table changed on disk must make the pages run again (and then be refused by
+    the results door), never leave the page built from the unaltered file. Scratch folders do not count."""
+    stage = tmp_path / "data" / "results" / "cpu" / "main" / "score_gan-1"
+    stage.mkdir(parents=True)
+    (tmp_path / "src" / "mnistmem").mkdir(parents=True)
+    table = stage / "table.npz"
+    table.write_bytes(b"one")
+    first = bookbuild.inputs_digest(tmp_path)
+    (stage / "scratch").mkdir()
+    (stage / "scratch" / "checkpoint").write_bytes(b"training state")
+    assert bookbuild.inputs_digest(tmp_path) == first
+    table.write_bytes(b"two")
+    assert bookbuild.inputs_digest(tmp_path) != first
+
+
+@pytest.mark.parametrize("failure", ["exit code", "error report"])
+def test_a_failed_build_leaves_no_finished_looking_page_and_the_next_plain_build_starts_over(
+    failure, tmp_path, monkeypatch
+):
+    """After a failed build (a chapter raised, e.g. on a corrupt results table), a plain `mnistmem book build`
+    once said "no targets are out of date" and kept the broken page. Now the failed build removes its HTML and
+    its stamp, so the next build runs every chapter again. A build whose exit code is 0 but which left
+    jupyter-book's error report of a chapter (a non-strict build) fails too."""
+    import subprocess
+    from types import SimpleNamespace
+
+    (tmp_path / "src" / "mnistmem").mkdir(parents=True)
+    builds: list[bool] = []  # for each jupyter-book run: did it find the previous build's HTML?
+
+    def jupyter_book(command, cwd, env):
+        html = tmp_path / "book" / "_build" / "html"
+        builds.append(html.exists())
+        html.mkdir(parents=True, exist_ok=True)
+        (html / "chapter.html").write_text("<p>Its generator has  adjustable numbers</p>")
+        broken = len(builds) == 1
+        if broken and failure == "error report":
+            (html / "reports").mkdir()
+            (html / "reports" / "chapter.err.log").write_text("Traceback ...")
+        return SimpleNamespace(returncode=1 if broken and failure == "exit code" else 0)
+
+    monkeypatch.setattr(bookbuild, "_root", lambda: tmp_path)
+    monkeypatch.setattr(bookbuild, "unsynced_pairs", lambda root: [])
+    monkeypatch.setattr(bookbuild, "bundle_plotly_js", lambda root: None)
+    monkeypatch.setattr(subprocess, "run", jupyter_book)
+    with pytest.raises(bookbuild.BookError, match="failed"):
+        bookbuild.build()
+    assert not (tmp_path / "book" / "_build" / "html").exists()
+    assert not (tmp_path / "book" / "_build" / bookbuild.INPUTS_STAMP).exists()
+    assert bookbuild.build() == tmp_path / "book" / "_build" / "html"
+    assert builds == [False, False]  # the second build started from nothing

@@ -196,6 +196,12 @@ def test_training_features_are_cached_on_disk_by_exact_hashes(tmp_path, monkeypa
     assert stages.feature_cache_path(model, other) != path
     path.write_bytes(b"truncated")  # a broken cache is recomputed, not trusted
     np.testing.assert_array_equal(stages._cached_on_disk(model, model.features, train), first)
+    flipped = bytearray(path.read_bytes())  # one flipped bit inside the floats: shape and finiteness still pass
+    flipped[-5] ^= 0x01
+    path.write_bytes(bytes(flipped))
+    assert not np.array_equal(np.load(path), first)
+    np.testing.assert_array_equal(stages._cached_on_disk(model, model.features, train), first)
+    np.testing.assert_array_equal(np.load(path), first)  # and the cache file is mended
 
 
 def test_selected_stages_run_alone_and_the_manifest_waits_for_the_whole_plan(tmp_path):
@@ -274,3 +280,21 @@ def test_rerun_runs_finished_stages_again_in_place_and_nothing_else(tmp_path):
     assert results.load("toy", "smoke", root=tmp_path).summary("square")["total"] == 5
     with pytest.raises(PlanError, match="matches no stage"):
         run_experiment(make_experiment(calls), "smoke", root=tmp_path, log=lambda _: None, rerun=("train_*",))
+
+
+def test_a_killed_write_leaves_no_temporary_file_behind_after_the_next_run(tmp_path):
+    """A process killed inside an atomic write leaves `.name.XXXX.tmp`; the next run of the folder, holding its
+    lock, removes every such file (a stray file in a finished stage's folder would make it unverifiable)."""
+    from mnistmem.atomic import exclusive
+
+    stray = [tmp_path / ".table.npz.a1b2.tmp", tmp_path / "stage-1" / ".samples.npz.c3d4.tmp"]
+    for path in stray:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a file")
+    (tmp_path / "stage-1" / "table.npz").write_bytes(b"a finished file")
+    with exclusive(tmp_path, lambda: RuntimeError("busy")):
+        assert not any(path.exists() for path in stray)
+        assert (tmp_path / "stage-1" / "table.npz").exists()
+        with pytest.raises(RuntimeError, match="busy"):  # and a second writer is refused, not let in
+            with exclusive(tmp_path, lambda: RuntimeError("busy")):
+                pass

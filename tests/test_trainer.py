@@ -67,7 +67,8 @@ def test_kill_and_resume_equals_uninterrupted(family, tmp_path):
     recipe = dict(lr_schedule="cosine", warmup_steps=5, grad_clip=0.5, ema=0.99, ema_warmup=True)
     if family == "diffusion":
         recipe["model_kwargs"] = {**TINY["diffusion"], "snr_gamma": 5.0}
-    config = tiny_config(family, steps=steps, checkpoint_every=every, **recipe)
+    # log lines every 3 steps, checkpoints every 8: a resume starts in the middle of a logged window
+    config = tiny_config(family, steps=steps, checkpoint_every=every, log_every=3, **recipe)
     victim = start_training(config, tmp_path / "killed")
     deadline = time.time() + 300
     while not list_checkpoints(tmp_path / "killed") and time.time() < deadline and victim.poll() is None:
@@ -80,6 +81,13 @@ def test_kill_and_resume_equals_uninterrupted(family, tmp_path):
     uninterrupted = train(config, tmp_path / "reference", progress=False)
     assert_same_checkpoint(resumed, uninterrupted)
     assert not any(p.name.startswith(".") for p in (tmp_path / "killed" / "checkpoints").iterdir())
+
+    # the logged losses (and so a stage's `final_loss`) equal the uninterrupted run's, not only the steps since
+    # the checkpoint; throughput differs, naturally
+    def losses(run):
+        return [{k: v for k, v in line.items() if k != "images_per_s"} for line in read_metrics(run)]
+
+    assert losses(tmp_path / "killed") == losses(tmp_path / "reference")
 
 
 def test_checkpoints_kept_idempotent_and_loadable(tmp_path):
@@ -186,7 +194,7 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
         load_model(tmp_path)
     good_weights = (final / ckpt.MODEL).read_bytes()
     (final / ckpt.MODEL).write_bytes(b"\x00garbage" * 10)
-    with pytest.raises(CheckpointError, match="corrupt"):
+    with pytest.raises(CheckpointError, match=r"has SHA-256 .*refused"):
         load_model(final)
     (final / ckpt.MODEL).write_bytes(good_weights)
     state = json.loads((final / ckpt.STATE).read_text())
@@ -271,3 +279,13 @@ def test_a_time_budget_pauses_at_a_checkpoint_and_resuming_ends_bit_identical(tm
     # the loss curve too: each logged line averages the same steps, however the run was cut
     losses = [(m["step"], m["loss"]) for m in read_metrics(tmp_path / "sittings")]
     assert losses == [(m["step"], m["loss"]) for m in read_metrics(tmp_path / "straight")]
+
+
+def test_a_second_training_process_on_the_same_folder_is_refused_in_one_line(tmp_path):
+    """Two runs into one folder once both did all the work and wrote each line of metrics.jsonl twice."""
+    from mnistmem.atomic import exclusive
+
+    with exclusive(tmp_path, lambda: RuntimeError("the other process")):
+        with pytest.raises(ConfigError, match="being trained by another process"):
+            train(tiny_config("vae", steps=2), tmp_path, progress=False)
+    assert not list_checkpoints(tmp_path)

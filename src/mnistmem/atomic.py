@@ -6,12 +6,16 @@ run could mistake for a finished result.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+#: the lock file `exclusive` holds in a folder
+LOCK = ".lock"
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -44,3 +48,33 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+@contextlib.contextmanager
+def exclusive(folder: Path, busy: Callable[[], Exception]) -> Iterator[None]:
+    """Hold an exclusive advisory lock (`fcntl.flock` on `folder/.lock`) while one process writes `folder`; a
+    second process is refused at once with the error `busy()` makes, so two runs never both do the work,
+    interleave their logs or clean each other's temporary files. The lock ends with the process, even a killed
+    one. While it is held, every `*.tmp` file under `folder` is a leftover of a killed write: removed."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy() from None
+        try:
+            remove_stray_temporaries(folder)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def remove_stray_temporaries(folder: Path) -> list[Path]:
+    """Delete the `*.tmp` files under `folder` (what a killed `write_atomic`, or any write here that renames a
+    temporary file into place, leaves); only safe while holding `exclusive(folder)`. Returns them."""
+    stray = [path for path in folder.rglob("*.tmp") if path.is_file()]
+    for path in stray:
+        path.unlink(missing_ok=True)
+    return stray

@@ -83,13 +83,20 @@ INPUTS_STAMP = ".inputs-sha256"
 
 def inputs_digest(root: Path) -> str:
     """SHA-256 over what a chapter's output depends on besides its own cells: the package's source and every
-    committed result's manifest (whose stage records hash each result file)."""
+    committed result file (not only the manifests: a result file altered after its manifest was written must
+    make the chapters run again, and then be refused by `mnistmem.results`, instead of leaving the page that
+    was built from the unaltered file). Scratch folders and lock files are not results."""
     import hashlib
 
+    from mnistmem.experiments.runner import SCRATCH
+
     digest = hashlib.sha256()
-    files = sorted((root / "src" / "mnistmem").rglob("*.py")) + sorted(
-        (root / "data" / "results").rglob("manifest.json")
-    )
+    results = [
+        path
+        for path in (root / "data" / "results").rglob("*")
+        if path.is_file() and SCRATCH not in path.relative_to(root).parts and path.name != ".lock"
+    ]
+    files = sorted((root / "src" / "mnistmem").rglob("*.py")) + sorted(results)
     for path in files:
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -132,7 +139,15 @@ def build(fresh: bool = False, strict: bool = True) -> Path:
         command += ["-W", "-n", "--keep-going"]
     env = dict(os.environ, **{BOOK_BUILD_ENV: "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
     result = subprocess.run(command, cwd=root, env=env)
-    if result.returncode != 0:
-        raise BookError(f"jupyter-book failed (exit {result.returncode}); see the messages above")
+    failed = sorted(p.name for p in (build_dir / "html" / "reports").glob("*.log"))  # jupyter-book's error reports
+    if result.returncode != 0 or failed:
+        # Leave no page that looks finished and no stamp: the next build, plain or not, starts from scratch
+        # (jupyter-book would otherwise call its targets up to date and keep the broken pages).
+        stamp.unlink(missing_ok=True)
+        shutil.rmtree(build_dir / "html", ignore_errors=True)
+        why = (
+            f"exit {result.returncode}" if result.returncode != 0 else "a chapter raised an error: " + ", ".join(failed)
+        )
+        raise BookError(f"jupyter-book failed ({why}); see the messages above. The half-built HTML was removed")
     stamp.write_text(digest)
     return build_dir / "html"

@@ -12,6 +12,12 @@ Layout of a training run directory (`mnistmem.training.train(config, out_dir)`):
           ema.safetensors           EMA of `model.ema_module()`'s parameters, when the config has `ema`
           optimizer.safetensors     the optimizers' tensors (Adam moments, step counts)
 
+`state.json` records the SHA-256 of each tensor file (`files`), and every read checks it (`read_tensors`), so
+a flipped byte, a truncated or replaced file, or a deleted EMA is refused with one line naming the file rather
+than sampled from. A checkpoint written before these hashes existed loads only where a finished stage's
+record (`stage.json`, `mnistmem.integrity`) covers it; the trainer records the hashes of its own older
+checkpoints when it resumes a run (`record_missing_hashes`).
+
 A checkpoint is first written to `checkpoints/.tmp-step_…`, its files flushed to disk, and then the whole
 directory is renamed into place (`os.rename` of a directory is atomic), so a process killed at any moment
 leaves either the complete checkpoint or none; names starting with "." are ignored and cleaned up.
@@ -31,6 +37,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from mnistmem.integrity import sha256_file
 from mnistmem.models import FamilyModel, UnknownModelError, model_class
 
 CHECKPOINTS = "checkpoints"
@@ -38,6 +45,7 @@ STATE = "state.json"
 MODEL = "model.safetensors"
 EMA = "ema.safetensors"
 OPTIMIZER = "optimizer.safetensors"
+FILES = "files"  # the state.json field: {tensor file name: SHA-256}
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
@@ -115,7 +123,7 @@ def write_checkpoint(
     tmp.mkdir()
     for name, tensors in files.items():
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / name))
-    write_json_atomic(tmp / STATE, state)
+    write_json_atomic(tmp / STATE, {**state, FILES: {name: sha256_file(tmp / name) for name in files}})
     for file in tmp.iterdir():
         with open(file, "rb") as handle:
             os.fsync(handle.fileno())
@@ -173,15 +181,59 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return found[-1][1]
 
 
+#: what every checkpoint's state.json holds
+_STATE_FIELDS = ("family", "model_kwargs", "config", "step")
+
+
 def read_state(checkpoint: Path) -> dict[str, Any]:
+    """A checkpoint's state.json, refused (one line naming it) when unreadable or missing a field."""
     try:
-        return json.loads((checkpoint / STATE).read_text())
+        state = json.loads((checkpoint / STATE).read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise CheckpointError(f"{checkpoint / STATE} is unreadable or corrupt ({error})") from error
+    missing = [f for f in _STATE_FIELDS if f not in state] if isinstance(state, dict) else list(_STATE_FIELDS)
+    if missing:
+        raise CheckpointError(
+            f"{checkpoint / STATE} is not a checkpoint record (missing {', '.join(missing)}). Fix: use another "
+            "checkpoint, or train again"
+        )
+    return state
 
 
-def read_tensors(file: Path) -> dict[str, torch.Tensor]:
-    """Load a safetensors file; a missing or corrupt file is a `CheckpointError` naming it."""
+def record_missing_hashes(out_dir: Path) -> list[Path]:
+    """Add the `files` hashes to the run's checkpoints written before they were recorded; return those.
+
+    Only the trainer calls this, on its own run folder, at the moment it trusts that folder anyway (to resume
+    from it); a checkpoint found elsewhere without hashes is refused by `load_model`."""
+    sealed = []
+    for _, checkpoint in list_checkpoints(out_dir):
+        state = read_state(checkpoint)
+        if FILES not in state:
+            names = sorted(p.name for p in checkpoint.glob("*.safetensors"))
+            write_json_atomic(checkpoint / STATE, {**state, FILES: {n: sha256_file(checkpoint / n) for n in names}})
+            sealed.append(checkpoint)
+    return sealed
+
+
+def read_tensors(file: Path, state: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
+    """Load a safetensors file, after checking it against the SHA-256 that `state` (its checkpoint's
+    state.json) records; a missing, altered or unrecorded file is a `CheckpointError` naming it.
+    `state=None` (a checkpoint already verified by its stage record) skips the hash."""
+    if state is not None:
+        expected = state.get(FILES, {}).get(file.name)
+        if expected is None:
+            raise CheckpointError(
+                f"{file} is not recorded in {file.parent / STATE} (unverified). Fix: use a checkpoint written by "
+                "`mnistmem train`, or train again"
+            )
+        if not file.is_file():
+            raise CheckpointError(f"{file} is missing (recorded with SHA-256 {expected[:16]}…). Fix: train again")
+        found = sha256_file(file)
+        if found != expected:
+            raise CheckpointError(
+                f"{file} has SHA-256 {found[:16]}…, its checkpoint recorded {expected[:16]}…: refused. "
+                "Fix: restore the file (e.g. from git) or train again"
+            )
     try:
         return load_file(str(file))
     except (OSError, SafetensorError) as error:
@@ -218,9 +270,20 @@ def load_model(
         model = model_class(found)(**state["model_kwargs"])
     except (UnknownModelError, KeyError, TypeError) as error:
         raise CheckpointError(f"{checkpoint / STATE} does not describe a known model ({error})") from error
-    load_into(model, read_tensors(checkpoint / MODEL), checkpoint / MODEL)
-    if ema and (checkpoint / EMA).exists() and model.ema_module() is not None:
-        load_ema_weights(model.ema_module(), read_tensors(checkpoint / EMA), checkpoint / EMA)
+    verify = state if FILES in state else _verified_by_stage_record(checkpoint)
+    load_into(model, read_tensors(checkpoint / MODEL, verify), checkpoint / MODEL)
+    if ema and model.ema_module() is not None and state.get("config", {}).get("ema") is not None:
+        if not (checkpoint / EMA).exists():
+            raise CheckpointError(
+                f"{checkpoint / EMA} is missing, though the run kept an EMA of its weights. Fix: restore the file, "
+                "or pass --no-ema to sample the training weights"
+            )
+        load_ema_weights(model.ema_module(), read_tensors(checkpoint / EMA, verify), checkpoint / EMA)
+    bad = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise CheckpointError(
+            f"{checkpoint} holds non-finite weights ({bad[0]} …): refused. Fix: use another checkpoint"
+        )
     model.config = state["config"]
     model.step = state["step"]
     model.checkpoint = checkpoint
@@ -229,6 +292,31 @@ def load_model(
 
         model.to(pick_device(device))
     return model.eval()
+
+
+def _verified_by_stage_record(checkpoint: Path) -> None:
+    """For a checkpoint without its own hashes: verify it against the record of the finished stage whose
+    folder holds it (`stage.json`), or refuse it as unverified. Returns None: its files are then checked."""
+    from mnistmem import integrity
+
+    for folder in checkpoint.parents:
+        record_file = folder / "stage.json"
+        if record_file.is_file():
+            try:
+                record = json.loads(record_file.read_text())
+            except (OSError, json.JSONDecodeError) as error:
+                raise CheckpointError(f"{record_file} is unreadable ({error}); cannot verify {checkpoint}") from error
+            fix = "Fix: restore the stage's files (e.g. from git) or rerun it with `mnistmem reproduce --rerun`"
+            try:
+                integrity.check_seal(record, str(record_file), fix)
+                integrity.verify_files(folder, record["files"], checkpoint, fix)
+            except integrity.IntegrityError as error:
+                raise CheckpointError(str(error)) from error
+            return None
+    raise CheckpointError(
+        f"{checkpoint} records no content hashes (written by an older mnistmem) and no stage record covers it: "
+        "unverified, refused. Fix: resume or rerun its training (`mnistmem train --out RUN`), which records them"
+    )
 
 
 def load_ema_weights(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:

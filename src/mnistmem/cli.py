@@ -69,6 +69,7 @@ PROJECT_ERRORS = {
     ("mnistmem.experiments.runner", "ExperimentBusyError"),
     ("mnistmem.experiments.runner", "PlanError"),
     ("mnistmem.commands.search", "SearchInputError"),
+    ("mnistmem.commands.unlearn", "UnlearnArgumentError"),
 }
 
 

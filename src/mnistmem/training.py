@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mnistmem import atomic
 from mnistmem import checkpoints as ckpt
 from mnistmem.dataspec import DataSpec
 from mnistmem.models import FAMILIES, FamilyModel, UnknownModelError, build_model, model_class
@@ -230,28 +231,20 @@ def _epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
 
 def nearest_other_images(images: np.ndarray) -> np.ndarray:
     """For each image, the row of its nearest *different* image (exact pixel search; identical copies are
-    skipped), cached on disk under `<data dir>/cache/` by the images' hash."""
-    from mnistmem.atomic import write_atomic
+    skipped), cached on disk under `<data dir>/cache/` by the images' hash (`mnistmem.diskcache`)."""
+    from mnistmem import diskcache
     from mnistmem.data import content_digest
     from mnistmem.neighbors import knn
-    from mnistmem.paths import data_dir
 
-    path = data_dir() / "cache" / f"nearest-other-{content_digest(images)[:16]}.npy"
-    if path.exists():
-        try:
-            found = np.load(path, allow_pickle=False)
-            if found.shape == (len(images),) and found.min() >= 0 and found.max() < len(images):
-                return found
-        except (OSError, ValueError):
-            pass  # unreadable: recompute below
-    distance, index = knn(images, images, k=min(8, len(images)), progress=False)
-    nearest = np.empty(len(images), np.int64)
-    for row in range(len(images)):
-        others = index[row][(distance[row] > 0) & (index[row] != row)]
-        nearest[row] = others[0] if len(others) else index[row][index[row] != row][0]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, lambda handle: np.save(handle, nearest, allow_pickle=False))
-    return nearest
+    def compute() -> np.ndarray:
+        distance, index = knn(images, images, k=min(8, len(images)), progress=False)
+        nearest = np.empty(len(images), np.int64)
+        for row in range(len(images)):
+            others = index[row][(distance[row] > 0) & (index[row] != row)]
+            nearest[row] = others[0] if len(others) else index[row][index[row] != row][0]
+        return nearest
+
+    return diskcache.cached_array(diskcache.cache_file(f"nearest-other-{content_digest(images)[:16]}"), compute)
 
 
 def batch_indices(step: int, batch_size: int, n: int, seed: int) -> np.ndarray:
@@ -333,13 +326,13 @@ class _Run:
 
     def restore(self, checkpoint: Path) -> dict[str, Any]:
         state = ckpt.read_state(checkpoint)
-        ckpt.load_into(self.model, ckpt.read_tensors(checkpoint / ckpt.MODEL), checkpoint / ckpt.MODEL)
-        optim_tensors = ckpt.read_tensors(checkpoint / ckpt.OPTIMIZER)
+        ckpt.load_into(self.model, ckpt.read_tensors(checkpoint / ckpt.MODEL, state), checkpoint / ckpt.MODEL)
+        optim_tensors = ckpt.read_tensors(checkpoint / ckpt.OPTIMIZER, state)
         restored = ckpt.unflatten_state(state["optimizers"], optim_tensors)
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(restored[name])
         if self.ema is not None:
-            tensors = ckpt.read_tensors(checkpoint / ckpt.EMA)
+            tensors = ckpt.read_tensors(checkpoint / ckpt.EMA, state)
             names = [name for name, _ in self.model.ema_module().named_parameters()]
             device = next(self.model.parameters()).device
             self.ema.shadow_params = [tensors[name].to(device) for name in names]
@@ -405,9 +398,24 @@ def train(
     already finished. `resume=False` refuses to touch a directory that already holds checkpoints.
     """
     out_dir = Path(out_dir)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # one run in several processes: they share the folder
+        return _train(config, out_dir, resume, progress, deadline)
+
+    def busy() -> ConfigError:
+        return ConfigError(
+            f"{out_dir} is being trained by another process; wait for it to finish, or use another --out"
+        )
+
+    with atomic.exclusive(out_dir, busy):
+        return _train(config, out_dir, resume, progress, deadline)
+
+
+def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, deadline: float | None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_existing_run(config, out_dir, resume)
     ckpt.clean_temporaries(out_dir)
+    for checkpoint in ckpt.record_missing_hashes(out_dir):
+        print(f"mnistmem train: recorded the content hashes of {checkpoint} (written by an older version)")
     done = ckpt.step_dir(out_dir, config.steps)
     if (done / ckpt.STATE).exists():
         return done

@@ -60,22 +60,27 @@ def run(args: argparse.Namespace) -> int:
     names = args.only or list(experiments.REGISTRY)
     unknown = [n for n in names if n not in experiments.REGISTRY]
     if unknown:
-        print(f"mnistmem reproduce: unknown experiment(s) {unknown}; known: {list(experiments.REGISTRY)}")
+        print(
+            f"mnistmem reproduce: unknown experiment(s) {unknown}; known: {list(experiments.REGISTRY)}", file=sys.stderr
+        )
         return 2
     if args.jobs < 1:
-        print(f"mnistmem reproduce: --jobs must be at least 1, got {args.jobs}")
+        print(f"mnistmem reproduce: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
         return 2
     if args.stages and (not args.only or len(args.only) != 1):
-        print("mnistmem reproduce: --stages needs exactly one experiment in --only (e.g. --only main --stages ...)")
+        print(
+            "mnistmem reproduce: --stages needs exactly one experiment in --only (e.g. --only main --stages ...)",
+            file=sys.stderr,
+        )
         return 2
     if args.rerun and (not args.only or len(args.only) != 1 or args.stages):
-        print("mnistmem reproduce: --rerun needs exactly one experiment in --only and no --stages")
+        print("mnistmem reproduce: --rerun needs exactly one experiment in --only and no --stages", file=sys.stderr)
         return 2
     if args.minutes is not None and not args.minutes > 0:
-        print(f"mnistmem reproduce: --minutes must be a positive number, got {args.minutes}")
+        print(f"mnistmem reproduce: --minutes must be a positive number, got {args.minutes}", file=sys.stderr)
         return 2
     if (args.stages or args.minutes is not None) and args.jobs != 1:
-        print("mnistmem reproduce: --stages and --minutes run in one process; drop --jobs")
+        print("mnistmem reproduce: --stages and --minutes run in one process; drop --jobs", file=sys.stderr)
         return 2
     deadline = None if args.minutes is None else time.monotonic() + 60 * args.minutes
     ordered = [name for name in experiments.REGISTRY if name in names]  # later experiments read earlier ones

@@ -131,10 +131,12 @@ def run(args: argparse.Namespace) -> int:
         "device": str(model.device),
         "images_per_s": len(images) / elapsed,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp.npz")
-    np.savez_compressed(tmp, images=images, seeds=seeds, meta=np.array(json.dumps(meta)))
-    tmp.replace(args.out)
+    from mnistmem.atomic import write_atomic
+
+    write_atomic(
+        args.out,
+        lambda handle: np.savez_compressed(handle, images=images, seeds=seeds, meta=np.array(json.dumps(meta))),
+    )
     print(f"wrote {len(images)} samples to {args.out} ({meta['images_per_s']:.1f} images/s)")
     if args.quality:
         from mnistmem import data

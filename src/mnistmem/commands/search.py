@@ -57,7 +57,10 @@ def read_samples(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             raise SearchInputError(
                 f"{path} holds {names}; expected an array named 'images'. Fix: np.savez(path, images=..., seeds=...)."
             )
-        return loaded[key], (loaded["seeds"] if "seeds" in names else None)
+        try:  # an .npz is read member by member: a damaged member shows only now (bad CRC, truncated data)
+            return loaded[key], (loaded["seeds"] if "seeds" in names else None)
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+            raise SearchInputError(f"cannot read {path} ({error}). Fix: save the samples again.") from error
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +74,12 @@ def run(args: argparse.Namespace) -> int:
     if args.k < 50:
         raise SearchInputError(f"--k must be at least 50 (Carlini's criterion uses 50), got {args.k}")
     images, seeds = read_samples(args.samples)
+    baseline = None
+    if args.baseline is not None and args.baseline.is_file():  # read before the search, so a bad file costs nothing
+        try:
+            baseline = tables.load_table(args.baseline)
+        except tables.TableFormatError as error:
+            raise SearchInputError(f"--baseline: {error}") from error
     train, _ = load_mnist("train")
     test, _ = load_mnist("test")
     out = args.out or args.samples.with_suffix(".table.npz")
@@ -86,15 +95,13 @@ def run(args: argparse.Namespace) -> int:
             progress=True,
         )
     except NeighborsInputError as error:
-        raise SearchInputError(f"{error}") from error
+        raise SearchInputError(f"{args.samples}: {error}") from error
     tables.save_table(table, out)
     print(f"{len(table)} samples searched against {len(train)} training images; table written to {out}")
     if "c_t" in table.meta:
         print(f"Meehan's C_T = {table.meta['c_t']['c_t']:+.2f}  (<< 0: copying; ~0: like held-out data)")
     if args.baseline is not None:
-        if args.baseline.is_file():
-            baseline = tables.load_table(args.baseline)
-        else:
+        if baseline is None:
             baseline = copies.baseline_table(test, train, k=args.k, device=args.device, progress=True)
             tables.save_table(baseline, args.baseline)
         print(f"\n{'criterion':15s} {'threshold':>9s} {'rate [95% CI]':>26s} {'MNIST baseline':>26s} {'excess':>8s}")

@@ -106,6 +106,12 @@ def build_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from mnistmem.training import train
 
+    if args.out.exists() and not args.out.is_dir():
+        print(
+            f"mnistmem train: --out {args.out} is a file; name a folder for the run (checkpoints, config, metrics)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         config = build_config(args)
         final = train(config, args.out, resume=not args.no_resume, progress=not args.no_progress)

@@ -16,6 +16,30 @@ from pathlib import Path
 from mnistmem.unlearn import METHODS
 
 
+class UnlearnArgumentError(ValueError):
+    """An option `mnistmem unlearn` cannot use; the message names it and the fix (printed as one line)."""
+
+
+#: options that count something and must be at least 1
+_AT_LEAST_ONE = ("n", "steps", "unlearn_steps", "batch_size", "shards", "slices", "samples", "sampler_steps")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse a bad option before any training starts (the original model alone takes minutes)."""
+    for name in _AT_LEAST_ONE:
+        value = getattr(args, name)
+        if value < 1:
+            raise UnlearnArgumentError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.out is not None and args.out.is_dir():
+        raise UnlearnArgumentError(f"--out {args.out} is a folder. Fix: name a file, e.g. {args.out / 'report.json'}")
+    try:
+        channels = [int(c) for c in args.channels.split(",")]
+    except ValueError:
+        channels = []
+    if len(channels) != 3 or min(channels) < 1:
+        raise UnlearnArgumentError(f"--channels takes three positive integers such as 8,16,16, got {args.channels!r}")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=METHODS, required=True, help="how to forget")
     parser.add_argument("--forget", required=True, help="a training index, or 'canary'")
@@ -38,10 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _source(text: str, spec) -> int:
     if text == "canary":
         if not spec.canaries:
-            raise SystemExit("mnistmem unlearn: --forget canary needs a --canary in the data")
+            raise UnlearnArgumentError("--forget canary needs a --canary in the data")
         return -1
     if not text.lstrip("-").isdigit():
-        raise SystemExit(f"mnistmem unlearn: --forget must be a training index or 'canary', got {text!r}")
+        raise UnlearnArgumentError(f"--forget must be a training index or 'canary', got {text!r}")
     return int(text)
 
 
@@ -63,17 +87,18 @@ def run(args: argparse.Namespace) -> int:
         train_from_scratch,
     )
 
+    check_arguments(args)
     try:
         spec = DataSpec(n=args.n, seed=args.data_seed, canaries=(CanarySpec.parse(args.canary),) if args.canary else ())
         channels = [int(c) for c in args.channels.split(",")]
     except (DataSpecError, ValueError) as error:
-        raise SystemExit(f"mnistmem unlearn: {error}") from None
+        raise UnlearnArgumentError(f"{error}") from None
     source = _source(args.forget, spec)
     data = spec.build()
     try:
         image = item_image(data, source)
     except ItemError as error:
-        raise SystemExit(f"mnistmem unlearn: {error}. Fix: pick an index from the spec's digits or 'canary'") from None
+        raise UnlearnArgumentError(f"{error}. Fix: pick an index from the spec's digits or 'canary'") from None
     settings = {"family": "diffusion", "model_kwargs": {"channels": channels}, "batch_size": args.batch_size}
     sampler = {"steps": args.sampler_steps}
 

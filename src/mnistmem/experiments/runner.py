@@ -16,7 +16,6 @@ Layout: `data/results/<scale>/<experiment>/manifest.json` and `.../<experiment>/
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import hashlib
 import json
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistmem import integrity, provenance
-from mnistmem.atomic import write_json
+from mnistmem.atomic import exclusive, write_json
 from mnistmem.paths import results_dir
 
 MANIFEST_SCHEMA = 1
@@ -108,27 +107,6 @@ class ExperimentBusyError(RuntimeError):
     """Another process is running the same experiment into the same folder."""
 
 
-@contextlib.contextmanager
-def _exclusive(folder: Path, experiment: str, scale: str):
-    """Hold an exclusive lock on `folder` (an advisory `fcntl.flock` on `.lock`) for one run; a second run on
-    the same folder is refused at once, so two runs never both do the work or interleave their metrics."""
-    import fcntl
-
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ExperimentBusyError(
-                f"{folder} is being written by another run of {experiment} at scale {scale}; wait for it to "
-                "finish (it resumes nothing you would lose), then rerun"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def run_experiment(
     experiment: Experiment,
     scale: str,
@@ -152,7 +130,8 @@ def run_experiment(
     """
     root = root or results_dir()
     out = experiment_dir(scale, experiment.name, root)
-    with _exclusive(out, experiment.name, scale):
+    busy = f"{out} is being written by another run of {experiment.name} at scale {scale}; wait for it to finish"
+    with exclusive(out, lambda: ExperimentBusyError(busy + " (it resumes nothing you would lose), then rerun")):
         return _run_locked(experiment, scale, root, out, progress, log, only, deadline, rerun)
 
 

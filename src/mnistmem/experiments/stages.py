@@ -133,29 +133,20 @@ def feature_cache_path(model, images: np.ndarray) -> Path:
     """`<data dir>/cache/features-<weights hash>-<images hash>.npy` (exact hashes, not fingerprints)."""
     import hashlib
 
+    from mnistmem import diskcache
     from mnistmem.data import content_digest
-    from mnistmem.paths import data_dir
 
     weights = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         weights.update(name.encode() + tensor.detach().cpu().numpy().tobytes())
-    return data_dir() / "cache" / f"features-{weights.hexdigest()[:16]}-{content_digest(images)[:16]}.npy"
+    return diskcache.cache_file(f"features-{weights.hexdigest()[:16]}-{content_digest(images)[:16]}")
 
 
 def _cached_on_disk(model, fn, images: np.ndarray) -> np.ndarray:
-    """`fn(images)` (a network's vectors), from the disk cache when present and sound."""
-    path = feature_cache_path(model, images)
-    if path.exists():
-        try:
-            features = np.load(path, allow_pickle=False)
-            if features.shape[0] == len(images) and np.isfinite(features).all():
-                return features
-        except (OSError, ValueError):
-            pass  # unreadable or truncated: recompute and overwrite below
-    features = np.asarray(fn(images), np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, lambda handle: np.save(handle, features, allow_pickle=False))
-    return features
+    """`fn(images)` (a network's vectors), from the disk cache when its bytes are verified (`mnistmem.diskcache`)."""
+    from mnistmem import diskcache
+
+    return diskcache.cached_array(feature_cache_path(model, images), lambda: np.asarray(fn(images), np.float32))
 
 
 def copy_cells(n_cells: int, fit_on: int | None = None):

@@ -212,12 +212,12 @@ def load_state(folder: str | Path) -> TrainState:
         settings["lr"],
         settings["ema"],
     )
-    ckpt.load_into(state.model, ckpt.read_tensors(checkpoint / ckpt.MODEL), checkpoint / ckpt.MODEL)
-    restored = ckpt.unflatten_state(info["optimizers"], ckpt.read_tensors(checkpoint / ckpt.OPTIMIZER))
+    ckpt.load_into(state.model, ckpt.read_tensors(checkpoint / ckpt.MODEL, info), checkpoint / ckpt.MODEL)
+    restored = ckpt.unflatten_state(info["optimizers"], ckpt.read_tensors(checkpoint / ckpt.OPTIMIZER, info))
     for name, optimizer in state.optimizers.items():
         optimizer.load_state_dict(restored[name])
     if state.ema is not None:
-        tensors = ckpt.read_tensors(checkpoint / ckpt.EMA)
+        tensors = ckpt.read_tensors(checkpoint / ckpt.EMA, info)
         names = [name for name, _ in state.model.ema_module().named_parameters()]
         state.ema.shadow_params = [tensors[name].clone() for name in names]
         state.ema.optimization_step = info["ema_optimization_step"]
