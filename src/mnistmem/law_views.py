@@ -30,6 +30,7 @@ from mnistmem.views import (
     CRITERION_NAMES,
     MODEL_NOUNS,
     _samples,
+    _scored_tags,
     _table,
     _train_images,
     pct,
@@ -37,7 +38,7 @@ from mnistmem.views import (
     scale_note,
 )
 
-#: The experiments the chapter reads.
+#: The experiments the chapter reads (its `chapter.setup` call lists them literally, as every chapter does).
 EXPERIMENTS = ["main", "size", "duplication", "randomness", "storage", "unlearning", "calibration"]
 #: The definitions offered in the control, the book's headline definition first.
 DEFINITIONS = (HEADLINE, *(c for c in CRITERION_NAMES if c != HEADLINE))
@@ -462,7 +463,11 @@ def patterns(ch, criterion: str) -> Measurement:
     m = Measurement("patterns", criterion)
     size_result, main = ch["size"], ch["main"]
     parts = []
-    for tag in ("diffusion_100", "gan_100", "gan_1000", "gan_10000"):
+    subsets = sorted(
+        (t for t in _scored_tags(size_result) if size_result.summary(f"score_{t}").get("against_own_training_set")),
+        key=lambda t: (t.partition("_")[0] != "diffusion", int(t.partition("_")[2])),
+    )
+    for tag in subsets:
         summary = size_result.summary(f"score_{tag}")
         row = _row(summary["against_own_training_set"]["criteria"], criterion)
         m.numbers[f"{tag}_rate"] = row["rate"]
@@ -676,8 +681,10 @@ def explorer_html(state: dict, caption: str) -> str:
     return (
         "<figure class='mnistmem-figure' id='mnistmem-law-explorer'>"
         "<div class='law-controls' style='display:flex;flex-wrap:wrap;gap:0.5em 1.5em;margin-bottom:0.5em'>"
-        f"<label>Legal test <select name='test' style='max-width:100%'>{tests}</select></label>"
-        f"<label>Definition of a copy <select name='definition' style='max-width:100%'>{definitions}</select></label>"
+        f"<label style='flex:2 1 18em;min-width:0'>Legal test<br><select name='test' style='width:100%'>{tests}"
+        "</select></label>"
+        f"<label style='flex:1 1 12em;min-width:0'>Definition of a copy<br><select name='definition' "
+        f"style='width:100%'>{definitions}</select></label>"
         "</div>"
         f"<p><b>Source:</b> <span class='law-source'>{html.escape(state['tests'][0]['source'])}</span></p>"
         "<p><b>The factual question:</b> "
