@@ -260,3 +260,49 @@ def test_the_chapter_renders_and_its_control_switches_the_view(built_book: Path)
             assert log.failed == [], f"failed requests {log.failed}"
             page.close()
         browser.close()
+
+
+@needs_results
+def test_the_getty_premise_verdict_follows_every_score_record(ch):
+    beyond = [
+        (family, r["criterion"])
+        for family in law_views.FULL_MODELS
+        for r in stage_summary("main", f"score_{family}")["criteria"]
+        if r["criterion"] in law_views.DEFINITIONS and r["excess_ci_low"] > 0
+    ]
+    verdict = law_views.full_verdict(ch)
+    assert verdict.startswith("under none") == (not beyond), verdict
+
+
+def test_reconstructed_sentence_lists_only_definitions_without_false_alarms():
+    rows = [
+        {
+            "criterion": "l2",
+            "samples": 39,
+            "n": 2000,
+            "distinct": 20,
+            "false_alarm_rate": 0.0,
+            "false_alarm_ci_high": 4e-4,
+        },
+        {
+            "criterion": HEADLINE,
+            "samples": 9,
+            "n": 2000,
+            "distinct": 9,
+            "false_alarm_rate": 0.26,
+            "false_alarm_ci_high": 0.3,
+        },
+        {
+            "criterion": "ssim",
+            "samples": 0,
+            "n": 2000,
+            "distinct": 0,
+            "false_alarm_rate": 0.0,
+            "false_alarm_ci_high": 4e-4,
+        },
+    ]
+    text = law_views.reconstructed_sentence(rows, 100)
+    assert "39 by the pixel distance (20 different training digits)" in text
+    assert law_views.definition_name(HEADLINE) not in text and "structural" not in text
+    assert "This definition calls no single test digit a copy" in text
+    assert "no test digit" in law_views.reconstructed_sentence(rows[1:2], 100)
