@@ -48,6 +48,7 @@ FULL_MODELS = ("gan", "vae", "diffusion")
 #: Bytes per stored parameter (32-bit floats, as `experiments.storage` counts them).
 BYTES_PER_PARAMETER = 4
 GALLERY_PAIRS = 6
+COUNT_WORDS = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six"}
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,19 @@ def _gallery(strip: np.ndarray, alt: str, caption: str) -> str:
     )
 
 
+def _times(data_bytes: float, weight_bytes: float) -> str:
+    """How the data compare with the weights: "44 times its weights", or "a quarter of ..." style shares."""
+    if data_bytes >= weight_bytes:
+        return f"{data_bytes / weight_bytes:,.0f} times its weights"
+    return f"{100 * data_bytes / weight_bytes:.0f}% of its weights"
+
+
+def _same_architecture(a: int, b: int) -> str:
+    """ "the same diffusion architecture" when two diffusion models have weights of one size, else "a diffusion
+    model" (the scales may use different sizes)."""
+    return "the same diffusion architecture" if a == b else "a diffusion model"
+
+
 def _listed(values) -> str:
     """[0, 0, 206] -> "0, 0 and 206"."""
     words = [f"{v:,}" for v in values]
@@ -262,7 +276,9 @@ def census(ch, criterion: str) -> Measurement:
             if not beyond
             else f"{len(beyond)} of the 3 models produce more copies than independent handwriting does. "
         )
-        + f"Trained on {m.numbers['small_training_images']:,} digits, the same diffusion architecture: "
+        + f"Trained on {m.numbers['small_training_images']:,} digits, "
+        + _same_architecture(weights_bytes(main, "train_diffusion"), weights_bytes(ch["size"], f"train_{SMALL}"))
+        + ": "
         f"{own['count']:,} of {own['n']:,} samples ({pct(own['rate'])}) are copies of its own training digits, "
         f"against {pct(own['baseline_rate'])} of test digits judged against the same "
         f"{m.numbers['small_training_images']:,}"
@@ -379,7 +395,7 @@ def size(ch, criterion: str) -> Measurement:
         f"The three models trained on all 60,000 digits have weights of {_mb(smallest)} to {_mb(largest)} "
         f"(the diffusion model: {m.numbers['full_diffusion_parameters']:,} numbers of {BYTES_PER_PARAMETER} bytes, "
         f"{_mb(w)}); the {full_images:,} training images take {_mb(full_bytes)} as raw pixels, "
-        f"{full_bytes / w:,.0f} times the diffusion model's weights. By the {name}, "
+        f"{_times(full_bytes, w).replace('its', 'the diffusion model’s')}. By the {name}, "
         + (
             "none of the three produces more copies than independent handwriting does: for these models, at this "
             "scale, the measurements agree with the premise the experts in Getty shared. "
@@ -387,8 +403,8 @@ def size(ch, criterion: str) -> Measurement:
             else f"{m.numbers['full_models_beyond_false_alarms']} of them produce more copies than independent "
             "handwriting does. "
         )
-        + f"In the duplication experiment, the same diffusion architecture ({_mb(dw)} of weights) was trained on "
-        f"{dup_images:,} images ({_mb(dup_bytes)}, {dup_bytes / dw:,.0f} times its weights), one of them a glyph "
+        + f"In the duplication experiment, {_same_architecture(w, dw)} ({_mb(dw)} of weights) was trained on "
+        f"{dup_images:,} images ({_mb(dup_bytes)}, {_times(dup_bytes, dw)}), one of them a glyph "
         f"planted {m.numbers['duplication_planted']:,} times; {m.numbers['duplication_diffusion_reproduced']:,} of "
         f"{m.numbers['duplication_diffusion_n']:,} of its samples reproduce that glyph by the {name}, and "
         f"{m.numbers['duplication_gan_reproduced']:,} of {m.numbers['duplication_gan_n']:,} GAN samples "
@@ -422,8 +438,8 @@ def duplication_verdict(ch) -> str:
     m = size(ch, HEADLINE)
     ratio = m.numbers["duplication_training_bytes"] / m.numbers["duplication_diffusion_weights_bytes"]
     text = (
-        f"In the duplication experiment the diffusion model's training data take {ratio:,.0f} times the space of its "
-        f"weights, "
+        "In the duplication experiment the diffusion model's training data take "
+        f"{_times(ratio, 1).replace('its weights', 'the space of its weights')}, "
     )
     if m.numbers["duplication_diffusion_reproduced"]:
         return text + (
@@ -484,7 +500,8 @@ def duplication(ch, criterion: str) -> Measurement:
         )
     digits = result.stage("train_diffusion")["config"]["train"]["data"]["n"]
     m.sentence = (
-        f"Four glyphs were planted among {digits:,} training digits, {_listed(planted)} times. By the "
+        f"{COUNT_WORDS.get(len(planted), f'{len(planted):,}')} glyphs were planted among {digits:,} training "
+        f"digits, {_listed(planted)} times. By the "
         f"{definition_name(criterion)}, they come back in " + "; ".join(parts) + ". Each count is judged "
         "against everything the model was trained on, each glyph counted once."
     )
@@ -524,17 +541,16 @@ def patterns(ch, criterion: str) -> Measurement:
     m.numbers["small_own_share"] = small["own_training_share"]
     m.numbers["small_c_t"] = small["against_own_training_set"]["c_t"]
     m.numbers["full_diffusion_c_t"] = main.summary("score_diffusion")["c_t"]
-    from mnistmem.views import c_t_text
+    from mnistmem.views import c_t_reading, c_t_text
 
     m.sentence = (
         f"Share of samples that are copies by the {definition_name(criterion)} (subsets judged against their own "
         "training digits): " + "; ".join(parts) + ". Independently of any threshold: "
         f"{pct(small['own_training_share'])} of the {n:,}-digit diffusion model's samples have their nearest of "
         f"all 60,000 training digits among its own {n:,} (chance: {pct(n / len(_train_images()))}), and Meehan's "
-        "test gives C_T = "
-        f"{c_t_text(m.numbers['small_c_t'])} against its own digits (well below 0 means copying), against "
-        f"{c_t_text(m.numbers['full_diffusion_c_t'])} for the diffusion model trained on all 60,000 (above 0: "
-        "farther from the training digits than fresh handwriting)."
+        f"test gives C_T = {c_t_text(m.numbers['small_c_t'])} against its own digits: its samples lie "
+        f"{c_t_reading(m.numbers['small_c_t'])}. For the diffusion model trained on all 60,000 it gives "
+        f"{c_t_text(m.numbers['full_diffusion_c_t'])}: its samples lie {c_t_reading(m.numbers['full_diffusion_c_t'])}."
     )
     m.gallery = census(ch, criterion).gallery
     return m
