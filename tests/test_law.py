@@ -254,6 +254,8 @@ def test_the_chapter_renders_and_its_control_switches_the_view(built_book: Path)
             assert "GDPR" in control.locator(".law-source").text_content()
             wide = page.evaluate("document.documentElement.scrollWidth")
             assert wide <= width + 1, f"the page scrolls sideways at {width} px ({wide} px wide)"
+            page.evaluate("window.scrollTo(0, 0)")
+            page.wait_for_timeout(200)
             page.screenshot(path=str(shots / f"chapters_09_copies_in_law_{width}.png"), full_page=True)
             assert log.errors == [], f"console errors {log.errors}"
             assert log.outside == [], f"requests leaving the machine {log.outside}"
