@@ -1035,7 +1035,7 @@ def extraction_sentence(models: list[dict], config: dict) -> str:
     return text + "."
 
 
-# ---------------------------------------------------------------------------------------------- chapter 9, appendix
+# ---------------------------------------------------------------------------------------------- chapter 10, appendix
 def objections_summary(ch) -> None:
     result = ch["main"]
     rows = []
@@ -1151,7 +1151,7 @@ def findings(ch) -> None:
     )
 
 
-# ---------------------------------------------------------------------------------------------- chapter 9
+# ---------------------------------------------------------------------------------------------- chapter 10
 def c_t_summary(c_t: dict[str, float]) -> str:
     """One sentence on the main models' C_T values (`{family: C_T}`), each with what its sign means."""
     if not c_t:
