@@ -222,6 +222,7 @@ def test_page_weighs_little_before_use_and_loads_data_only_when_asked(browser):
     tool = Tool(browser)
     tool.page.wait_for_timeout(500)
     total = sum(tool.bytes.values())
+    print(f"\npage weight before use: {total:,} bytes in {len(tool.bytes)} files")
     assert total <= MAX_PAGE_BYTES, f"the page loads {total:,} bytes before use: {sorted(tool.bytes.items())}"
     assert not [u for u in tool.bytes if "/_static/search/" in u], "the training set loaded with the page"
     tool.test_digit(3)
@@ -253,6 +254,7 @@ def test_drawn_strokes_are_centred_like_python_and_searched_exactly(tool):
     """Mouse strokes (a 7, an off-centre small 0) and keyboard strokes (an L): the page's centred image equals
     `centre_like_mnist` of the page's own canvas, and its neighbours equal knn's."""
     page = tool.page
+    page.locator("#ms-canvas").scroll_into_view_if_needed()
     box = page.locator("#ms-canvas").bounding_box()
     scale = box["width"] / search_page.CANVAS_SIZE
     to_screen = lambda x, y: (box["x"] + x * scale, box["y"] + y * scale)  # noqa: E731
@@ -379,6 +381,7 @@ def test_screenshot_after_a_query_and_no_overflow(browser, width):
     assert overflow == [], f"at {width} px these stick out of the window: {overflow[:10]}"
     shots = tool.site.parent / "screenshots"
     shots.mkdir(exist_ok=True)
-    page.locator("#mnistmem-search").screenshot(path=str(shots / f"search-tool-{width}px.png"))
+    page.evaluate("window.scrollTo(0, 0)")  # the theme's sticky header then sits at the top of the picture
+    page.screenshot(path=str(shots / f"search-tool-{width}px.png"), full_page=True)
     tool.clean()
     page.close()

@@ -284,14 +284,7 @@
     out.append(el("h3", { class: "ms-h", text: "Is it a copy? Each definition's verdict" }), head);
 
     const table = el("table", { class: "table ms-table ms-verdicts" });
-    table.append(
-      el("caption", {
-        text:
-          "Each definition of a copy that needs no neural network, at the threshold the book uses, and how often it " +
-          "calls independent handwriting a copy: the held-out half of the MNIST test digits" +
-          (config.calibration_note ? ` (${config.calibration_note}).` : "."),
-      }),
-    );
+    table.append(el("caption", { text: "Four definitions of a copy, at the thresholds the book uses" }));
     table.append(
       el(
         "thead",
@@ -300,32 +293,53 @@
           "tr",
           {},
           el("th", { scope: "col", text: "definition" }),
-          el("th", { scope: "col", text: "score" }),
-          el("th", { scope: "col", text: "a copy when" }),
+          el("th", { scope: "col", text: "score (a copy when)" }),
           el("th", { scope: "col", text: "verdict" }),
-          el("th", { scope: "col", text: "test digits called copies" }),
+          el("th", { scope: "col", text: "test digits it calls copies" }),
         ),
       ),
     );
     const body = el("tbody");
+    const copies = [];
     for (const c of config.criteria) {
       const score = result.scores[c.name];
       const copy = isCopy(c, score);
+      if (copy) copies.push(c.label);
       const cal = c.calibration;
-      const calText = cal ? `${cal.count.toLocaleString("en-US")} of ${cal.n.toLocaleString("en-US")} (${pct(cal.rate)})` : "not measured";
-      const row = el(
-        "tr",
-        { "data-criterion": c.name, "data-copy": String(copy) },
-        el("th", { scope: "row", text: c.label }),
-        el("td", { text: scoreText(c.name, score) }),
-        el("td", { text: c.threshold_text }),
-        el("td", { class: copy ? "ms-yes" : "ms-no", text: copy ? "a copy" : "not a copy" }),
-        el("td", { text: calText }),
+      const calText = cal
+        ? `${cal.count.toLocaleString("en-US")} of ${cal.n.toLocaleString("en-US")} (${pct(cal.rate)})`
+        : "not measured";
+      body.append(
+        el(
+          "tr",
+          { "data-criterion": c.name, "data-copy": String(copy) },
+          el("th", { scope: "row", text: c.label }),
+          el("td", { text: `${scoreText(c.name, score)} (${c.threshold_text})` }),
+          el("td", { class: copy ? "ms-yes" : "ms-no", text: copy ? "a copy" : "not a copy" }),
+          el("td", { text: calText }),
+        ),
       );
-      body.append(row);
     }
     table.append(body);
-    out.append(el("div", { class: "ms-scroll" }, table));
+    const nearestText = `training digit #${result.index[0].toLocaleString("en-US")}`;
+    out.append(
+      el("p", {
+        class: "ms-summary",
+        text:
+          copies.length === 0
+            ? `None of the four definitions calls it a copy of ${nearestText}.`
+            : `${copies.length} of the four definitions call${copies.length === 1 ? "s" : ""} it a copy of ${nearestText}: ` +
+              `${copies.join(", ")}.`,
+      }),
+      el("div", { class: "ms-scroll" }, table),
+      el("p", {
+        class: "ms-hint",
+        text:
+          "Last column: how often the same definition calls independent handwriting a copy — the held-out half of the " +
+          "MNIST test digits, written by other people and never trained on" +
+          (config.calibration_note ? ` (${config.calibration_note}).` : "."),
+      }),
+    );
 
     out.append(el("h3", { class: "ms-h", text: `Its ${config.shown} nearest training digits, of all ${result.n.toLocaleString("en-US")}` }));
     const grid = el("ol", { class: "ms-neighbours" });
@@ -475,6 +489,10 @@
           digitCanvas(result.image, `training digit #${j}, a ${result.label}`, "ms-digit ms-digit-large"),
           el("p", { text: `Training digit #${j.toLocaleString("en-US")}, a ${result.label}.` }),
         ),
+        el("p", {
+          class: "ms-hint",
+          text: "Under each sample: its number and its pixel distance to this training digit (every sample compared, exactly).",
+        }),
       );
       for (const m of result.models) {
         const name = config.models.find((x) => x.tag === m.tag).name;
