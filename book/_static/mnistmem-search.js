@@ -371,12 +371,14 @@
     status.dataset.ms = String(result.ms);
   }
 
+  let latest = 0; // a slow answer (one waiting for a download) never replaces a newer one
   async function run(message, what, extra) {
     busy++;
+    const mine = ++latest;
     say(loadingNote(extra));
     try {
       const result = await ask(Object.assign({ type: "search", k: config.k, shown: config.shown, carlini: config.carlini }, message));
-      showResult(result, what);
+      if (mine === latest) showResult(result, what);
     } catch (error) {
       say(`The search failed: ${error.message}`);
     } finally {
@@ -465,6 +467,7 @@
   });
 
   // ------------------------------------------------------------------ the reverse look-up
+  let latestReverse = 0;
   async function reverseLookup() {
     const j = intFrom($("ms-train"));
     if (j === null) return;
@@ -476,7 +479,9 @@
     const sayHere = (text) => ($("ms-reverse-status").textContent = text);
     sayHere(`Loading the generated samples (${mb.toFixed(1)} MB, once) and comparing…`);
     try {
+      const mine = ++latestReverse;
       const result = await ask({ type: "reverse", index: j, k: config.reverse_k, models: config.models.map((m) => m.tag) });
+      if (mine !== latestReverse) return;
       out.replaceChildren();
       out.dataset.result = JSON.stringify({
         index: result.index,

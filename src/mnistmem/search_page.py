@@ -219,6 +219,9 @@ def prepare_static(main=None, cache_root: Path | None = None) -> StaticFiles:
         (work / "files.json").write_text(json.dumps(files, indent=1))
         shutil.rmtree(folder, ignore_errors=True)
         work.rename(folder)
+        for old in folder.parent.iterdir():  # earlier contents: no build reads them any more
+            if old != folder and old.is_dir() and not old.name.endswith(".tmp"):
+                shutil.rmtree(old, ignore_errors=True)
     files = json.loads(done.read_text())
     models = [
         {"tag": tag, "name": MODEL_NAMES[tag], "count": files[f"samples-{tag}.u8.gz"]["count"]}
