@@ -20,11 +20,17 @@ const sets = {};
 function fetchBytes(name) {
   if (!files[name]) {
     files[name] = (async () => {
+      if (typeof DecompressionStream === "undefined") {
+        throw new Error("this browser cannot decompress the data (it lacks DecompressionStream); a current browser can");
+      }
       const response = await fetch(base + name);
       if (!response.ok) throw new Error(`could not load ${name} (HTTP ${response.status})`);
       const stream = response.body.pipeThrough(new DecompressionStream("gzip"));
       return new Uint8Array(await new Response(stream).arrayBuffer());
-    })();
+    })().catch((error) => {
+      delete files[name]; // a failed download is tried again next time
+      throw error;
+    });
   }
   return files[name];
 }
@@ -50,7 +56,10 @@ function imageSet(key, imagesFile, labelsFile) {
       ]);
       const n = images.length / PIXELS;
       return { images, labels, n, norms: squaredNorms(images, n) };
-    })();
+    })().catch((error) => {
+      delete sets[key];
+      throw error;
+    });
   }
   return sets[key];
 }

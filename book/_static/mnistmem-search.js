@@ -400,7 +400,7 @@
   $("ms-draw-go").addEventListener("click", searchDrawing);
 
   function intFrom(input) {
-    const v = Number(input.value);
+    const v = input.value.trim() === "" ? NaN : Number(input.value);
     const max = Number(input.max);
     if (!Number.isInteger(v) || v < 0 || v > max) {
       say(`Please enter a whole number from 0 to ${max.toLocaleString("en-US")}.`);
@@ -504,9 +504,9 @@
         const n = m.credits.length;
         const creditText =
           n === 0
-            ? `None of its ${m.n.toLocaleString("en-US")} samples has this digit as its nearest training digit.`
+            ? `None of its ${m.n.toLocaleString("en-US")} samples has this digit as its nearest training digit (by pixel distance).`
             : `${n.toLocaleString("en-US")} of its ${m.n.toLocaleString("en-US")} samples ha${n === 1 ? "s" : "ve"} this digit as ` +
-              `their nearest training digit (sample${n === 1 ? "" : "s"} ${m.credits.slice(0, 12).join(", ")}${n > 12 ? ", …" : ""}).`;
+              `their nearest training digit by pixel distance (sample${n === 1 ? "" : "s"} ${m.credits.slice(0, 12).join(", ")}${n > 12 ? ", …" : ""}).`;
         const list = el("ol", { class: "ms-neighbours" });
         m.index.forEach((i, r) =>
           list.append(
