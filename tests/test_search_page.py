@@ -300,6 +300,29 @@ def test_drawn_strokes_are_centred_like_python_and_searched_exactly(tool):
 
 @pytest.mark.browser
 @pytest.mark.book
+def test_the_page_centres_any_canvas_as_python_does(tool):
+    """Random grey canvases of many shapes (tall, wide, tiny, faint, touching the edges): the page's own
+    `centreLikeMnist` gives the same bytes as `centre_like_mnist`."""
+    rng = np.random.default_rng(28)
+    canvases = []
+    for n in range(60):
+        h, w = int(rng.integers(1, 300)), int(rng.integers(1, 300))
+        canvas = np.zeros((h, w), np.uint8)
+        y0, x0 = int(rng.integers(0, h)), int(rng.integers(0, w))
+        y1, x1 = int(rng.integers(y0, h)) + 1, int(rng.integers(x0, w)) + 1
+        top = 3 if n % 10 == 0 else 256  # some so faint that the 20 × 20 box rounds to black
+        canvas[y0:y1, x0:x1] = rng.integers(0, top, (y1 - y0, x1 - x0)) * (rng.random((y1 - y0, x1 - x0)) < 0.3)
+        canvases.append(canvas)
+    page_out = tool.page.evaluate(
+        """cs => cs.map(c => Array.from(window.mnistmemSearch.centreLikeMnist(Uint8Array.from(c.px), c.h, c.w)))""",
+        [{"px": c.ravel().tolist(), "h": c.shape[0], "w": c.shape[1]} for c in canvases],
+    )
+    for n, (canvas, got) in enumerate(zip(canvases, page_out, strict=True)):
+        assert got == search_page.centre_like_mnist(canvas).ravel().tolist(), f"canvas {n} {canvas.shape}"
+
+
+@pytest.mark.browser
+@pytest.mark.book
 def test_uploaded_images_are_searched_as_drawn(tool, tmp_path):
     """A 28 × 28 PNG is searched as it is; a larger one with dark ink on white is inverted, drawn on the canvas
     and centred: the page's query equals `centre_like_mnist` of the canvas it shows."""

@@ -363,6 +363,39 @@
           "nearest were kept to compute the calibrated distance; the search compared every one of the training digits, exactly.",
       }),
     );
+    const all = el("table", { class: "table ms-table ms-all" });
+    all.append(
+      el("caption", { text: `The ${result.index.length} nearest training digits, closest first` }),
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          el("th", { scope: "col", text: "rank" }),
+          el("th", { scope: "col", text: "training digit" }),
+          el("th", { scope: "col", text: "label" }),
+          el("th", { scope: "col", text: "pixel distance" }),
+        ),
+      ),
+    );
+    const allBody = el("tbody");
+    result.index.forEach((j, r) =>
+      allBody.append(
+        el(
+          "tr",
+          {},
+          el("td", { text: String(r + 1) }),
+          el("td", { text: `#${j.toLocaleString("en-US")}` }),
+          el("td", { text: String(result.labels[r]) }),
+          el("td", { text: num(result.distance[r], 4) }),
+        ),
+      ),
+    );
+    all.append(allBody);
+    out.append(
+      el("details", { class: "ms-details" }, el("summary", { text: `All ${result.index.length} nearest, as a list` }), el("div", { class: "ms-scroll" }, all)),
+    );
     const timing =
       `Searched all ${result.n.toLocaleString("en-US")} training digits in ${Math.round(result.ms)} ms ` +
       "(measured in your browser just now).";

@@ -178,7 +178,10 @@ def _arrays(main=None) -> dict[str, np.ndarray]:
             if len(table) != len(images):
                 raise ValueError(f"{tag}: {len(images)} samples but {len(table)} table rows")
             arrays[f"samples-{tag}.u8.gz"] = np.ascontiguousarray(images, np.uint8)
-            arrays[f"samples-{tag}-nn1.u16le.gz"] = table.nn_index[:, 0].astype("<u2")
+            nn1 = table.nn_index[:, 0]
+            if nn1.max() >= 2**16:
+                raise ValueError(f"{tag}: training indices beyond 65,535 do not fit the page's 16-bit file")
+            arrays[f"samples-{tag}-nn1.u16le.gz"] = nn1.astype("<u2")
     return arrays
 
 
@@ -255,7 +258,6 @@ def page_config(calibration=None, main=None) -> dict:
         "shown": SHOWN_K,
         "reverse_k": REVERSE_K,
         "carlini": {"alpha": CARLINI_ALPHA, "n": CARLINI_N},
-        "ssim": {"win_size": 7, "K1": 0.01, "K2": 0.03, "data_range": 255, "sample_covariance": True},
         "criteria": criteria_export(calibration),
         "calibration_note": note,
         "files": prepared.files,
