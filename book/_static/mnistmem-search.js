@@ -241,6 +241,8 @@
     for (const c of children) node.append(c);
     return node;
   };
+  const tableHead = (labels) =>
+    el("thead", {}, el("tr", {}, ...labels.map((text) => el("th", { scope: "col", text }))));
   function digitCanvas(pixels, label, cls) {
     const c = el("canvas", { width: FIELD, height: FIELD, role: "img", "aria-label": label, class: cls || "ms-digit" });
     const g = c.getContext("2d");
@@ -285,20 +287,7 @@
 
     const table = el("table", { class: "table ms-table ms-verdicts" });
     table.append(el("caption", { text: "Four definitions of a copy, at the thresholds the book uses" }));
-    table.append(
-      el(
-        "thead",
-        {},
-        el(
-          "tr",
-          {},
-          el("th", { scope: "col", text: "definition" }),
-          el("th", { scope: "col", text: "score (a copy when)" }),
-          el("th", { scope: "col", text: "verdict" }),
-          el("th", { scope: "col", text: "test digits it calls copies" }),
-        ),
-      ),
-    );
+    table.append(tableHead(["definition", "score (a copy when)", "verdict", "test digits it calls copies"]));
     const body = el("tbody");
     const copies = [];
     for (const c of config.criteria) {
@@ -366,18 +355,7 @@
     const all = el("table", { class: "table ms-table ms-all" });
     all.append(
       el("caption", { text: `The ${result.index.length} nearest training digits, closest first` }),
-      el(
-        "thead",
-        {},
-        el(
-          "tr",
-          {},
-          el("th", { scope: "col", text: "rank" }),
-          el("th", { scope: "col", text: "training digit" }),
-          el("th", { scope: "col", text: "label" }),
-          el("th", { scope: "col", text: "pixel distance" }),
-        ),
-      ),
+      tableHead(["rank", "training digit", "label", "pixel distance"]),
     );
     const allBody = el("tbody");
     result.index.forEach((j, r) =>
