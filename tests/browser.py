@@ -42,6 +42,22 @@ def serve(directory: Path) -> Iterator[str]:
         server.server_close()
 
 
+@contextmanager
+def chromium_on(directory: Path) -> Iterator[tuple[object, str]]:
+    """Serve `directory` and launch headless Chromium; yield (browser, base URL). Fails when Chromium is missing."""
+    import pytest
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: install it with `apt-get install chromium` (.ci/run does)")
+    with serve(directory) as base_url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser, base_url
+        finally:
+            browser.close()
+
+
 class PageLog:
     """Everything a page did that a reader would not want: console errors, failed or outside requests."""
 

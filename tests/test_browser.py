@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, PageLog, serve
+from .browser import PageLog, chromium_on
 
 pytestmark = [pytest.mark.browser, pytest.mark.book]
 
@@ -27,12 +27,8 @@ def content_pages(html_dir: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def browser_session(built_book):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: install it with `apt-get install chromium` (.ci/run does)")
-    with serve(built_book) as base_url, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium_on(built_book) as (browser, base_url):
         yield browser, base_url, built_book
-        browser.close()
 
 
 def open_page(browser_session, relative: str):
