@@ -78,7 +78,9 @@ def test_the_trip_fits_the_device(repo):
     this; the three wheels add about 7.7 MB, which `mnistmem trip prepare` counts)."""
     prepared = trip.prepare(repo, wheels=False)
     assert ".trip" in prepared.carry and "data/mnist" in prepared.carry
-    assert prepared.total_bytes + 8 * 2**20 <= trip.MAX_TREE_BYTES, prepared
+    # the wheels are counted once: as carried when an earlier `trip prepare` fetched them, else as a margin
+    fetched = any((repo / ".trip" / "wheels").glob("*.whl"))
+    assert prepared.total_bytes + (0 if fetched else 8 * 2**20) <= trip.MAX_TREE_BYTES, prepared
     assert "--minutes 7" in trip.step_command() and 'trip pack "$OUT"' in trip.step_command()
 
 
