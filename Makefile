@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests $(wildcard bench scripts)
 
 unit: $(STAMP)
-	$(PY) -m pytest -q -m "not book and not browser"
+	$(PY) -m pytest -q -m "not book and not browser and not pipeline"
 
 # The browser tests need Chromium: installed here when missing (as root with apt), else one line says how.
 chromium:

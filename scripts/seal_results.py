@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mnistmem import integrity
 from mnistmem.atomic import write_json
-from mnistmem.experiments.runner import SCRATCH, STAGE_FILE
+from mnistmem.results import SCRATCH, STAGE_FILE
 
 
 def main(root: str) -> int:

@@ -20,6 +20,14 @@ TINY = {
 }
 
 
+def pytest_collection_modifyitems(items):
+    """Mark every test that needs the session's smoke-scale results `pipeline`, so `make unit` (which leaves
+    them out) never computes the whole smoke pipeline."""
+    for item in items:
+        if "smoke_results" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.pipeline)
+
+
 @pytest.fixture(autouse=True)
 def _fixed_threads():
     """Tests compare bits; keep the thread count fixed within the test session."""
@@ -32,16 +40,20 @@ def repo() -> Path:
     return REPO
 
 
-def book_experiments() -> set[str]:
-    """The experiments the chapters read (their `chapter.setup([...])` calls)."""
+def chapter_experiments(source: Path) -> list[str]:
+    """The experiments one chapter reads (its `chapter.setup([...])` calls), in order."""
     import ast
     import re
 
-    found: set[str] = set()
-    for source in (REPO / "chapters").glob("*.md"):
-        for names in re.findall(r"chapter\.setup\((\[[^\]]*\])", source.read_text()):
-            found.update(ast.literal_eval(names))
+    found: list[str] = []
+    for names in re.findall(r"chapter\.setup\((\[[^\]]*\])", source.read_text()):
+        found += [name for name in ast.literal_eval(names) if name not in found]
     return found
+
+
+def book_experiments() -> set[str]:
+    """The experiments the chapters read."""
+    return {name for source in (REPO / "chapters").glob("*.md") for name in chapter_experiments(source)}
 
 
 def committed_results_complete() -> bool:

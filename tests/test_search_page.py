@@ -84,7 +84,7 @@ def test_criteria_export_reads_the_package_and_the_calibration():
 
 def test_served_files_hold_the_training_set_and_the_committed_tables(tmp_path):
     from mnistmem import results, tables
-    from mnistmem.experiments.stages import TABLE_FILE
+    from mnistmem.results import TABLE_FILE
 
     main = results.load("main")
     prepared = search_page.prepare_static(main, cache_root=tmp_path)
@@ -350,7 +350,7 @@ def test_uploaded_images_are_searched_as_drawn(tool, tmp_path):
 @pytest.mark.book
 def test_fifty_test_digits_and_twenty_samples_match_python_exactly(tool):
     from mnistmem import results, tables
-    from mnistmem.experiments.stages import SAMPLES_FILE, TABLE_FILE, load_samples
+    from mnistmem.results import SAMPLES_FILE, TABLE_FILE, load_samples
 
     test = data.load_mnist("test")[0]
     chosen = [0, *np.random.default_rng(16).choice(len(test), 49, replace=False).tolist()]
@@ -395,8 +395,8 @@ def test_fifty_test_digits_and_twenty_samples_match_python_exactly(tool):
 @pytest.mark.book
 def test_reverse_lookup_gives_the_closest_samples_and_the_credit_counts(tool):
     from mnistmem import results, tables
-    from mnistmem.experiments.stages import SAMPLES_FILE, TABLE_FILE, load_samples
     from mnistmem.neighbors import knn_squared
+    from mnistmem.results import SAMPLES_FILE, TABLE_FILE, load_samples
 
     main = results.load("main")
     tags = [t for t in search_page.MODELS if f"sample_{t}" in main.manifest["stages"]]

@@ -16,6 +16,7 @@ from safetensors.numpy import load_file
 from mnistmem import checkpoints as ckpt
 from mnistmem.checkpoints import CheckpointError, list_checkpoints, load_model
 from mnistmem.dataspec import CanarySpec, DataSpec
+from mnistmem.sampling import sample
 from mnistmem.training import ConfigError, TrainConfig, batch_indices, read_metrics, train
 
 from .conftest import TINY
@@ -100,7 +101,7 @@ def test_checkpoints_kept_idempotent_and_loadable(tmp_path):
     model = load_model(tmp_path)
     assert model.family == "vae" and model.step == 24 and model.config["data"]["canaries"][0]["count"] == 8
     assert TrainConfig.from_dict(model.config) == config
-    images, _ = model.sample(3, seed=0, progress=False)
+    images, _ = sample(model, 3, seed=0, progress=False)
     assert images.shape == (3, 28, 28)
 
 

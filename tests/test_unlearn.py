@@ -258,7 +258,7 @@ class FakeResult:
 def test_forget_explorer_recomputes_when_a_value_changes(tmp_path):
     pytest.importorskip("ipywidgets")
     from mnistmem.canaries import render_canary
-    from mnistmem.experiments.stages import save_samples
+    from mnistmem.results import save_samples
     from mnistmem.unlearning_widget import ForgetExplorer
 
     canary = render_canary("copyright")

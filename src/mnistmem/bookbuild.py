@@ -88,7 +88,7 @@ def inputs_digest(root: Path) -> str:
     was built from the unaltered file). Scratch folders and lock files are not results."""
     import hashlib
 
-    from mnistmem.experiments.runner import SCRATCH
+    from mnistmem.results import SCRATCH
 
     digest = hashlib.sha256()
     results = [

@@ -37,6 +37,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from mnistmem.atomic import write_json
 from mnistmem.integrity import sha256_file
 from mnistmem.models import FamilyModel, UnknownModelError, model_class
 
@@ -89,16 +90,6 @@ def unflatten_state(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 
 # ------------------------------------------------------------------------------------------- writing
-def write_json_atomic(path: Path, value: Any) -> None:
-    """Write JSON to `path` via a temporary file and `os.replace`."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as handle:
-        json.dump(value, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -123,7 +114,7 @@ def write_checkpoint(
     tmp.mkdir()
     for name, tensors in files.items():
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / name))
-    write_json_atomic(tmp / STATE, {**state, FILES: {name: sha256_file(tmp / name) for name in files}})
+    write_json(tmp / STATE, {**state, FILES: {name: sha256_file(tmp / name) for name in files}})
     for file in tmp.iterdir():
         with open(file, "rb") as handle:
             os.fsync(handle.fileno())
@@ -210,7 +201,7 @@ def record_missing_hashes(out_dir: Path) -> list[Path]:
         state = read_state(checkpoint)
         if FILES not in state:
             names = sorted(p.name for p in checkpoint.glob("*.safetensors"))
-            write_json_atomic(checkpoint / STATE, {**state, FILES: {n: sha256_file(checkpoint / n) for n in names}})
+            write_json(checkpoint / STATE, {**state, FILES: {n: sha256_file(checkpoint / n) for n in names}})
             sealed.append(checkpoint)
     return sealed
 
@@ -257,7 +248,7 @@ def load_model(
     """A trained model in eval mode, from a checkpoint or a run directory (its latest checkpoint).
 
     The model has `.family`, `.model_kwargs`, `.config` (the training config with its data spec) and
-    `.step`; sample it with `mnistmem.sampling.sample(model, ...)` or `model.sample(...)`. With `ema=True`
+    `.step`; sample it with `mnistmem.sampling.sample(model, ...)`. With `ema=True`
     (default) the EMA weights are used where the run kept them. `family` checks the checkpoint is of the
     expected kind.
     """
@@ -298,9 +289,10 @@ def _verified_by_stage_record(checkpoint: Path) -> None:
     """For a checkpoint without its own hashes: verify it against the record of the finished stage whose
     folder holds it (`stage.json`), or refuse it as unverified. Returns None: its files are then checked."""
     from mnistmem import integrity
+    from mnistmem.results import STAGE_FILE
 
     for folder in checkpoint.parents:
-        record_file = folder / "stage.json"
+        record_file = folder / STAGE_FILE
         if record_file.is_file():
             try:
                 record = json.loads(record_file.read_text())

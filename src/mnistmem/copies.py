@@ -147,6 +147,12 @@ def nn_ratio_score(nn_distance: np.ndarray) -> np.ndarray:
         return np.where(d[:, 0] == 0, 0.0, d[:, 0] / d[:, 1])
 
 
+def ratio_copies(nn_distance: np.ndarray) -> np.ndarray:
+    """Which samples pass the nearest-neighbour ratio test at the book's threshold (1/3, strict): the one
+    place that turns two neighbour distances into that verdict, for every caller."""
+    return CRITERIA["nn_ratio"].flag(nn_ratio_score(nn_distance))
+
+
 def calibrated_l2_score(nn_distance: np.ndarray, alpha: float = CARLINI_ALPHA, n: int = CARLINI_N) -> np.ndarray:
     """Carlini et al. 2023 (arXiv 2301.13188, sec. 4.2): d(x̂, NN1) / (α · mean of d(x̂, y) over the n
     nearest training images y, NN1 included). Extracted when <= 1. 0/0 counts as 0 (exact copy)."""

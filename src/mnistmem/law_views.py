@@ -210,7 +210,7 @@ def small_model(ch):
     """The 100-digit diffusion model: its samples, its table against its own training set, that set's images
     and their MNIST numbers."""
     from mnistmem import tables
-    from mnistmem.experiments.stages import OWN_TABLE_FILE
+    from mnistmem.results import OWN_TABLE_FILE
 
     result = ch["size"]
     table = tables.load_table(result.path(f"score_{SMALL}", OWN_TABLE_FILE))
@@ -463,7 +463,7 @@ def census_numbers(ch, criterion: str) -> dict:
 
 def _canary_strip(ch, family: str, closest: int = GALLERY_PAIRS) -> str:
     """The most-planted glyph beside the samples of `family` closest to it in pixels."""
-    from mnistmem.experiments.duplication import CANARY_FILE
+    from mnistmem.results import CANARY_FILE
 
     result = ch["duplication"]
     stage = f"reproduction_{family}"
@@ -614,7 +614,7 @@ def _erasure_strip(result) -> str:
 
 
 def load_stage_samples(result, stage: str, file: str):
-    from mnistmem.experiments.stages import load_samples
+    from mnistmem.results import load_samples
 
     return load_samples(result.path(stage, file))
 

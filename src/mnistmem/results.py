@@ -22,6 +22,22 @@ from mnistmem import integrity
 from mnistmem.paths import results_dir
 
 SCALES = ("smoke", "cpu", "gpu")  # smallest first
+
+# The stored layout, owned here: the runner and the stages write these names, the book reads them.
+#: a finished stage's sealed record, written last (see `mnistmem.integrity`)
+STAGE_FILE = "stage.json"
+#: a stage's large intermediate files (training checkpoints): kept for resuming, never committed or verified
+SCRATCH = "scratch"
+#: a stage's generated images with their per-sample seeds (`save_samples` / `load_samples`)
+SAMPLES_FILE = "samples.npz"
+#: a score stage's per-sample table (`mnistmem.tables`)
+TABLE_FILE = "table.npz"
+#: a subset model's samples judged against its own training set
+OWN_TABLE_FILE = "table_own.npz"
+#: the duplication experiment's rendered canary glyphs and their distances to the training set
+CANARY_FILE = "canaries.npz"
+#: a train stage's weights (a checkpoint without the optimizer's state)
+MODEL_DIR = "model"
 #: (path, sizes and modification times) already checked against their recorded hashes in this process
 _VERIFIED: set = set()
 SCALE_ENV = "MNISTMEM_SCALE"
@@ -30,6 +46,19 @@ MANIFEST_SCHEMA = 1
 
 class ResultError(FileNotFoundError):
     """A result the caller asked for is missing or unreadable; the message names the command to run."""
+
+
+def save_samples(path, images: np.ndarray, seeds: np.ndarray, **extra: np.ndarray) -> None:
+    """The one samples format: compressed uint8 images [N,28,28] with their per-sample seeds (atomic)."""
+    from mnistmem.atomic import write_atomic
+
+    write_atomic(path, lambda handle: np.savez_compressed(handle, images=images, seeds=seeds, **extra))
+
+
+def load_samples(path) -> tuple[np.ndarray, np.ndarray]:
+    """Images and seeds of a samples file written by `save_samples` (nothing unpickled)."""
+    with np.load(path, allow_pickle=False) as archive:
+        return archive["images"], archive["seeds"]
 
 
 def reproduce_command(experiment: str, scale: str) -> str:
@@ -94,8 +123,6 @@ class ExperimentResult:
         files = [path] if path.is_file() else sorted(path.rglob("*"))
         key = (str(path), tuple((str(p), (st := p.stat()).st_size, st.st_mtime_ns) for p in files))
         if key not in _VERIFIED:
-            from mnistmem.experiments.runner import SCRATCH, STAGE_FILE
-
             try:
                 integrity.verify_files(folder, record.get("files") or {}, path, self._fix(), skip=(STAGE_FILE, SCRATCH))
             except integrity.IntegrityError as error:

@@ -159,7 +159,7 @@ class StaticFiles:
 def _arrays(main=None) -> dict[str, np.ndarray]:
     """Every array the page serves, by file name (uncompressed bytes in the order the page reads them)."""
     from mnistmem import data, tables
-    from mnistmem.experiments.stages import SAMPLES_FILE, TABLE_FILE, load_samples
+    from mnistmem.results import SAMPLES_FILE, TABLE_FILE, load_samples
 
     train, train_labels = data.load_mnist("train")
     test, test_labels = data.load_mnist("test")

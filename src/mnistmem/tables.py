@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from mnistmem.atomic import write_atomic
 
 SCHEMA = "mnistmem.sample_table"
 SCHEMA_VERSION = 2
@@ -158,14 +159,7 @@ def save_table(table: SampleTable, path: str | os.PathLike) -> Path:
         arrays[_FLAG + name] = np.asarray(table.flags[name], bool)
     for name, values in table.extra.items():
         arrays["extra__" + name] = np.asarray(values)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda handle: np.savez_compressed(handle, **arrays))
     return path
 
 

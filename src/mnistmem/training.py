@@ -435,7 +435,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, dea
         start, pending_log = restored["step"], restored.get("log_window", [])
     main_process = processes.rank == 0
     if main_process:
-        ckpt.write_json_atomic(out_dir / "config.json", config.to_dict())
+        atomic.write_json(out_dir / "config.json", config.to_dict())
         _truncate_metrics(out_dir / "metrics.jsonl", start)
 
     dataset = config.data.build()
@@ -551,9 +551,8 @@ def _truncate_metrics(path: Path, step: int) -> None:
                 keep.append(line)
         except (ValueError, KeyError):
             continue
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    os.replace(tmp, path)
+    text = "".join(line + "\n" for line in keep)
+    atomic.write_atomic(path, lambda handle: handle.write(text.encode()))
 
 
 def read_metrics(out_dir: str | os.PathLike) -> list[dict[str, float]]:

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from mnistmem import figures
 from mnistmem.display import glue, show, show_html
-from mnistmem.experiments.stages import load_samples
+from mnistmem.results import load_samples
 from mnistmem.views import html_table, scale_note
 
 METHOD_NAMES = {

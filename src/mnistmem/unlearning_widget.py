@@ -12,7 +12,7 @@ import html
 
 import numpy as np
 
-from mnistmem.experiments.stages import load_samples
+from mnistmem.results import load_samples
 from mnistmem.widgets import _img
 
 

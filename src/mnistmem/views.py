@@ -16,8 +16,8 @@ import plotly.graph_objects as go
 from mnistmem import data, figures
 from mnistmem.copies import HEADLINE, nearest_under
 from mnistmem.display import glue, show, show_html
-from mnistmem.experiments.stages import SAMPLES_FILE, TABLE_FILE, load_samples
 from mnistmem.figures import threshold_text
+from mnistmem.results import SAMPLES_FILE, TABLE_FILE, load_samples
 
 MODEL_NAMES = {"gan": "GAN", "vae": "VAE", "diffusion": "Diffusion"}
 #: The same names inside a sentence ("47 of 5,000 diffusion-model samples").
@@ -421,7 +421,7 @@ def most_copied(ch, top: int = 15) -> None:
     is judged against its own training set, as everywhere in the book."""
     from mnistmem import tables
     from mnistmem.dataspec import DataSpec
-    from mnistmem.experiments.stages import OWN_TABLE_FILE
+    from mnistmem.results import OWN_TABLE_FILE
 
     xs, ys, pairs, hover, groups, names, chance = [], [], [], [], [], {}, []
     for g, (experiment, tag) in enumerate((e, t) for e in ("main", "size") for t in _scored_tags(ch[e])):
@@ -750,7 +750,7 @@ def duplication_chart(ch) -> None:
 
 def canary_gallery(ch, family: str = "diffusion", closest: int = 7) -> None:
     """Each planted canary beside the samples that came closest to it (hover: the distances)."""
-    from mnistmem.experiments.duplication import CANARY_FILE
+    from mnistmem.results import CANARY_FILE
 
     result = ch["duplication"]
     summary = result.summary(f"reproduction_{family}")

@@ -24,9 +24,9 @@ from mnistmem.experiments.stages import (
     train_config,
     train_stage,
 )
+from mnistmem.results import CANARY_FILE
 
 GLYPHS = ("copyright", "registered", "section", "pilcrow")
-CANARY_FILE = "canaries.npz"
 
 
 def canary_specs(counts: list[int]) -> list[dict]:

@@ -30,12 +30,11 @@ from typing import Any
 from mnistmem import integrity, provenance
 from mnistmem.atomic import exclusive, write_json
 from mnistmem.paths import results_dir
+from mnistmem.results import SCRATCH, STAGE_FILE
 
 MANIFEST_SCHEMA = 1
-STAGE_FILE = "stage.json"
 #: Stage folders are `<stage name>-<12 hex digits>`; a stage's `scratch/` subfolder is never committed.
 _STAGE_FOLDER = re.compile(r"^[A-Za-z0-9_]+-[0-9a-f]{12}$")
-SCRATCH = "scratch"
 
 
 class PlanError(ValueError):

@@ -14,15 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistmem.atomic import write_atomic
 from mnistmem.experiments import scales
 from mnistmem.experiments.runner import Stage, StageContext
+from mnistmem.results import MODEL_DIR, OWN_TABLE_FILE, SAMPLES_FILE, TABLE_FILE, load_samples, save_samples
 
-SAMPLES_FILE = "samples.npz"
-TABLE_FILE = "table.npz"
-#: A subset model's samples judged against its own training set (`score_against_own_training_set`).
-OWN_TABLE_FILE = "table_own.npz"
-MODEL_DIR = "model"
 #: Samples are computed in fixed blocks of this many seeds; regenerating one needs the same block size.
 SAMPLE_BATCH = 128
 
@@ -49,16 +44,6 @@ def train_stage(ctx: StageContext) -> dict:
         "final_loss": metrics[-1] if metrics else None,
         "train_seconds_this_run": round(time.perf_counter() - tick, 1),
     }
-
-
-def save_samples(path, images: np.ndarray, seeds: np.ndarray, **extra: np.ndarray) -> None:
-    """Samples as compressed uint8 with their per-sample seeds (atomic)."""
-    write_atomic(path, lambda handle: np.savez_compressed(handle, images=images, seeds=seeds, **extra))
-
-
-def load_samples(path) -> tuple[np.ndarray, np.ndarray]:
-    with np.load(path, allow_pickle=False) as archive:
-        return archive["images"], archive["seeds"]
 
 
 def sample_batch_size(sample_config: dict) -> int:

@@ -143,13 +143,9 @@ def choose_stage(ctx: StageContext) -> dict:
     drawn = draw_and_search(config, [model])
     images, _, _, distance, index = drawn
     own = spec.indices()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(distance[:, 0] == 0, 0.0, distance[:, 0] / distance[:, 1])
-    from mnistmem.copies import CRITERIA
+    from mnistmem.copies import CRITERIA, ratio_copies
 
-    copied = np.isin(index[:, 0], own) & (
-        (ratio < CRITERIA["nn_ratio"].default_threshold) | CRITERIA["l2"].flag(distance[:, 0])
-    )
+    copied = np.isin(index[:, 0], own) & (ratio_copies(distance) | CRITERIA["l2"].flag(distance[:, 0]))
     counts = np.bincount(index[copied, 0], minlength=n_train) if copied.any() else np.zeros(n_train, int)
     canary = {
         "source": -1,

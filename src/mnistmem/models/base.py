@@ -112,12 +112,6 @@ class FamilyModel(nn.Module):
     def generate(self, generators: list[torch.Generator], labels: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
         raise TypeError(f"a {self.family} model is not generative: it cannot be sampled from")
 
-    def sample(self, n: int, seed: int, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-        """Shorthand for `mnistmem.sampling.sample(self, n, seed, **kwargs)`."""
-        from mnistmem.sampling import sample
-
-        return sample(self, n, seed, **kwargs)
-
     def loss(self, images: np.ndarray, seed: int = 0) -> np.ndarray:
         """Per-example loss (float64 [N]) of uint8 images [N,28,28]; deterministic for a given seed."""
         raise NotImplementedError

@@ -87,18 +87,17 @@ def load_pinned(
 def export(model: FamilyModel, folder: Path, **manifest: object) -> dict:
     """Write `model`'s weights (safetensors, atomically) and a manifest (its size options, parameter count,
     the weights' SHA-256, git commit, hardware, plus `manifest`) into `folder`; returns the manifest."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    from mnistmem.checkpoints import write_json_atomic
+    from mnistmem.atomic import write_atomic, write_json
     from mnistmem.devices import hardware_summary
     from mnistmem.integrity import sha256_file
     from mnistmem.provenance import code_commit
 
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / FILES[0]
-    tmp = weights.with_name(f".{FILES[0]}.tmp")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    tmp.replace(weights)
+    payload = save({k: v.contiguous() for k, v in model.state_dict().items()})
+    write_atomic(weights, lambda handle: handle.write(payload))
     record = {
         "model_kwargs": model.model_kwargs,
         **manifest,
@@ -107,5 +106,5 @@ def export(model: FamilyModel, folder: Path, **manifest: object) -> dict:
         "hardware": hardware_summary("cpu"),
         "weights_sha256": sha256_file(weights),
     }
-    write_json_atomic(folder / FILES[1], record)
+    write_json(folder / FILES[1], record)
     return record

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from mnistmem.copies import CRITERIA
+from mnistmem.copies import CRITERIA, ratio_copies
 from mnistmem.models.base import FamilyModel, seeded_generator, to_uint8
 from mnistmem.neighbors import knn
 
@@ -54,7 +54,7 @@ def draw(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`n` samples (uint8 [n,28,28]), their seeds and the index of the model that drew each.
 
-    One model: exactly `mnistmem.sampling.sample` (when that module is present). Several (a SISA mixture):
+    One model: exactly `mnistmem.sampling.sample`. Several (a SISA mixture):
     each sample's model is chosen by `sisa.choose_shards` from its seed, then drawn from that seed.
     """
     from mnistmem.unlearn.sisa import choose_shards
@@ -65,13 +65,10 @@ def draw(
         raise ValueError(f"n must be >= 1, got {n}")
     seeds = sample_seeds(seed, n)
     if len(models) == 1:
-        try:
-            from mnistmem import sampling
-        except ImportError:  # pragma: no cover - before mnistmem.sampling is merged
-            sampling = None
-        if sampling is not None:
-            images, seeds = sampling.sample(models[0], n, seed, batch_size=batch_size, progress=False, **options)
-            return images, seeds, np.zeros(n, dtype=np.int64)
+        from mnistmem import sampling
+
+        images, seeds = sampling.sample(models[0], n, seed, batch_size=batch_size, progress=False, **options)
+        return images, seeds, np.zeros(n, dtype=np.int64)
     which = choose_shards(seeds, np.ones(len(models)) if weights is None else np.asarray(weights))
     images = np.empty((n, 28, 28), dtype=np.uint8)
     for k, model in enumerate(models):
@@ -101,9 +98,7 @@ def reproduction(
 ) -> dict:
     """How often and how closely the samples reproduce one item (see the module docstring)."""
     d = np.sqrt(((samples.astype(np.float64) - item.astype(np.float64)) ** 2).reshape(len(samples), -1).sum(1)) / 255
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(nn_distance[:, 0] == 0, 0.0, nn_distance[:, 0] / nn_distance[:, 1])
-    by_ratio = (nn_index[:, 0] == item_ref) & (ratio < CRITERIA["nn_ratio"].default_threshold)
+    by_ratio = (nn_index[:, 0] == item_ref) & ratio_copies(nn_distance)
     hits = CRITERIA["l2"].flag(d) | by_ratio
     closest = int(np.argmin(d))
     return {
@@ -118,9 +113,7 @@ def reproduction(
 
 def copy_share(nn_distance: np.ndarray) -> float:
     """Share of samples that are nearest-neighbour-ratio copies of some reference image."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(nn_distance[:, 0] == 0, 0.0, nn_distance[:, 0] / nn_distance[:, 1])
-    return float((ratio < CRITERIA["nn_ratio"].default_threshold).mean())
+    return float(ratio_copies(nn_distance).mean())
 
 
 def quality(samples: np.ndarray, test_images: np.ndarray) -> dict:
