@@ -254,6 +254,11 @@ class FakeResult:
     def path(self, stage, file):
         return self.files[(stage, file)]
 
+    def samples(self, stage, file="samples.npz"):
+        from mnistmem.results import load_samples
+
+        return load_samples(self.path(stage, file))
+
 
 def test_forget_explorer_recomputes_when_a_value_changes(tmp_path):
     pytest.importorskip("ipywidgets")

@@ -209,11 +209,10 @@ def _own_training_set(data_config: str):
 def small_model(ch):
     """The 100-digit diffusion model: its samples, its table against its own training set, that set's images
     and their MNIST numbers."""
-    from mnistmem import tables
     from mnistmem.results import OWN_TABLE_FILE
 
     result = ch["size"]
-    table = tables.load_table(result.path(f"score_{SMALL}", OWN_TABLE_FILE))
+    table = result.table(f"score_{SMALL}", OWN_TABLE_FILE)
     built = _own_training_set(json.dumps(result.stage(f"score_{SMALL}")["config"]["data"], sort_keys=True))
     images, seeds = _samples(result, f"sample_{SMALL}")
     return images, seeds, table, built.images, built.sources
@@ -614,9 +613,7 @@ def _erasure_strip(result) -> str:
 
 
 def load_stage_samples(result, stage: str, file: str):
-    from mnistmem.results import load_samples
-
-    return load_samples(result.path(stage, file))
+    return result.samples(stage, file)
 
 
 MEASUREMENTS: dict[str, Callable[..., Measurement]] = {

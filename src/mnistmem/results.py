@@ -14,7 +14,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -87,6 +87,14 @@ def choose_scale(experiment: str, scale: str | None = None, root: Path | None = 
     return present[-1]
 
 
+class Samples(NamedTuple):
+    """Generated images (uint8 [N,28,28]) and the seed of each (int64 [N]): seed i regenerates image i.
+    A named pair: `images, seeds = result.samples(stage)` works too."""
+
+    images: np.ndarray
+    seeds: np.ndarray
+
+
 @dataclass
 class ExperimentResult:
     """One experiment's results at one scale: its manifest and the files of its stages."""
@@ -140,6 +148,23 @@ class ExperimentResult:
             raise ResultError(
                 f"result file {path} is corrupt ({error}). Delete it and {self._fix()[0].lower()}{self._fix()[1:]}"
             ) from error
+
+    def samples(self, stage: str, filename: str = SAMPLES_FILE) -> Samples:
+        """A stage's generated images and their per-sample seeds (verified, nothing unpickled)."""
+        arrays = self.arrays(stage, filename)
+        if "images" not in arrays or "seeds" not in arrays:
+            raise ResultError(f"result file {self.dir / self.stage(stage)['folder'] / filename} holds no samples")
+        return Samples(arrays["images"], arrays["seeds"])
+
+    def table(self, stage: str, filename: str = TABLE_FILE):
+        """A score stage's per-sample table (`mnistmem.tables.SampleTable`), verified."""
+        from mnistmem import tables
+
+        path = self.path(stage, filename)
+        try:
+            return tables.load_table(path)
+        except tables.TableFormatError as error:
+            raise ResultError(f"{error}. {self._fix()}") from error
 
     def json(self, stage: str, filename: str) -> Any:
         path = self.path(stage, filename)

@@ -158,8 +158,7 @@ class StaticFiles:
 
 def _arrays(main=None) -> dict[str, np.ndarray]:
     """Every array the page serves, by file name (uncompressed bytes in the order the page reads them)."""
-    from mnistmem import data, tables
-    from mnistmem.results import SAMPLES_FILE, TABLE_FILE, load_samples
+    from mnistmem import data
 
     train, train_labels = data.load_mnist("train")
     test, test_labels = data.load_mnist("test")
@@ -173,8 +172,8 @@ def _arrays(main=None) -> dict[str, np.ndarray]:
         for tag in MODELS:
             if f"sample_{tag}" not in main.manifest["stages"]:
                 continue
-            images, _ = load_samples(main.path(f"sample_{tag}", SAMPLES_FILE))
-            table = tables.load_table(main.path(f"score_{tag}", TABLE_FILE))
+            images, _ = main.samples(f"sample_{tag}")
+            table = main.table(f"score_{tag}")
             if len(table) != len(images):
                 raise ValueError(f"{tag}: {len(images)} samples but {len(table)} table rows")
             arrays[f"samples-{tag}.u8.gz"] = np.ascontiguousarray(images, np.uint8)

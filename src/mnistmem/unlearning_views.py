@@ -14,7 +14,6 @@ import plotly.graph_objects as go
 
 from mnistmem import figures
 from mnistmem.display import glue, show, show_html
-from mnistmem.results import load_samples
 from mnistmem.views import html_table, scale_note
 
 METHOD_NAMES = {
@@ -134,7 +133,7 @@ def unlearning_targets(ch) -> None:
         "reliably: at this scale the closest distance to the sign, sample quality and the membership signal carry "
         "more of the comparison, and the gpu scale (a longer-trained model and more samples) is needed to settle it.",
     )
-    images, _ = load_samples(result.path("choose", "samples.npz"))
+    images, _ = result.samples("choose")
     parts = []
     for kind in ("canary", "digit"):
         entry = before[kind]
@@ -198,7 +197,7 @@ def unlearning_tradeoff(ch) -> None:
     glue("ul_quality_sentence", quality_sentence(result))
     pairs, hover = [], []
     for row in rows:
-        images, _ = load_samples(result.path(row["stage"], row["file"]))
+        images, _ = result.samples(row["stage"], row["file"])
         item = _item_image(result, row["forgotten"]["item"])
         pairs.append((images[row["forgotten"]["closest_sample"]], item))
         hover.append(
@@ -426,7 +425,7 @@ def sample_galleries(ch, count: int = 30) -> None:
     ]
     parts = []
     for name, stage, file in shown:
-        images, _ = load_samples(result.path(stage, file))
+        images, _ = result.samples(stage, file)
         grid = figures.mosaic(images[:count], columns=10)
         parts.append(
             f"<figure style='display:inline-block;margin:6px'><img src='{figures.png_data_uri(grid)}' width='300' "

@@ -12,7 +12,6 @@ import html
 
 import numpy as np
 
-from mnistmem.results import load_samples
 from mnistmem.widgets import _img
 
 
@@ -61,12 +60,12 @@ class ForgetExplorer:
             f"<b>{_pct(row['forgotten']['share'])}</b> of samples; the control in "
             f"{_pct(row['control']['share']) if row['control'] else '–'}.</p><div><b>Closest samples now:</b><br>",
         ]
-        images, _ = load_samples(self.result.path(row["stage"], row["file"]))
+        images, _ = self.result.samples(row["stage"], row["file"])
         order, distance = self._closest(images, item)
         parts += [_img(images[i], f"sample {i}, d={d:.2f}") for i, d in zip(order, distance, strict=True)]
         parts.append("</div>")
         if row["relearned"] is not None:
-            relearned, _ = load_samples(self.result.path(row["stage"], "relearned.npz"))
+            relearned, _ = self.result.samples(row["stage"], "relearned.npz")
             order, distance = self._closest(relearned, item)
             parts.append(f"<div><b>After relearning without it</b> ({_pct(row['relearned']['share'])} of samples):<br>")
             parts += [_img(relearned[i], f"sample {i}, d={d:.2f}") for i, d in zip(order, distance, strict=True)]

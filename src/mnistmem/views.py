@@ -17,7 +17,6 @@ from mnistmem import data, figures
 from mnistmem.copies import HEADLINE, nearest_under
 from mnistmem.display import glue, show, show_html
 from mnistmem.figures import threshold_text
-from mnistmem.results import SAMPLES_FILE, TABLE_FILE, load_samples
 
 MODEL_NAMES = {"gan": "GAN", "vae": "VAE", "diffusion": "Diffusion"}
 #: The same names inside a sentence ("47 of 5,000 diffusion-model samples").
@@ -69,13 +68,11 @@ def _train_images() -> np.ndarray:
 
 
 def _table(result, stage: str):
-    from mnistmem import tables
-
-    return tables.load_table(result.path(stage, TABLE_FILE))
+    return result.table(stage)
 
 
 def _samples(result, stage: str) -> tuple[np.ndarray, np.ndarray]:
-    return load_samples(result.path(stage, SAMPLES_FILE))
+    return result.samples(stage)
 
 
 def html_table(columns: list[str], rows: list[list], caption: str) -> str:
@@ -419,7 +416,6 @@ def most_copied(ch, top: int = 15) -> None:
     """The training images credited with the most copies, for every model of `main` and `size` that copies
     beyond chance (its flagged share's interval above independent handwriting's). A model trained on a subset
     is judged against its own training set, as everywhere in the book."""
-    from mnistmem import tables
     from mnistmem.dataspec import DataSpec
     from mnistmem.results import OWN_TABLE_FILE
 
@@ -434,7 +430,7 @@ def most_copied(ch, top: int = 15) -> None:
                 chance.append(model_name(tag) if "_" in tag else f"{model_name(tag)}, 60,000 digits")
             continue
         if own:
-            table = tables.load_table(result.path(f"score_{tag}", OWN_TABLE_FILE))
+            table = result.table(f"score_{tag}", OWN_TABLE_FILE)
             built = DataSpec.from_dict(result.stage(f"score_{tag}")["config"]["data"]).build()
             reference, numbers = built.images, built.sources
         else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from mnistmem.experiments.runner import Experiment, Stage, StageContext
-from mnistmem.experiments.stages import MODEL_DIR, SAMPLES_FILE, TABLE_FILE, load_samples, sample_batch_size
+from mnistmem.experiments.stages import MODEL_DIR, sample_batch_size
 
 REGENERATE = 5
 #: samples per model whose regeneration from the seed is compared with the stored bytes, by scale
@@ -32,13 +32,13 @@ def scored_models(ctx: StageContext) -> list[tuple[str, str, str]]:
 
 
 def seeds_stage(ctx: StageContext) -> dict:
-    from mnistmem import checkpoints, copies, results, sampling, tables
+    from mnistmem import checkpoints, copies, results, sampling
 
     models = []
     for experiment, score, sample in scored_models(ctx):
         result = ctx.upstream(experiment)
-        table = tables.load_table(result.path(score, TABLE_FILE))
-        images, seeds = load_samples(result.path(sample, SAMPLES_FILE))
+        table = result.table(score)
+        images, seeds = result.samples(sample)
         criterion = ctx.config["criterion"]
         flagged = np.flatnonzero(table.flags[criterion])
         nearest = copies.nearest_under(table, criterion)[flagged]
@@ -95,7 +95,7 @@ def regeneration_stage(ctx: StageContext) -> dict:
             models.append({**entry, "skipped": "its weights are not committed"})
             continue
         model = checkpoints.load_model(main.path(train, MODEL_DIR))  # verified against its recorded hashes
-        images, seeds = load_samples(main.path(name, SAMPLES_FILE))
+        images, seeds = main.samples(name)
         n = min(len(images), ctx.config["per_model"])
         with torch_threads(entry["drawn_threads"]):
             found = sampling.compare_regenerated(model, images[:n], seeds[:n], **_sampler_kwargs(main, name))

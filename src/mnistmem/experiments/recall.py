@@ -23,7 +23,7 @@ import numpy as np
 from mnistmem.atomic import write_atomic
 from mnistmem.experiments import scales
 from mnistmem.experiments.runner import Experiment, Stage, StageContext
-from mnistmem.experiments.stages import SAMPLES_FILE, TABLE_FILE, judge_features, load_samples
+from mnistmem.experiments.stages import SAMPLES_FILE, judge_features, load_samples
 
 REPORT_FILE = "recall.json"
 EXAMPLES_FILE = "examples.npz"
@@ -49,7 +49,7 @@ def planted_copies(
 
 
 def benchmark_stage(ctx: StageContext) -> dict:
-    from mnistmem import copies, data, degrade, recall, tables
+    from mnistmem import copies, data, degrade, recall
     from mnistmem.integrity import sha256_file
 
     train, _ = data.load_mnist("train")
@@ -60,7 +60,7 @@ def benchmark_stage(ctx: StageContext) -> dict:
     textures = degrade.texture_residuals(gan_samples[: ctx.config["texture_bank"]])
     positives, cells, originals = planted_copies(train, rows, textures, ctx.config["seed"])
     table = copies.score_samples(positives, None, train, **judge_features(train), progress=ctx.progress)
-    baseline = tables.load_table(ctx.upstream("calibration").path("baseline", TABLE_FILE))
+    baseline = ctx.upstream("calibration").table("baseline")
     fit, report = recall.calibration_split(len(baseline))
     reports = {}
     for name, scores in table.scores.items():

@@ -177,7 +177,7 @@ def score_stage(ctx: StageContext) -> dict:
     labels, confidence = quality.classifier_confidence(images, model)
     table.extra["label"], table.extra["confidence"] = labels.astype(np.int64), confidence.astype(np.float64)
     tables.save_table(table.first_neighbours(tables.STORED_NEIGHBOURS), ctx.dir / TABLE_FILE)
-    baseline = tables.load_table(ctx.upstream("calibration").path("baseline", TABLE_FILE))
+    baseline = ctx.upstream("calibration").table("baseline")
     flagged = table.flags[copies.HEADLINE]
     copied, times = np.unique(copies.nearest_under(table, copies.HEADLINE)[flagged], return_counts=True)
     order = np.argsort(-times, kind="stable")

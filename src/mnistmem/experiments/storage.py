@@ -21,7 +21,6 @@ import numpy as np
 from PIL import Image
 
 from mnistmem.experiments.runner import Experiment, Stage, StageContext
-from mnistmem.experiments.stages import SAMPLES_FILE, TABLE_FILE, load_samples
 
 #: Two samples belong together when closer than this (the `l2` copy threshold, pixel units).
 CLUSTER_DISTANCE = 0.75
@@ -123,7 +122,7 @@ def match_clusters(images: np.ndarray, groups: list[np.ndarray], train: np.ndarr
 
 
 def storage_stage(ctx: StageContext) -> dict:
-    from mnistmem import copies, data, tables
+    from mnistmem import copies, data
 
     train, _ = data.load_mnist("train")
     rows = []
@@ -133,8 +132,8 @@ def storage_stage(ctx: StageContext) -> dict:
             if not name.startswith("score_"):
                 continue
             model = name.removeprefix("score_")
-            table = tables.load_table(result.path(name, TABLE_FILE))
-            images, _ = load_samples(result.path(f"sample_{model}", SAMPLES_FILE))
+            table = result.table(name)
+            images, _ = result.samples(f"sample_{model}")
             parameters, bits = weight_bits(result.stage(f"train_{model}"))
             copied = np.unique(copies.nearest_under(table, copies.HEADLINE)[table.flags[copies.HEADLINE]])
             reproduced_bits = int(sum(png_bits(train[i]) for i in copied))
