@@ -338,7 +338,7 @@ def sample_gallery(ch, family: str, count: int = 40) -> None:
     ]
     show(
         figures.digit_grid(images[:count], hover, columns=20),
-        f"The first {count} of {len(images):,} samples from the {MODEL_NAMES[family]} ({scale_note(result)}).",
+        f"The first {count} of {len(images):,} samples from the {MODEL_SUBJECTS[family]} ({scale_note(result)}).",
     )
     _glue_model(ch, family)
 
