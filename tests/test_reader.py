@@ -116,7 +116,10 @@ MEASURE = r"""
   if (document.documentElement.scrollWidth > window.innerWidth + 1) {
     overflow.push('the page scrolls sideways: ' + document.documentElement.scrollWidth + ' px');
   }
-  const code = [...document.querySelectorAll('.cell_input')].filter(visible).length;
+  // a code cell is hidden when it sits in a closed <details> ("Show code cell source") or is not rendered
+  const shown = (e) => visible(e) && !(e.closest('details') && !e.closest('details').open) &&
+    (!e.checkVisibility || e.checkVisibility({visibilityProperty: true}));
+  const code = [...document.querySelectorAll('.cell_input')].filter(shown).length;
   const digits = [...document.querySelectorAll('.mnistmem-pairs img')].filter(visible).map(
     img => img.getBoundingClientRect().width / Number(img.dataset.digits || 3));
   const colours = [];

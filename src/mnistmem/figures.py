@@ -343,11 +343,11 @@ def _explorer_threshold_layout(model: ModelSamples, criterion: CriterionScores, 
     order = order[np.isfinite(criterion.scores[order])]
     borderline = [i for i in order[::-1] if flagged[i]][:gallery_size]
     if borderline:
-        caption = "counted as copies<br>(the closest calls):<br>sample | nearest<br>| difference"
+        caption = "counted:<br>closest calls<br>sample |<br>nearest |<br>difference"
     else:
         # nothing counts: show the most copy-like pairs anyway, so the reader sees what was not counted
         borderline = list(order[:gallery_size])
-        caption = "none counted as a copy;<br>the closest pairs:<br>sample | nearest<br>| difference"
+        caption = "none counted;<br>closest pairs:<br>sample |<br>nearest |<br>difference"
     gallery = png_data_uri(pair_strip(model.samples[borderline], model.nearest[borderline]))
     text = (
         f"<b>{model.name}</b>: <b>{count:,} of {n:,}</b> samples are copies<br>"
@@ -368,7 +368,7 @@ def _explorer_threshold_layout(model: ModelSamples, criterion: CriterionScores, 
         ],
         "images": [_layout_image(gallery, "x2", "y2")],
         "annotations": [
-            _note(text, 0, 1.16, 13, name="count"),
+            _note(text, 0, 1.01, 13, name="count", yanchor="bottom"),
             _note(caption, 0.62, -0.02, 11, yanchor="top"),
         ],
     }
@@ -426,14 +426,22 @@ def hover_pair_scatter(
         xaxis2={"domain": [0.75, 1], "visible": False, "range": [0, 1], "anchor": "y2"},
         yaxis2={"domain": [0.3, 1], "visible": False, "range": [0, 1], "anchor": "x2"},
         images=[_layout_image(uris[0] if uris else "", "x2", "y2")],
-        annotations=[_note("hover a point:<br>sample | nearest |<br>difference", 0.75, 0.25, 11)],
+        annotations=[
+            _note(
+                "hover a point: its sample | nearest training image | difference appear on the right",
+                0,
+                1.02,
+                11,
+                yanchor="bottom",
+            )
+        ],
         height=440,
         plot_bgcolor="white",
-        margin={"l": 60, "r": 20, "t": 40, "b": 60},
+        margin={"l": 60, "r": 20, "t": 60, "b": 60},
         showlegend=True,
-        legend={"orientation": "h", "x": 0, "y": -0.2, "yanchor": "top"},
+        legend={"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top"},
     )
-    fig.update_layout(margin={"b": 110})
+    fig.update_layout(margin={"b": 130})
     return fig, HOVER_IMAGE_SCRIPT
 
 
@@ -452,7 +460,10 @@ def slider_gallery(states: list[tuple[str, str, str]], caption: str) -> go.Figur
     def layout_for(uri: str, text: str) -> dict:
         return {
             "images": [_layout_image(uri, "paper", "paper", sizey=0.85)],
-            "annotations": [_note(wrap_label(text), 0, 1.12, 14), _note(wrap_label(caption), 0, 0.1, 11)],
+            "annotations": [
+                _note(wrap_label(text), 0, 1.01, 14, yanchor="bottom"),
+                _note(wrap_label(caption), 0, 0.14, 11, yanchor="top"),
+            ],
         }
 
     fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="markers", marker={"opacity": 0}, hoverinfo="skip"))
@@ -462,7 +473,7 @@ def slider_gallery(states: list[tuple[str, str, str]], caption: str) -> go.Figur
         sliders=[{"active": 0, "steps": steps, "currentvalue": {"prefix": "training set: "}, "pad": {"t": 20}}],
         xaxis={"visible": False, "range": [0, 1]},
         yaxis={"visible": False, "range": [0, 1]},
-        height=560,
+        height=720,
         plot_bgcolor="white",
         margin={"l": 20, "r": 20, "t": 130, "b": 40},
         showlegend=False,

@@ -316,22 +316,28 @@ def relearning_chart(ch) -> None:
                 x=labels,
                 y=[100 * r["forgotten"]["share"] for r in rows],
                 marker_color=figures.PALETTE[0],
+                text=[_pct(r["forgotten"]["share"]) for r in rows],
+                textposition="outside",
             ),
             go.Bar(
                 name="after relearning without the item",
                 x=labels,
                 y=[100 * r["relearned"]["share"] for r in rows],
-                marker_color=figures.PALETTE[3],
+                marker={"color": figures.PALETTE[4], "line": {"color": figures.PALETTE[0], "width": 1}},
+                text=[_pct(r["relearned"]["share"]) for r in rows],
+                textposition="outside",
             ),
         ]
     )
     fig.update_layout(
         barmode="group",
         yaxis={"title": "samples that reproduce the item (%)", "rangemode": "tozero"},
-        height=420,
+        height=460,
         plot_bgcolor="white",
-        margin={"b": 140},
+        margin={"b": 140, "t": 90},
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
     )
+    fig.update_traces(textfont={"size": 11}, cliponaxis=False)
     values = [r["forgotten"]["share"] for r in rows] + [r["relearned"]["share"] for r in rows]
     if rows and not any(values):
         fig.update_yaxes(range=[0, 1])

@@ -590,7 +590,7 @@ def smallest_sizes(ch) -> dict[str, dict]:
     return smallest
 
 
-def size_explorer(ch, per_state: int = 6) -> None:
+def size_explorer(ch, per_state: int = 4) -> None:
     train = _train_images()
     states = []
     for row in size_points(ch):
@@ -747,7 +747,7 @@ def duplication_chart(ch) -> None:
     fig = make_subplots(
         rows=1,
         cols=2,
-        subplot_titles=("samples that reproduce the canary", "closest sample to the canary"),
+        subplot_titles=("samples that<br>reproduce the canary", "closest sample<br>to the canary"),
         horizontal_spacing=0.12,
     )
     threshold = None
