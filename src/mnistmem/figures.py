@@ -172,6 +172,7 @@ def _note(text: str, x: float, y: float, size: int, **extra) -> dict:
         "y": y,
         "showarrow": False,
         "xanchor": "left",
+        "align": "left",
         "font": {"size": size},
         **extra,
     }

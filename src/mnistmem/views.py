@@ -78,11 +78,24 @@ def _samples(result, stage: str) -> tuple[np.ndarray, np.ndarray]:
     return load_samples(result.path(stage, SAMPLES_FILE))
 
 
+#: Tables with at least this many columns become one card per row on a phone (each value under its heading).
+STACK_COLUMNS = 5
+
+
 def html_table(columns: list[str], rows: list[list], caption: str) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td data-label="{html.escape(columns[i] if i < len(columns) else "")}">{html.escape(str(v))}</td>'
+            for i, v in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    stack = " mnistmem-stack" if len(columns) >= STACK_COLUMNS else ""
     return (
-        f'<table class="table mnistmem-table"><caption>{html.escape(caption)}</caption>'
+        f'<table class="table mnistmem-table{stack}"><caption>{html.escape(caption)}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     )
 
