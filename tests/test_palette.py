@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from mnistmem.figures import PALETTE
+from mnistmem.figures import MODEL_COLOURS, PALETTE, model_colour
 
 
 def luminance(colour: str) -> float:
@@ -27,3 +27,10 @@ def test_palette_colours_are_distinct_in_greyscale():
 def test_palette_is_readable_on_white():
     for colour in PALETTE[:4]:
         assert contrast(colour, "#ffffff") >= 1.5, f"{colour} is too pale on a white page"
+
+
+def test_each_model_has_its_own_colour_distinct_in_greyscale():
+    for a, b in itertools.combinations(MODEL_COLOURS.values(), 2):
+        assert contrast(a, b) >= 1.25, f"{a} and {b} look alike in greyscale (contrast {contrast(a, b):.2f})"
+    assert model_colour("diffusion_100") == model_colour("Diffusion, 100 digits") == MODEL_COLOURS["diffusion"]
+    assert model_colour("GAN") == MODEL_COLOURS["gan"]

@@ -20,10 +20,18 @@ def in_book_build() -> bool:
 
 
 def figure_html(fig, caption: str, post_script: str | None = None) -> str:
-    """The figure as an HTML `<figure>` with a caption, relying on the page's plotly.js."""
+    """The figure as an HTML `<figure>` with a caption, relying on the page's plotly.js.
+
+    The figure's box gets its final height before plotly.js draws it, so the page does not jump as figures
+    arrive (plotly's own default, "100%", is zero until the figure is drawn)."""
+    from mnistmem.figures import wrap_figure_text
+
+    wrap_figure_text(fig)
+    height = fig.layout.height or 450
     body = fig.to_html(
         include_plotlyjs=False,
         full_html=False,
+        default_height=f"{int(height)}px",
         config={"displaylogo": False, "responsive": True},
         post_script=post_script,
     )

@@ -8,8 +8,10 @@ hover), plus a few lines of JavaScript for hover images, so they work in the sta
 from __future__ import annotations
 
 import base64
+import html
 import io
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,8 +19,21 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-#: Colours that stay distinct in greyscale (different lightness), for lines and markers.
-PALETTE = ["#1b1b1b", "#d55e00", "#5e3c99", "#e69f00", "#c8c8c8"]
+#: Colours that stay distinct in greyscale (different lightness), for lines and markers that are not a model:
+#: black (thresholds, chance), then brown, dark grey, light orange and light grey for methods and baselines.
+PALETTE = ["#1b1b1b", "#a6611a", "#4d4d4d", "#e69f00", "#c8c8c8"]
+
+#: One colour per model family, the same in every chart of the book (vermilion, sky blue, purple: told apart by
+#: colour-blind readers and in greyscale). A model trained on a subset keeps its family's colour.
+MODEL_COLOURS = {"gan": "#d55e00", "vae": "#56b4e9", "diffusion": "#5e3c99"}
+
+
+def model_colour(name: str) -> str:
+    """The colour of a model, from its tag ("diffusion_100") or its name ("Diffusion, 100 digits")."""
+    family = name.lower().replace(",", "_").replace(" ", "_").partition("_")[0]
+    if family not in MODEL_COLOURS:
+        raise KeyError(f"no colour for model {name!r}: known families {sorted(MODEL_COLOURS)}")
+    return MODEL_COLOURS[family]
 
 
 def threshold_text(value: float, significant: int = 3) -> str:
@@ -38,6 +53,39 @@ def threshold_text(value: float, significant: int = 3) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
+
+
+#: Chart text (legend entries, axis titles, notes) wraps after this many characters, so a figure's words stay
+#: inside it on a phone (390 px) as well as on a laptop.
+WRAP_CHARACTERS = 38
+
+
+def wrap_label(text: str, width: int = WRAP_CHARACTERS) -> str:
+    """Break a plotly label into lines of at most `width` characters (at spaces; existing <br> kept)."""
+    import textwrap
+
+    if not isinstance(text, str) or len(text) <= width:
+        return text
+    lines = []
+    for part in text.split("<br>"):
+        visible = len(re.sub(r"<[^>]+>", "", part))
+        lines += textwrap.wrap(part, width + len(part) - visible, break_on_hyphens=False) if visible > width else [part]
+    return "<br>".join(lines)
+
+
+def wrap_figure_text(fig: go.Figure, width: int = WRAP_CHARACTERS) -> go.Figure:
+    """Wrap every long legend entry, axis title, subplot title and note of `fig` in place (see `wrap_label`)."""
+    for trace in fig.data:
+        if isinstance(getattr(trace, "name", None), str):
+            trace.name = wrap_label(trace.name, width)
+    for annotation in fig.layout.annotations or ():
+        annotation.text = wrap_label(annotation.text, width)
+    for name in fig.layout:
+        if name.startswith(("xaxis", "yaxis")):
+            axis = fig.layout[name]
+            if axis.title and axis.title.text:
+                axis.title.text = wrap_label(axis.title.text, width)
+    return fig
 
 
 def png_data_uri(image: np.ndarray) -> str:
@@ -91,7 +139,7 @@ def digit_grid(
         title=title or None,
         autosize=True,
         height=canvas.shape[0] * scale + (80 if title else 40),
-        margin={"l": 20, "r": 20, "t": 60 if title else 20, "b": 20},
+        margin={"l": 4, "r": 4, "t": 60 if title else 20, "b": 20},
         plot_bgcolor="white",
     )
     return fig
@@ -124,6 +172,7 @@ def _note(text: str, x: float, y: float, size: int, **extra) -> dict:
         "y": y,
         "showarrow": False,
         "xanchor": "left",
+        "align": "left",
         "font": {"size": size},
         **extra,
     }
@@ -136,6 +185,43 @@ def pair_strip(samples: np.ndarray, nearest: np.ndarray, gap: int = 2) -> np.nda
     difference = np.abs(samples.astype(np.int16) - nearest.astype(np.int16)).astype(np.uint8)
     triples = np.stack([samples, nearest, difference], axis=1).reshape(-1, *samples.shape[1:])
     return mosaic(triples, columns=3, gap=gap)
+
+
+@dataclass
+class Pair:
+    """One sample beside its nearest training image, with what a reader needs to judge it."""
+
+    sample: np.ndarray  # uint8 [28, 28]
+    nearest: np.ndarray  # uint8 [28, 28]
+    title: str  # "sample 123 · training image #456"
+    distance: float  # pixel distance, [0,1] pixels, Euclidean
+    verdicts: list[tuple[str, str, bool]]  # (criterion, its score and threshold as words, counted as a copy)
+
+
+#: Width in CSS pixels of one pair strip (three digits and two gaps): each digit drawn about 96 px wide.
+PAIR_WIDTH = 288
+
+
+def pair_gallery_html(pairs: list[Pair], heading: str = "") -> str:
+    """Pairs as static HTML: sample | nearest training image | difference, large, with the distance and every
+    criterion's verdict beside each. Clicking a pair (or focusing it with the keyboard) enlarges it."""
+    cards = []
+    for pair in pairs:
+        strip = png_data_uri(pair_strip(pair.sample[None], pair.nearest[None]))
+        verdicts = "".join(
+            f"<li class='{'counted' if counted else 'not-counted'}'><b>{'counted' if counted else 'not counted'}"
+            f"</b> by {html.escape(name)} ({html.escape(words)})</li>"
+            for name, words, counted in pair.verdicts
+        )
+        cards.append(
+            "<div class='mnistmem-pair' tabindex='0'>"
+            f"<img src='{strip}' data-digits='3' width='{PAIR_WIDTH}' height='{PAIR_WIDTH * 28 // 88}' "
+            f"alt='{html.escape(pair.title)}: the sample, its nearest training image and their difference'>"
+            f"<p class='mnistmem-pair-title'>{html.escape(pair.title)} · pixel distance "
+            f"{pair.distance:.2f}</p><ul class='mnistmem-verdicts'>{verdicts}</ul></div>"
+        )
+    head = f"<p class='mnistmem-pairs-heading'><b>{html.escape(heading)}</b></p>" if heading else ""
+    return f"{head}<div class='mnistmem-pair-grid'>{''.join(cards)}</div>"
 
 
 @dataclass
@@ -175,7 +261,7 @@ def copy_explorer(models: list[ModelSamples], gallery_size: int = 6, bins: int =
     what a given threshold is willing to call a copy.
     """
     fig = go.Figure()
-    fig.add_trace(go.Bar(name="generated samples", marker_color=PALETTE[1], opacity=0.85))
+    fig.add_trace(go.Bar(name="generated samples", marker_color=model_colour(models[0].name), opacity=0.85))
     fig.add_trace(go.Bar(name="test digits (baseline)", marker_color=PALETTE[4], opacity=0.85))
     buttons, first_state = [], None
     for model in models:
@@ -191,7 +277,7 @@ def copy_explorer(models: list[ModelSamples], gallery_size: int = 6, bins: int =
         barmode="overlay",
         height=520,
         margin={"l": 60, "r": 20, "t": 110, "b": 60},
-        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.25, "yanchor": "top"},
+        legend={"x": 0.55, "xanchor": "right", "y": 1, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.8)"},
         xaxis={"domain": [0, 0.55]},
         yaxis={"title": "share of images", "domain": [0, 1]},
         xaxis2={"domain": [0.62, 1], "visible": False, "range": [0, 1], "anchor": "y2"},
@@ -239,7 +325,12 @@ def _explorer_state(model: ModelSamples, criterion: CriterionScores, gallery_siz
         "xaxis.title.text": criterion.name,
         **_explorer_threshold_layout(model, criterion, float(criterion.thresholds[active]), gallery_size),
     }
-    data = {"x": [centers, centers], "y": [sample_share, baseline_share]}
+    data = {
+        "x": [centers, centers],
+        "y": [sample_share, baseline_share],
+        "marker.color": [model_colour(model.name), PALETTE[4]],
+        "name": [f"{model.name} samples", "test digits (baseline)"],
+    }
     return [data, layout]
 
 
@@ -247,21 +338,21 @@ def _explorer_threshold_layout(model: ModelSamples, criterion: CriterionScores, 
     flagged = _flagged(criterion, criterion.scores, threshold)
     base_flagged = _flagged(criterion, criterion.baseline, threshold)
     n, count = len(criterion.scores), int(flagged.sum())
-    order = np.argsort(criterion.scores)
-    if criterion.copy_if == "below":
-        borderline = [i for i in order[::-1] if flagged[i]][:gallery_size]
-    else:
-        borderline = [i for i in order if flagged[i]][:gallery_size]
+    order = np.argsort(criterion.scores, kind="stable")
+    if criterion.copy_if == "above":
+        order = order[::-1]  # most copy-like first
+    order = order[np.isfinite(criterion.scores[order])]
+    borderline = [i for i in order[::-1] if flagged[i]][:gallery_size]
     if borderline:
-        strip = pair_strip(model.samples[borderline], model.nearest[borderline])
-        gallery = png_data_uri(strip)
-        caption = "closest calls still counted as copies: sample | nearest training image | difference"
+        caption = "counted:<br>closest calls<br>sample |<br>nearest |<br>difference"
     else:
-        gallery = png_data_uri(np.full((28, 88), 255, np.uint8))
-        caption = "no sample counts as a copy at this threshold"
+        # nothing counts: show the most copy-like pairs anyway, so the reader sees what was not counted
+        borderline = list(order[:gallery_size])
+        caption = "none counted;<br>closest pairs:<br>sample |<br>nearest |<br>difference"
+    gallery = png_data_uri(pair_strip(model.samples[borderline], model.nearest[borderline]))
     text = (
-        f"<b>{model.name}</b>: <b>{count:,} of {n:,}</b> samples are copies ({100 * count / max(n, 1):.2f}%) "
-        f"· test-digit baseline {100 * base_flagged.mean():.2f}%"
+        f"<b>{model.name}</b>: <b>{count:,} of {n:,}</b> samples are copies<br>"
+        f"({100 * count / max(n, 1):.2f}%; test digits {100 * base_flagged.mean():.2f}%)"
     )
     return {
         "shapes": [
@@ -278,7 +369,7 @@ def _explorer_threshold_layout(model: ModelSamples, criterion: CriterionScores, 
         ],
         "images": [_layout_image(gallery, "x2", "y2")],
         "annotations": [
-            _note(text, 0, 1.12, 14, name="count"),
+            _note(text, 0, 1.01, 13, name="count", yanchor="bottom"),
             _note(caption, 0.62, -0.02, 11, yanchor="top"),
         ],
     }
@@ -321,7 +412,7 @@ def hover_pair_scatter(
                 mode="markers",
                 name=(group_names or {}).get(group, str(group)),
                 marker={
-                    "color": PALETTE[k % len(PALETTE)],
+                    "color": _group_colour((group_names or {}).get(group, str(group)), k),
                     "size": 7,
                     "symbol": ["circle", "diamond", "square"][k % 3],
                 },
@@ -336,12 +427,30 @@ def hover_pair_scatter(
         xaxis2={"domain": [0.75, 1], "visible": False, "range": [0, 1], "anchor": "y2"},
         yaxis2={"domain": [0.3, 1], "visible": False, "range": [0, 1], "anchor": "x2"},
         images=[_layout_image(uris[0] if uris else "", "x2", "y2")],
-        annotations=[_note("hover a point: sample | nearest | difference", 0.75, 0.25, 11)],
+        annotations=[
+            _note(
+                "hover a point: its sample | nearest training image | difference appear on the right",
+                0,
+                1.02,
+                11,
+                yanchor="bottom",
+            )
+        ],
         height=440,
         plot_bgcolor="white",
-        margin={"l": 60, "r": 20, "t": 40, "b": 60},
+        margin={"l": 60, "r": 20, "t": 60, "b": 60},
+        showlegend=True,
+        legend={"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top"},
     )
+    fig.update_layout(margin={"b": 130})
     return fig, HOVER_IMAGE_SCRIPT
+
+
+def _group_colour(name: str, k: int) -> str:
+    try:
+        return model_colour(name)
+    except KeyError:
+        return PALETTE[k % len(PALETTE)]
 
 
 def slider_gallery(states: list[tuple[str, str, str]], caption: str) -> go.Figure:
@@ -352,7 +461,10 @@ def slider_gallery(states: list[tuple[str, str, str]], caption: str) -> go.Figur
     def layout_for(uri: str, text: str) -> dict:
         return {
             "images": [_layout_image(uri, "paper", "paper", sizey=0.85)],
-            "annotations": [_note(text, 0, 1.12, 14), _note(caption, 0, 0.1, 11)],
+            "annotations": [
+                _note(wrap_label(text), 0, 1.01, 14, yanchor="bottom"),
+                _note(wrap_label(caption), 0, 0.14, 11, yanchor="top"),
+            ],
         }
 
     fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="markers", marker={"opacity": 0}, hoverinfo="skip"))
@@ -362,9 +474,9 @@ def slider_gallery(states: list[tuple[str, str, str]], caption: str) -> go.Figur
         sliders=[{"active": 0, "steps": steps, "currentvalue": {"prefix": "training set: "}, "pad": {"t": 20}}],
         xaxis={"visible": False, "range": [0, 1]},
         yaxis={"visible": False, "range": [0, 1]},
-        height=560,
+        height=720,
         plot_bgcolor="white",
-        margin={"l": 20, "r": 20, "t": 80, "b": 40},
+        margin={"l": 20, "r": 20, "t": 130, "b": 40},
         showlegend=False,
     )
     return fig

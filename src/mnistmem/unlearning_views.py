@@ -141,15 +141,18 @@ def unlearning_targets(ch) -> None:
         closest = images[entry["closest_sample"]]
         label = entry["item"]["name"] + ("" if kind == "canary" or chosen["digit"] else " (control only)")
         parts.append(
-            f"<div style='display:inline-block;margin:8px;text-align:center'>"
-            f"<img src='{figures.png_data_uri(figures.pair_strip(closest[None], item_image[None]))}' width='252' "
-            f"alt='{html.escape(label)}: closest base-model sample, the item, their difference' "
-            f"style='image-rendering:pixelated'><br><small>{html.escape(label)}: reproduced by "
+            f"<div class='mnistmem-pair' tabindex='0'>"
+            f"<img src='{figures.png_data_uri(figures.pair_strip(closest[None], item_image[None]))}' "
+            f"width='{figures.PAIR_WIDTH}' height='{figures.PAIR_WIDTH * 28 // 88}' data-digits='3' "
+            f"alt='{html.escape(label)}: closest base-model sample, the item, their difference'><p "
+            f"class='mnistmem-pair-title'>{html.escape(label)}: reproduced by "
             f"{_pct(entry['share'])} of {entry['n']} samples; closest sample at distance "
-            f"{entry['closest_distance']:.2f} (sample | item | difference)</small></div>"
+            f"{entry['closest_distance']:.2f} (sample | item | difference)</p></div>"
         )
     show_html(
-        "".join(parts)
+        "<div class='mnistmem-pairs'><div class='mnistmem-pair-grid'>"
+        + "".join(parts)
+        + "</div></div>"
         + f"<p><small>{html.escape(chosen['note'].rstrip('.'))}. {html.escape(scale_note(result))}.</small></p>"
     )
 
@@ -221,6 +224,12 @@ def unlearning_tradeoff(ch) -> None:
     fig.update_xaxes(type="log")
     before = before_forgetting(result)
     fig.add_hline(y=100 * before["canary"]["share"], line_dash="dot", annotation_text="canary before forgetting")
+    spots: dict[tuple, list[str]] = {}
+    for row, px, py in zip(rows, x, y, strict=True):
+        spots.setdefault((round(float(np.log10(px)), 1), round(float(py), 1)), []).append(METHOD_NAMES[row["method"]])
+    for (lx, ly), names in spots.items():
+        if len(names) > 1:
+            fig.add_annotation(x=lx, y=ly, text=f"{len(names)} points here", showarrow=True, arrowhead=0, ax=0, ay=-28)
     show(
         fig,
         f"Each point is one unlearning method applied to one item: its compute (training images processed, relative to "
@@ -244,7 +253,7 @@ def unlearning_table(ch) -> None:
         if row["method"] in ("finetune", "neggrad"):
             glue(f"ul_{row['method']}_{row['target']}_share", _pct(row["forgotten"]["share"]))
             glue(f"ul_{row['method']}_{row['target']}_relearned", _pct((row["relearned"] or {}).get("share")))
-    table = [
+    cost = [
         [
             TARGET_NAMES[r["target"]],
             METHOD_NAMES[r["method"]],
@@ -253,6 +262,13 @@ def unlearning_table(ch) -> None:
             f"{r['cost']['seconds']:.0f} s",
             _pct(r["forgotten"]["share"]),
             _num(r["forgotten"]["closest_distance"]),
+        ]
+        for r in rows
+    ]
+    side_effects = [
+        [
+            TARGET_NAMES[r["target"]],
+            METHOD_NAMES[r["method"]],
             _pct(r["control"]["share"]) if r["control"] else "–",
             _num(r["fid"], 1),
             _num(r["confidence"]),
@@ -261,27 +277,28 @@ def unlearning_table(ch) -> None:
         ]
         for r in rows
     ]
-    columns = [
-        "item",
-        "method",
-        "steps",
-        "compute vs retrain",
-        "wall time",
-        "item in samples",
-        "closest to item",
-        "control in samples",
-        "MNIST-FID",
-        "confidence",
-        "membership rank",
-        "item after relearning",
-    ]
     show_html(
         html_table(
-            columns,
-            table,
-            "Unlearning, method by method. 'Membership rank': the share of unseen test digits the model fits better "
-            "than the item (near 0: the item still stands out as training data). Quality columns show '–' when the "
-            f"pretrained classifier is not available. {scale_note(result)}.",
+            ["item", "method", "steps", "compute vs retrain", "wall time", "item in samples", "closest to item"],
+            cost,
+            f"Unlearning, method by method: what it cost and whether the item still comes back. {scale_note(result)}.",
+        )
+    )
+    show_html(
+        html_table(
+            [
+                "item",
+                "method",
+                "control in samples",
+                "MNIST-FID",
+                "confidence",
+                "membership rank",
+                "item after relearning",
+            ],
+            side_effects,
+            "The same methods: side effects and traces. 'Membership rank': the share of unseen test digits the model "
+            "fits better than the item (near 0: the item still stands out as training data). Quality columns show "
+            "'–' when the pretrained classifier is not available.",
         )
     )
 
@@ -298,22 +315,40 @@ def relearning_chart(ch) -> None:
                 x=labels,
                 y=[100 * r["forgotten"]["share"] for r in rows],
                 marker_color=figures.PALETTE[0],
+                text=[_pct(r["forgotten"]["share"]) for r in rows],
+                textposition="outside",
             ),
             go.Bar(
                 name="after relearning without the item",
                 x=labels,
                 y=[100 * r["relearned"]["share"] for r in rows],
-                marker_color=figures.PALETTE[1],
+                marker={"color": figures.PALETTE[4], "line": {"color": figures.PALETTE[0], "width": 1}},
+                text=[_pct(r["relearned"]["share"]) for r in rows],
+                textposition="outside",
             ),
         ]
     )
     fig.update_layout(
         barmode="group",
         yaxis={"title": "samples that reproduce the item (%)", "rangemode": "tozero"},
-        height=420,
+        height=460,
         plot_bgcolor="white",
-        margin={"b": 140},
+        margin={"b": 140, "t": 90},
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
     )
+    fig.update_traces(textfont={"size": 11}, cliponaxis=False)
+    values = [r["forgotten"]["share"] for r in rows] + [r["relearned"]["share"] for r in rows]
+    if rows and not any(values):
+        fig.update_yaxes(range=[0, 1])
+        fig.add_annotation(
+            text="every bar is 0%: no sample reproduces the item,<br>right after forgetting or after relearning",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.6,
+            showarrow=False,
+            font={"size": 13},
+        )
     steps = result.stage("choose")["config"]["relearn_steps"]
     glue("ul_relearn_steps", steps)
     show(

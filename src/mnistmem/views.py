@@ -75,11 +75,24 @@ def _samples(result, stage: str) -> tuple[np.ndarray, np.ndarray]:
     return result.samples(stage)
 
 
+#: Tables with at least this many columns become one card per row on a phone (each value under its heading).
+STACK_COLUMNS = 5
+
+
 def html_table(columns: list[str], rows: list[list], caption: str) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td data-label="{html.escape(columns[i] if i < len(columns) else "")}">{html.escape(str(v))}</td>'
+            for i, v in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    stack = " mnistmem-stack" if len(columns) >= STACK_COLUMNS else ""
     return (
-        f'<table class="table mnistmem-table"><caption>{html.escape(caption)}</caption>'
+        f'<table class="table mnistmem-table{stack}"><caption>{html.escape(caption)}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     )
 
@@ -334,10 +347,28 @@ def sample_gallery(ch, family: str, count: int = 40) -> None:
         for i in range(count)
     ]
     show(
-        figures.digit_grid(images[:count], hover, columns=20),
-        f"The first {count} of {len(images):,} samples from the {MODEL_NAMES[family]} ({scale_note(result)}).",
+        figures.digit_grid(images[:count], hover, columns=8, scale=3),
+        f"The first {count} of {len(images):,} samples from the {MODEL_SUBJECTS[family]} ({scale_note(result)}).",
     )
     _glue_model(ch, family)
+
+
+def round_stop(value: float, direction: str, significant: int = 2) -> float:
+    """A slider stop at a round value: two significant digits of a distance (2.98 -> 3, 0.0123 -> 0.012), and
+    of a similarity's distance below 1 (0.99974 -> 0.9997), so stops near 1 stay apart."""
+    value = float(value)
+    from_one = direction == "above" and value < 1
+    gap = 1 - value if from_one else value
+    if gap == 0 or not np.isfinite(gap):
+        return value
+    rounded = float(f"{gap:.{significant}g}")
+    return 1 - rounded if from_one else rounded
+
+
+def slider_stops(values: np.ndarray, default: float, direction: str) -> np.ndarray:
+    """About SLIDER_STOPS stops spread over the scores (by quantile), each at a round value, plus the default."""
+    quantiles = np.quantile(values, np.linspace(0, 1, SLIDER_STOPS))
+    return np.unique(np.append([round_stop(q, direction) for q in quantiles], default))
 
 
 def model_samples(result, tag: str) -> figures.ModelSamples:
@@ -355,7 +386,7 @@ def model_samples(result, tag: str) -> figures.ModelSamples:
         finite = np.concatenate([scores, baseline.scores[name]])
         finite = finite[np.isfinite(finite)]
         default = table.thresholds[name]
-        stops = np.unique(np.append(np.quantile(finite, np.linspace(0, 1, SLIDER_STOPS)), default))
+        stops = slider_stops(finite, default, CRITERIA[name].direction)
         criteria.append(
             figures.CriterionScores(
                 CRITERION_NAMES.get(name, name), scores, baseline.scores[name], CRITERIA[name].direction, default, stops
@@ -371,6 +402,52 @@ def copy_explorer(ch, families: list[str]) -> None:
         figures.copy_explorer(models),
         f"Choose a model and a definition of a copy, then move the threshold ({scale_note(result)}; "
         f"{len(models[0].samples):,} samples per model, each compared with all 60,000 training images).",
+    )
+    closest_pairs(ch, families, count=6 if len(families) == 1 else 4)
+
+
+def closest_pairs(ch, families: list[str], count: int = 6) -> None:
+    """The samples closest to a training image by the headline definition, whatever the threshold, drawn large,
+    each with its pixel distance and every definition's verdict at the book's default threshold."""
+    from mnistmem.copies import CRITERIA
+
+    result = ch["main"]
+    train = _train_images()
+    blocks = []
+    for family in families:
+        table = _table(result, f"score_{family}")
+        images, seeds = _samples(result, f"sample_{family}")
+        scores = table.scores[HEADLINE]
+        order = np.argsort(scores if CRITERIA[HEADLINE].direction == "below" else -scores, kind="stable")
+        order = order[np.isfinite(scores[order])][:count]
+        pairs = []
+        for i in order:
+            verdicts = [
+                (
+                    CRITERION_NAMES.get(name, name),
+                    f"{threshold_text(table.scores[name][i])}; a copy if {CRITERIA[name].direction} "
+                    f"{threshold_text(table.thresholds[name])}",
+                    bool(table.flags[name][i]),
+                )
+                for name in table.scores
+                if name in table.flags and name in CRITERIA
+            ]
+            title = f"{MODEL_NAMES[family]} sample {i} (seed {seeds[i]}) · training image #{table.nn_index[i, 0]}"
+            pairs.append(figures.Pair(images[i], train[table.nn_index[i, 0]], title, table.nn_distance[i, 0], verdicts))
+        several = len(families) > 1
+        heading = f"{MODEL_NAMES[family]}: its {len(pairs)} samples closest to a training image" if several else ""
+        blocks.append(figures.pair_gallery_html(pairs, heading))
+    show_html(
+        "<figure class='mnistmem-figure mnistmem-pairs'>"
+        + "".join(blocks)
+        + "<figcaption class='mnistmem-caption'>"
+        + html.escape(
+            f"The samples closest to a training image by the {HEADLINE_WORDS}, shown whatever the threshold: "
+            "each is the sample, its nearest training image and their difference (black where they agree), "
+            "with each definition's verdict at the book's threshold. Click a pair to enlarge it "
+            f"({scale_note(result)})."
+        )
+        + "</figcaption></figure>"
     )
 
 
@@ -522,7 +599,7 @@ def smallest_sizes(ch) -> dict[str, dict]:
     return smallest
 
 
-def size_explorer(ch, per_state: int = 6) -> None:
+def size_explorer(ch, per_state: int = 4) -> None:
     train = _train_images()
     states = []
     for row in size_points(ch):
@@ -565,7 +642,7 @@ def size_curve(ch) -> None:
                 y=[100 * r["ratio_rate"] for r in mine],
                 name=f"{MODEL_NAMES[family]}: copies ({HEADLINE_WORDS})",
                 mode="lines+markers",
-                line={"color": figures.PALETTE[k + 1]},
+                line={"color": figures.model_colour(family)},
                 marker={"symbol": ["circle", "diamond"][k]},
                 error_y={
                     "type": "data",
@@ -582,7 +659,7 @@ def size_curve(ch) -> None:
                 y=[100 * r["own_share"] for r in own],
                 mode="lines+markers",
                 name=f"{MODEL_NAMES[family]}: nearest image among its own n",
-                line={"color": figures.PALETTE[k + 1], "dash": "dot"},
+                line={"color": figures.model_colour(family), "dash": "dot"},
             )
         )
     # Chance only where the "own n" share is defined (a subset), so the line does not run to 100% at 60,000.
@@ -625,7 +702,7 @@ def training_curve(ch) -> None:
     curves = [name for name in result.manifest["stages"] if name.startswith("curve_")]
     fig = go.Figure()
     sentences = []
-    for k, stage in enumerate(curves):
+    for stage in curves:
         tag = stage.removeprefix("curve_")
         summary = result.summary(stage)
         points = summary["curve"]
@@ -640,7 +717,7 @@ def training_curve(ch) -> None:
                     y=[100 * p[key] for p in points],
                     mode="lines+markers",
                     name=f"{model_name(tag)}: {label}",
-                    line={"color": figures.PALETTE[k + 1], "dash": dash},
+                    line={"color": figures.model_colour(tag), "dash": dash},
                 )
             )
         first = next((p["step"] for p in points if p["nn_ratio_rate"] > 0), None)
@@ -679,7 +756,7 @@ def duplication_chart(ch) -> None:
     fig = make_subplots(
         rows=1,
         cols=2,
-        subplot_titles=("samples that reproduce the canary", "closest sample to the canary"),
+        subplot_titles=("samples that<br>reproduce the canary", "closest sample<br>to the canary"),
         horizontal_spacing=0.12,
     )
     threshold = None
@@ -696,7 +773,7 @@ def duplication_chart(ch) -> None:
             f"digit; closest pixel distance {r['closest_distance']:.2f}"
             for r in rows
         ]
-        style = {"color": figures.PALETTE[k + 1]}
+        style = {"color": figures.model_colour(family)}
         counts = [r["count"] for r in rows]
         for col, values in ((1, [100 * r["share"] for r in rows]), (2, [r["closest_distance"] for r in rows])):
             fig.add_trace(
@@ -823,14 +900,14 @@ def seeds_per_copy(ch) -> None:
     result = ch["randomness"]
     models = [m for m in result.summary("seeds")["models"] if m["copies"]]
     fig = go.Figure()
-    for k, m in enumerate(models):
+    for m in models:
         seeds = m["seeds_per_copied_image"]["seeds"]
         fig.add_trace(
             go.Bar(
                 x=list(range(1, len(seeds) + 1)),
                 y=seeds,
                 name=model_name(m["model"]),
-                marker_color=figures.PALETTE[(k % 4) + 1],
+                marker_color=figures.model_colour(m["model"]),
             )
         )
     fig.update_layout(
