@@ -409,7 +409,7 @@ def copy_explorer(ch, families: list[str]) -> None:
 def closest_pairs(ch, families: list[str], count: int = 6) -> None:
     """The samples closest to a training image by the headline definition, whatever the threshold, drawn large,
     each with its pixel distance and every definition's verdict at the book's default threshold."""
-    from mnistmem.copies import CRITERIA
+    from mnistmem.copies import CRITERIA, nearest_under
 
     result = ch["main"]
     train = _train_images()
@@ -420,8 +420,14 @@ def closest_pairs(ch, families: list[str], count: int = 6) -> None:
         scores = table.scores[HEADLINE]
         order = np.argsort(scores if CRITERIA[HEADLINE].direction == "below" else -scores, kind="stable")
         order = order[np.isfinite(scores[order])][:count]
+        # the training image the headline definition compares the sample with (its closest by the descriptor,
+        # which need not be the closest by pixels): the image its verdict is about
+        partners = nearest_under(table, HEADLINE)
         pairs = []
         for i in order:
+            partner = int(partners[i])
+            difference = images[i].astype(np.float64) - train[partner].astype(np.float64)
+            distance = float(np.sqrt((difference**2).sum()) / 255)
             verdicts = [
                 (
                     CRITERION_NAMES.get(name, name),
@@ -432,8 +438,8 @@ def closest_pairs(ch, families: list[str], count: int = 6) -> None:
                 for name in table.scores
                 if name in table.flags and name in CRITERIA
             ]
-            title = f"{MODEL_NAMES[family]} sample {i} (seed {seeds[i]}) · training image #{table.nn_index[i, 0]}"
-            pairs.append(figures.Pair(images[i], train[table.nn_index[i, 0]], title, table.nn_distance[i, 0], verdicts))
+            title = f"{MODEL_NAMES[family]} sample {i} (seed {seeds[i]}) · training image #{partner}"
+            pairs.append(figures.Pair(images[i], train[partner], title, distance, verdicts))
         several = len(families) > 1
         heading = f"{MODEL_NAMES[family]}: its {len(pairs)} samples closest to a training image" if several else ""
         blocks.append(figures.pair_gallery_html(pairs, heading))
@@ -443,9 +449,12 @@ def closest_pairs(ch, families: list[str], count: int = 6) -> None:
         + "<figcaption class='mnistmem-caption'>"
         + html.escape(
             f"The samples closest to a training image by the {HEADLINE_WORDS}, shown whatever the threshold: "
-            "each is the sample, its nearest training image and their difference (black where they agree), "
-            "with each definition's verdict at the book's threshold. Click a pair to enlarge it "
-            f"({scale_note(result)})."
+            f"each is the sample, the training image the {HEADLINE_WORDS} finds closest to it, and their difference "
+            "(black where they agree), with each definition's verdict at the book's threshold; the other "
+            "definitions judge the sample against its own closest training image, which can be another one. "
+            "'Counted' is not proof of a copy: at its threshold every definition also counts a small share of "
+            "independent test digits (the table below gives it), and a model is judged by how far it exceeds "
+            f"that share. Click a pair to enlarge it ({scale_note(result)})."
         )
         + "</figcaption></figure>"
     )
