@@ -558,7 +558,7 @@ def patterns(ch, criterion: str) -> Measurement:
 def erasure(ch, criterion: str) -> Measurement:
     """Unlearning: how many samples reproduce the planted © before forgetting and after each method, and after
     brief relearning (the `verdicts` stage, which judges every stored sample set by every definition)."""
-    from mnistmem import unlearning_views
+    from mnistmem import unlearning_facts
 
     result = ch["unlearning"]
     m = Measurement("erasure", criterion)
@@ -573,7 +573,7 @@ def erasure(ch, criterion: str) -> Measurement:
             continue
         after = stage["after"]["roles"]["forgotten"]["by_criterion"][criterion]["hits"]
         m.numbers[f"{method}_after"] = after
-        text = f"{unlearning_views.METHOD_NAMES[method]} {after:,}"
+        text = f"{unlearning_facts.METHOD_NAMES[method]} {after:,}"
         if "relearned" in stage:
             again = stage["relearned"]["roles"]["forgotten"]["by_criterion"][criterion]["hits"]
             m.numbers[f"{method}_relearned"] = again
@@ -592,18 +592,18 @@ def erasure(ch, criterion: str) -> Measurement:
 
 def _erasure_strip(result) -> str:
     """The © beside the closest sample before forgetting and after each method (pixel distance)."""
-    from mnistmem import unlearning_views
+    from mnistmem import unlearning_facts
 
-    before = unlearning_views.before_forgetting(result)["canary"]
-    item = unlearning_views._item_image(result, before["item"])
+    before = unlearning_facts.before_forgetting(result)["canary"]
+    item = unlearning_facts.item_image(result, before["item"])
     tiles = [item, _samples(result, "choose")[0][before["closest_sample"]]]
     words = ["the sign", "before"]
-    for row in unlearning_views.method_rows(result):
+    for row in unlearning_facts.method_rows(result):
         if row["target"] != "canary" or row["stage"] != f"{row['method']}_canary":
             continue
         images, _ = load_stage_samples(result, row["stage"], row["file"])
         tiles.append(images[row["forgotten"]["closest_sample"]])
-        words.append(unlearning_views.METHOD_NAMES[row["method"]])
+        words.append(unlearning_facts.METHOD_NAMES[row["method"]])
     return _gallery(
         figures.mosaic(np.stack(tiles), columns=len(tiles)),
         "the planted copyright sign and the closest sample before and after each way of forgetting",

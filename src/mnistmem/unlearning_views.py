@@ -14,99 +14,23 @@ import plotly.graph_objects as go
 
 from mnistmem import figures
 from mnistmem.display import glue, show, show_html
+from mnistmem.unlearning_facts import (
+    EXPERIMENT,
+    METHOD_NAMES,
+    TARGET_NAMES,
+    _num,
+    _pct,
+    before_forgetting,
+    items,
+    judged,
+    method_rows,
+)
+from mnistmem.unlearning_facts import item_image as _item_image
 from mnistmem.views import html_table, scale_note
-
-METHOD_NAMES = {
-    "retrain": "retrain from scratch",
-    "sisa": "SISA (retrain one shard)",
-    "finetune": "fine-tune on the rest",
-    "neggrad": "NegGrad",
-    "diff_other_seed": "add the diff to another model",
-    "diff_finetune": "add the diff to the fine-tuned model",
-}
-TARGET_NAMES = {"canary": "the canary", "digit": "the copied digit"}
-EXPERIMENT = "unlearning"
 
 
 def _result(ch):
     return ch[EXPERIMENT]
-
-
-def items(result) -> dict:
-    return result.summary("choose")["items"]
-
-
-def _pct(share: float | None) -> str:
-    return "–" if share is None else f"{100 * share:.1f}%"
-
-
-def _num(value: float | None, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def judged(result, stage: str, label: str, measured: dict) -> dict:
-    """`measured` (a stage's own reproduction record per role) with each role's hits and share replaced by the
-    book's one definition of a copy, from the `verdicts` stage (when the results have it)."""
-    if "verdicts" not in getattr(result, "manifest", {}).get("stages", {}):
-        return measured
-    roles = result.summary("verdicts")["judged"].get(stage, {}).get(label, {}).get("roles", {})
-    out = dict(measured)
-    for role, verdict in roles.items():
-        if isinstance(out.get(role), dict):
-            out[role] = {**out[role], "hits": verdict["hits"], "n": verdict["n"], "share": verdict["share"]}
-    return out
-
-
-def before_forgetting(result) -> dict:
-    """The base model's measurements before any forgetting, judged by the book's definition of a copy."""
-    return judged(result, "choose", "before", result.summary("choose")["before"])
-
-
-def method_rows(result) -> list[dict]:
-    """One row per (target, method) that ran: its cost, what remains of the item, control, quality, relearning."""
-    rows = []
-    for target in ("canary", "digit"):
-        retrain = result.summary(f"retrain_{target}")
-        if "skipped" in retrain:
-            continue
-        base_images = retrain["cost"]["images"]
-        base_seconds = retrain["cost"]["seconds"]
-        for method in ("retrain", "sisa", "finetune", "neggrad"):
-            stage = f"{method}_{target}"
-            summary = dict(result.summary(stage))
-            summary["after"] = judged(result, stage, "after", summary["after"])
-            if summary.get("relearned"):
-                summary["relearned"] = judged(result, stage, "relearned", summary["relearned"])
-            rows.append(_row(target, method, stage, "samples.npz", summary["after"], summary["cost"], summary))
-        diff = result.summary(f"diff_{target}")
-        for key, applied in diff["applied"].items():
-            method = f"diff_{applied['host']}"
-            cost = {"steps": 0, "images": 0, "seconds": 0.0}  # adding weights is free; computing the diff is not
-            cost.update(images=base_images, seconds=base_seconds, steps=retrain["cost"]["steps"])
-            applied = judged(result, f"diff_{target}", f"applied:{key}", applied)
-            rows.append(_row(target, method, f"diff_{target}", f"samples_{key}.npz", applied, cost, None))
-        for row in rows:
-            if row["target"] == target:
-                row["relative_cost"] = row["cost"]["images"] / max(base_images, 1)
-                row["relative_seconds"] = row["cost"]["seconds"] / max(base_seconds, 1e-9)
-    return rows
-
-
-def _row(target: str, method: str, stage: str, file: str, after: dict, cost: dict, summary: dict | None) -> dict:
-    relearned = (summary or {}).get("relearned")
-    return {
-        "target": target,
-        "method": method,
-        "stage": stage,
-        "file": file,
-        "cost": cost,
-        "forgotten": after["forgotten"],
-        "control": after.get("control"),
-        "fid": after.get("fid"),
-        "confidence": after.get("confidence"),
-        "copy_share": after.get("copy_share"),
-        "relearned": None if relearned is None else relearned["forgotten"],
-    }
 
 
 # ------------------------------------------------------------------------------------------------- views
@@ -155,16 +79,6 @@ def unlearning_targets(ch) -> None:
         + "</div></div>"
         + f"<p><small>{html.escape(chosen['note'].rstrip('.'))}. {html.escape(scale_note(result))}.</small></p>"
     )
-
-
-def _item_image(result, item: dict) -> np.ndarray:
-    from mnistmem import data
-    from mnistmem.canaries import render_canaries
-
-    if item["source"] >= 0:
-        return data.load_mnist("train")[0][item["source"]]
-    glyphs = [c["glyph"] for c in result.stage("base")["config"]["data"]["canaries"]]
-    return render_canaries(glyphs)[-item["source"] - 1]
 
 
 def quality_sentence(result, target: str = "canary") -> str:

@@ -21,7 +21,7 @@ class ForgetExplorer:
     def __init__(self, result, k: int = 6) -> None:
         import ipywidgets as w
 
-        from mnistmem.unlearning_views import METHOD_NAMES, TARGET_NAMES, method_rows
+        from mnistmem.unlearning_facts import METHOD_NAMES, TARGET_NAMES, method_rows
 
         self.result, self.k = result, k
         self.rows = {(r["target"], r["method"]): r for r in method_rows(result)}
@@ -47,13 +47,13 @@ class ForgetExplorer:
         return order, d[order]
 
     def update(self) -> None:
-        from mnistmem.unlearning_views import _item_image, _pct
+        from mnistmem.unlearning_facts import _pct, item_image
 
         row = self.rows.get((self.target.value, self.method.value))
         if row is None:
             self.output.value = "<p>This method did not run for this item.</p>"
             return
-        item = _item_image(self.result, row["forgotten"]["item"])
+        item = item_image(self.result, row["forgotten"]["item"])
         parts = [
             _img(item, row["forgotten"]["item"]["name"]),
             f"<p>Compute {row['relative_cost']:.2f}× retraining ({row['cost']['steps']:,} steps). The item appears in "
