@@ -140,3 +140,48 @@ def test_extraction_sentence_counts_clusters_by_their_medoid():
     assert "in the closest match, 3 samples of the GAN trained on all 60,000 digits" in three and "#9" in three
     nothing = views.extraction_sentence([_storage_model("gan", [], [], [])], config)
     assert "no 3 or more samples were near-identical" in nothing
+
+
+# ------------------------------------------------------------------------------- the book's overall answer
+def test_the_overall_answer_follows_the_three_facts_it_is_built_from():
+    clean = views.overall_answer(True, None, None)
+    assert "show no stored copy" in clean and "No smaller or duplicated" in clean and "weights" not in clean
+    both = views.overall_answer(True, 100, 1000)
+    assert "on only 100 digits or on data in which one image appears 1,000 times" in both
+    assert "is in their weights" in both and "show no stored copy" in both
+    against = views.overall_answer(False, None, None)  # a result against the thesis's premise is said as plainly
+    assert against.startswith("Even the models trained on all 60,000 digits emitted more copies")
+
+
+class FakeUnlearning:
+    """The unlearning result's summaries, as `unlearning_facts.method_rows` reads them (no verdicts stage)."""
+
+    def __init__(self, before: float, after: dict[str, tuple[float, float | None]]):
+        self.before, self.after, self.manifest = before, after, {"stages": {}}
+
+    def summary(self, stage: str) -> dict:
+        if stage == "choose":
+            return {"before": {"canary": {"share": self.before, "hits": 1, "n": 100}}}
+        if stage == "retrain_digit":
+            return {"skipped": "no digit"}
+        if stage == "retrain_canary":
+            base = {"cost": {"images": 1000, "seconds": 10.0, "steps": 100}}
+        elif stage == "diff_canary":
+            return {"applied": {}}
+        else:
+            base = {"cost": {"images": 250, "seconds": 2.5, "steps": 25}}
+        share, again = self.after[stage.removesuffix("_canary")]
+        relearned = None if again is None else {"forgotten": {"share": again}}
+        return {**base, "after": {"forgotten": {"share": share}}, "relearned": relearned}
+
+
+def test_the_unlearning_conclusion_tells_removed_from_hidden_from_left():
+    result = FakeUnlearning(
+        0.022, {"retrain": (0.0, None), "sisa": (0.0, None), "finetune": (0.0, 0.006), "neggrad": (0.008, 0.01)}
+    )
+    text = views.unlearning_conclusion(result)
+    assert text.startswith("Before forgetting, the small model emitted the planted sign in 2.20% of its samples")
+    assert "removed by retrain from scratch and SISA (retrain one shard)" in text
+    assert "hidden, and brought back by relearning, by fine-tune on the rest" in text
+    assert "still emitted after NegGrad" in text
+    assert "fine-tune on the rest 0.00% (0.60% after brief relearning)" in text

@@ -1253,6 +1253,65 @@ def c_t_summary(c_t: dict[str, float]) -> str:
     )
 
 
+def overall_answer(full_data_clean: bool, small_n: int | None, fewest_copies: int | None) -> str:
+    """The book's answer to its question at this scale, from three measured facts: whether the models trained on
+    all 60,000 digits stayed at the level of independent handwriting (`full_data_clean`), the smallest training
+    set on which the diffusion model emitted copies of its own digits (`small_n`, None if none), and the fewest
+    planted copies of a glyph that a model reproduced (`fewest_copies`, None if none)."""
+    full = (
+        "The models trained on all 60,000 digits emitted no more copies than independent handwriting, so for them "
+        "these measurements show no stored copy. "
+        if full_data_clean
+        else "Even the models trained on all 60,000 digits emitted more copies than independent handwriting. "
+    )
+    where = []
+    if small_n is not None:
+        where.append(f"on only {small_n:,} digits")
+    if fewest_copies is not None:
+        where.append(f"on data in which one image appears {fewest_copies:,} times")
+    if not where:
+        return full + "No smaller or duplicated training set made a model emit copies at this scale either."
+    return (
+        full
+        + "The same kinds of model trained "
+        + " or ".join(where)
+        + " emitted particular training images on demand, from seeds that can be stored and replayed: for those "
+        "models, what is needed to produce those images is in their weights. Whether a model stores copies is "
+        "therefore a property of a particular model and its training data, measurable one model at a time."
+    )
+
+
+def unlearning_conclusion(result) -> str:
+    """Chapter 8 in two sentences: how often the planted sign came back before and after each method, and after
+    brief relearning; which methods removed it, which only hid it, which left it."""
+    from mnistmem.unlearning_facts import METHOD_NAMES, before_forgetting, method_rows
+
+    before = before_forgetting(result)["canary"]
+    rows = {r["method"]: r for r in method_rows(result) if r["target"] == "canary"}
+    parts, removed, hidden, left = [], [], [], []
+    for method in ("retrain", "sisa", "finetune", "neggrad"):
+        row = rows.get(method)
+        if row is None:
+            continue
+        share, again = row["forgotten"]["share"], (row["relearned"] or {}).get("share")
+        text = f"{METHOD_NAMES[method]} {pct(share)}"
+        if again is not None:
+            text += f" ({pct(again)} after brief relearning)"
+        parts.append(text)
+        (left if share > 0 else hidden if again else removed).append(METHOD_NAMES[method])
+    verdict = []
+    if removed:
+        verdict.append("removed by " + " and ".join(removed))
+    if hidden:
+        verdict.append("hidden, and brought back by relearning, by " + " and ".join(hidden))
+    if left:
+        verdict.append("still emitted after " + " and ".join(left))
+    return (
+        f"Before forgetting, the small model emitted the planted sign in {pct(before['share'])} of its samples; "
+        "afterwards: " + "; ".join(parts) + ". At this scale the sign was " + "; ".join(verdict) + "."
+    )
+
+
 def conclusions(ch) -> None:
     """Glue one sentence per objection, each computed from the results the earlier chapters show."""
     main = ch["main"]
@@ -1325,6 +1384,24 @@ def conclusions(ch) -> None:
             + " of its samples"
         )
     glue("concl_duplication", "With the planted glyphs, " + "; ".join(parts) + ".")
+    if "storage" in ch.results:
+        storage = ch["storage"]
+        glue(
+            "concl_storage",
+            extraction_sentence(storage.summary("storage")["models"], storage.stage("storage")["config"]),
+        )
+    if "unlearning" in ch.results:
+        glue("concl_unlearning", unlearning_conclusion(ch["unlearning"]))
+    small_copies = small is not None and small["ratio_low"] > next(
+        r["baseline_rate"] for r in diffusion_main if r["criterion"] == HEADLINE
+    )
+    planted = [
+        r["count"]
+        for family in ("diffusion", "gan")
+        for r in duplication.summary(f"reproduction_{family}")["canaries"]
+        if r["share"] > 0
+    ]
+    glue("concl_overall", overall_answer(not beyond, small["n"] if small_copies else None, min(planted, default=None)))
     models = [m for m in ch["randomness"].summary("seeds")["models"] if m["copies"]]
     regenerated = [r for m in models for r in m["regenerated"]]
     glue(
