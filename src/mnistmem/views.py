@@ -109,7 +109,7 @@ def show_first_training_digits(count: int = 20) -> None:
     images, labels = data.load_mnist("train")
     hover = [f"training image #{i}, labelled {labels[i]}" for i in range(count)]
     show(
-        figures.digit_grid(images[:count], hover, columns=10, scale=3),
+        figures.digit_grid(images[:count], hover, columns=5, scale=4),
         f"The first {count} of the 60,000 MNIST training images, in their original order.",
     )
 
@@ -336,7 +336,9 @@ def _sampling_parameters(result, family: str) -> int:
     return weight_bits(result.stage(f"train_{family}"))[0]
 
 
-def sample_gallery(ch, family: str, count: int = 40) -> None:
+def sample_gallery(ch, family: str, count: int = 36) -> None:
+    """The first `count` samples, six to a row: about 110 px per digit in the book's column (4 times MNIST's
+    28 px), so a reader can judge each one."""
     result = ch["main"]
     images, seeds = _samples(result, f"sample_{family}")
     table = _table(result, f"score_{family}")
@@ -347,7 +349,7 @@ def sample_gallery(ch, family: str, count: int = 40) -> None:
         for i in range(count)
     ]
     show(
-        figures.digit_grid(images[:count], hover, columns=8, scale=3),
+        figures.digit_grid(images[:count], hover, columns=6, scale=4),
         f"The first {count} of {len(images):,} samples from the {MODEL_SUBJECTS[family]} ({scale_note(result)}).",
     )
     _glue_model(ch, family)
