@@ -31,7 +31,6 @@ def test_pair_gallery_shows_distance_and_each_verdict():
         digit,
         digit,
         "sample 1 · training image #2",
-        0.0,
         [("a", "0; a copy if below 1", True), ("b", "0.2; a copy if above 0.9", False)],
     )
     page = figures.pair_gallery_html([pair])

@@ -193,3 +193,15 @@ def test_peak_memory_does_not_scale_with_queries():
     # 90k more queries must cost no more than their outputs (90k × 5 × 16 B ≈ 7 MB) plus a small slack;
     # a search that held all query-by-reference distances would need 90k × 512 × 8 B ≈ 370 MB more.
     assert large - small < 7 + 40, (small, large)
+
+
+def test_pixel_distances_row_by_row_and_to_one_image_equal_the_exact_squared_distances():
+    from mnistmem.neighbors import pixel_distances
+
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 256, (12, 28, 28), dtype=np.uint8)
+    b = rng.integers(0, 256, (12, 28, 28), dtype=np.uint8)
+    exact = np.sqrt(np.diag(squared_byte_distances(a, b))) / 255.0
+    np.testing.assert_array_equal(pixel_distances(a, b), exact)
+    np.testing.assert_array_equal(pixel_distances(a, b[0]), np.sqrt(squared_byte_distances(a, b[:1])[:, 0]) / 255.0)
+    assert pixel_distances(a, a).max() == 0.0

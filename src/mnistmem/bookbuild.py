@@ -88,13 +88,14 @@ def inputs_digest(root: Path) -> str:
     was built from the unaltered file). Scratch folders and lock files are not results."""
     import hashlib
 
+    from mnistmem.atomic import LOCK
     from mnistmem.results import SCRATCH
 
     digest = hashlib.sha256()
     results = [
         path
         for path in (root / "data" / "results").rglob("*")
-        if path.is_file() and SCRATCH not in path.relative_to(root).parts and path.name != ".lock"
+        if path.is_file() and SCRATCH not in path.relative_to(root).parts and path.name != LOCK
     ]
     files = sorted((root / "src" / "mnistmem").rglob("*.py")) + sorted(results)
     for path in files:

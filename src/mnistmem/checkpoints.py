@@ -114,7 +114,7 @@ def write_checkpoint(
     tmp.mkdir()
     for name, tensors in files.items():
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / name))
-    write_json(tmp / STATE, {**state, FILES: {name: sha256_file(tmp / name) for name in files}})
+    write_json(tmp / STATE, {**state, FILES: _file_hashes(tmp, files)})
     for file in tmp.iterdir():
         with open(file, "rb") as handle:
             os.fsync(handle.fileno())
@@ -123,6 +123,11 @@ def write_checkpoint(
     os.rename(tmp, final)
     _fsync_dir(final.parent)
     return final
+
+
+def _file_hashes(folder: Path, names) -> dict[str, str]:
+    """{name: SHA-256} of the named files in `folder`: what a checkpoint's state.json records."""
+    return {name: sha256_file(folder / name) for name in names}
 
 
 def remove_checkpoint(path: Path) -> None:
@@ -201,7 +206,7 @@ def record_missing_hashes(out_dir: Path) -> list[Path]:
         state = read_state(checkpoint)
         if FILES not in state:
             names = sorted(p.name for p in checkpoint.glob("*.safetensors"))
-            write_json(checkpoint / STATE, {**state, FILES: {n: sha256_file(checkpoint / n) for n in names}})
+            write_json(checkpoint / STATE, {**state, FILES: _file_hashes(checkpoint, names)})
             sealed.append(checkpoint)
     return sealed
 

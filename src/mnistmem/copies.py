@@ -32,7 +32,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 from mnistmem import ctest
-from mnistmem.neighbors import NeighborsInputError, knn, to_uint8
+from mnistmem.neighbors import NeighborsInputError, knn, pixel_distances, to_uint8
 from mnistmem.stats import newcombe_difference_interval, wilson_interval
 from mnistmem.tables import SampleTable
 
@@ -511,7 +511,7 @@ def mnist_near_duplicates(
     pair_a = np.minimum(own, train_nn_index)
     pair_b = np.maximum(own, train_nn_index)
     pairs = np.unique(np.stack([pair_a, pair_b], 1), axis=0)
-    pair_d = np.sqrt(((train[pairs[:, 0]].astype(np.int64) - train[pairs[:, 1]]) ** 2).sum((1, 2))) / 255.0
+    pair_d = pixel_distances(train[pairs[:, 0]], train[pairs[:, 1]])
     order = np.lexsort((pairs[:, 1], pairs[:, 0], pair_d))[:n_pairs]
     test_order = np.lexsort((np.arange(len(test)), td[:, 0]))[:n_pairs]
     return {

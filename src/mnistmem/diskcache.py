@@ -9,6 +9,8 @@ must be.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from mnistmem.atomic import write_atomic
-from mnistmem.integrity import sha256_file
 
 
 def cache_file(name: str) -> Path:
@@ -31,13 +32,18 @@ def _digest_file(path: Path) -> Path:
 
 
 def cached_array(path: Path, compute: Callable[[], np.ndarray]) -> np.ndarray:
-    """The array at `path` if its bytes match the recorded SHA-256, else `compute()`, written (with its hash)."""
+    """The array at `path` if its bytes match the recorded SHA-256, else `compute()`, written (with its hash).
+    The file is read once, and written once, for both the array and its hash."""
     digest = _digest_file(path)
     if path.is_file() and digest.is_file():
-        if sha256_file(path) == digest.read_text().strip():
-            return np.load(path, allow_pickle=False)
+        payload = path.read_bytes()
+        if hashlib.sha256(payload).hexdigest() == digest.read_text().strip():
+            return np.load(io.BytesIO(payload), allow_pickle=False)
         print(f"mnistmem: cache file {path} does not match its recorded SHA-256; computing it again", file=sys.stderr)
     array = np.asarray(compute())
-    write_atomic(path, lambda handle: np.save(handle, array, allow_pickle=False))
-    write_atomic(digest, lambda handle: handle.write(sha256_file(path).encode() + b"\n"))
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    payload = buffer.getvalue()
+    write_atomic(path, lambda handle: handle.write(payload))
+    write_atomic(digest, lambda handle: handle.write(hashlib.sha256(payload).hexdigest().encode() + b"\n"))
     return array

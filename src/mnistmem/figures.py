@@ -194,8 +194,14 @@ class Pair:
     sample: np.ndarray  # uint8 [28, 28]
     nearest: np.ndarray  # uint8 [28, 28]
     title: str  # "sample 123 · training image #456"
-    distance: float  # pixel distance, [0,1] pixels, Euclidean
     verdicts: list[tuple[str, str, bool]]  # (criterion, its score and threshold as words, counted as a copy)
+
+    @property
+    def distance(self) -> float:
+        """Pixel distance between the two images ([0,1] per pixel, Euclidean; exact)."""
+        from mnistmem.neighbors import pixel_distances
+
+        return float(pixel_distances(self.sample[None], self.nearest)[0])
 
 
 #: Width in CSS pixels of one pair strip (three digits and two gaps): each digit drawn about 96 px wide.

@@ -601,7 +601,7 @@ def _erasure_strip(result) -> str:
     for row in unlearning_facts.method_rows(result):
         if row["target"] != "canary" or row["stage"] != f"{row['method']}_canary":
             continue
-        images, _ = load_stage_samples(result, row["stage"], row["file"])
+        images, _ = result.samples(row["stage"], row["file"])
         tiles.append(images[row["forgotten"]["closest_sample"]])
         words.append(unlearning_facts.METHOD_NAMES[row["method"]])
     return _gallery(
@@ -610,10 +610,6 @@ def _erasure_strip(result) -> str:
         "Left to right: " + ", ".join(words) + " (the sample closest to the sign in pixels, the same for every "
         "definition).",
     )
-
-
-def load_stage_samples(result, stage: str, file: str):
-    return result.samples(stage, file)
 
 
 MEASUREMENTS: dict[str, Callable[..., Measurement]] = {

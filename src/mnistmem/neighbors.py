@@ -201,6 +201,13 @@ def squared_byte_distances(queries: np.ndarray, reference: np.ndarray, device: s
 _BLOCK = 32
 
 
+def pixel_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact pixel distance ([0,1] units) between the images of `a` and `b`, row by row; `b` may be one image,
+    then compared with every row of `a`. Sums of squared byte differences are integers, so this is exact."""
+    difference = np.asarray(a, np.int64) - np.asarray(b, np.int64)
+    return np.sqrt((difference * difference).reshape(len(difference), -1).sum(1)) / 255.0
+
+
 def _smallest(values: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The k smallest entries of each row as (values, column indices), in no particular order.
 

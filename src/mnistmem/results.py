@@ -153,7 +153,7 @@ class ExperimentResult:
         """A stage's generated images and their per-sample seeds (verified, nothing unpickled)."""
         arrays = self.arrays(stage, filename)
         if "images" not in arrays or "seeds" not in arrays:
-            raise ResultError(f"result file {self.dir / self.stage(stage)['folder'] / filename} holds no samples")
+            raise ResultError(f"result file {self.path(stage, filename)} holds no samples. {self._fix()}")
         return Samples(arrays["images"], arrays["seeds"])
 
     def table(self, stage: str, filename: str = TABLE_FILE):

@@ -33,6 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mnistmem.models.base import FamilyModel, seeded_generator, to_uint8
+from mnistmem.neighbors import pixel_distances
 
 DEFAULT_BATCH_SIZE = 64
 SEED_SHIFT = 32
@@ -145,7 +146,7 @@ def compare_regenerated(
         take = min(batch_size, len(seeds) - start)
         again[start : start + take] = _generate_block(model.eval(), block, label, options)[:take]
     difference = np.abs(again.astype(np.int16) - images.astype(np.int16))
-    distance = np.sqrt((difference.astype(np.float64) ** 2).reshape(len(images), -1).sum(1)) / 255.0
+    distance = pixel_distances(again, images)
     return {
         "n": len(images),
         "identical": int((difference.reshape(len(images), -1).max(1) == 0).sum()),

@@ -42,7 +42,9 @@ class ForgetExplorer:
         self.update()
 
     def _closest(self, images: np.ndarray, item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        d = np.sqrt(((images.astype(np.float64) - item.astype(np.float64)) ** 2).reshape(len(images), -1).sum(1)) / 255
+        from mnistmem.neighbors import pixel_distances
+
+        d = pixel_distances(images, item)
         order = np.argsort(d, kind="stable")[: self.k]
         return order, d[order]
 

@@ -428,8 +428,6 @@ def closest_pairs(ch, families: list[str], count: int = 6) -> None:
         pairs = []
         for i in order:
             partner = int(partners[i])
-            difference = images[i].astype(np.float64) - train[partner].astype(np.float64)
-            distance = float(np.sqrt((difference**2).sum()) / 255)
             verdicts = [
                 (
                     CRITERION_NAMES.get(name, name),
@@ -441,7 +439,7 @@ def closest_pairs(ch, families: list[str], count: int = 6) -> None:
                 if name in table.flags and name in CRITERIA
             ]
             title = f"{MODEL_NAMES[family]} sample {i} (seed {seeds[i]}) · training image #{partner}"
-            pairs.append(figures.Pair(images[i], train[partner], title, distance, verdicts))
+            pairs.append(figures.Pair(images[i], train[partner], title, verdicts))
         several = len(families) > 1
         heading = f"{MODEL_NAMES[family]}: its {len(pairs)} samples closest to a training image" if several else ""
         blocks.append(figures.pair_gallery_html(pairs, heading))

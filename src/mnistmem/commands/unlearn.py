@@ -32,12 +32,18 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise UnlearnArgumentError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if args.out is not None and args.out.is_dir():
         raise UnlearnArgumentError(f"--out {args.out} is a folder. Fix: name a file, e.g. {args.out / 'report.json'}")
+    parse_channels(args.channels)
+
+
+def parse_channels(text: str) -> list[int]:
+    """`--channels` as the UNet's three widths, or the error naming the option."""
     try:
-        channels = [int(c) for c in args.channels.split(",")]
+        channels = [int(c) for c in text.split(",")]
     except ValueError:
         channels = []
     if len(channels) != 3 or min(channels) < 1:
-        raise UnlearnArgumentError(f"--channels takes three positive integers such as 8,16,16, got {args.channels!r}")
+        raise UnlearnArgumentError(f"--channels takes three positive integers such as 8,16,16, got {text!r}")
+    return channels
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,7 +96,6 @@ def run(args: argparse.Namespace) -> int:
     check_arguments(args)
     try:
         spec = DataSpec(n=args.n, seed=args.data_seed, canaries=(CanarySpec.parse(args.canary),) if args.canary else ())
-        channels = [int(c) for c in args.channels.split(",")]
     except (DataSpecError, ValueError) as error:
         raise UnlearnArgumentError(f"{error}") from None
     source = _source(args.forget, spec)
@@ -99,7 +104,11 @@ def run(args: argparse.Namespace) -> int:
         image = item_image(data, source)
     except ItemError as error:
         raise UnlearnArgumentError(f"{error}. Fix: pick an index from the spec's digits or 'canary'") from None
-    settings = {"family": "diffusion", "model_kwargs": {"channels": channels}, "batch_size": args.batch_size}
+    settings = {
+        "family": "diffusion",
+        "model_kwargs": {"channels": parse_channels(args.channels)},
+        "batch_size": args.batch_size,
+    }
     sampler = {"steps": args.sampler_steps}
 
     def check(models, weights=None) -> dict:

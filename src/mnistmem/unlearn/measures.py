@@ -23,7 +23,7 @@ import torch
 
 from mnistmem.copies import CRITERIA, ratio_copies
 from mnistmem.models.base import FamilyModel, seeded_generator, to_uint8
-from mnistmem.neighbors import knn
+from mnistmem.neighbors import knn, pixel_distances
 
 SEED_SHIFT = 32
 
@@ -97,7 +97,7 @@ def reproduction(
     samples: np.ndarray, item: np.ndarray, item_ref: int, nn_distance: np.ndarray, nn_index: np.ndarray
 ) -> dict:
     """How often and how closely the samples reproduce one item (see the module docstring)."""
-    d = np.sqrt(((samples.astype(np.float64) - item.astype(np.float64)) ** 2).reshape(len(samples), -1).sum(1)) / 255
+    d = pixel_distances(samples, item)
     by_ratio = (nn_index[:, 0] == item_ref) & ratio_copies(nn_distance)
     hits = CRITERIA["l2"].flag(d) | by_ratio
     closest = int(np.argmin(d))
