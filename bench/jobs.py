@@ -21,19 +21,20 @@ WORKER = """
 import sys, time, torch
 from mnistmem import data
 from mnistmem.devices import configure_cpu_threads
-from mnistmem.models import build_model
 from mnistmem.models.base import to_model_input
+from mnistmem.training import TrainConfig, TrainingRun
 configure_cpu_threads()
-torch.manual_seed(0)
-model = build_model("diffusion", channels=[16, 32, 32])
-optimizer = {"main": torch.optim.Adam(model.parameters(), 1e-3)}
+config = TrainConfig(
+    model="diffusion", model_kwargs={"channels": [16, 32, 32]}, batch_size=64, precision="fp32", ema=None
+)
+run = TrainingRun(config, torch.device("cpu"), channels_last=False)
 images, labels = data.load_mnist("train")
 steps = int(sys.argv[1])
-model.train_step(to_model_input(images[:64]), torch.from_numpy(labels[:64]), optimizer, lambda l: l.backward())
+run.step(to_model_input(images[:64]), torch.from_numpy(labels[:64]), "fp32", lambda l: l.backward())
 tick = time.perf_counter()
 for k in range(steps):
     rows = slice(64 * k, 64 * (k + 1))
-    model.train_step(to_model_input(images[rows]), torch.from_numpy(labels[rows]), optimizer, lambda l: l.backward())
+    run.step(to_model_input(images[rows]), torch.from_numpy(labels[rows]), "fp32", lambda l: l.backward())
 print(time.perf_counter() - tick)
 """
 

@@ -14,7 +14,7 @@ For each family, in the same process and on the same data (MNIST training digits
   `DataLoader(TensorDataset(...), shuffle=True)` and the loop of the PyTorch DCGAN / VAE example or of
   diffusers' unconditional training example (noise, random t, `add_noise`, MSE, clip_grad_norm, AdamW,
   EMA), plus a plain classification loop;
-* mnistmem: the project trainer's step (`FamilyModel.train_step` with the trainer's precision and memory
+* mnistmem: the project trainer's step (`training.TrainingRun.step` with the trainer's precision and memory
   format choices, batches sliced from a uint8 tensor, step-seeded RNG, EMA).
 Rounds alternate reference and mnistmem steps so that load from other processes hits both alike; the
 median step time is reported, with the mean loss over the last steps of each (same seed, same batches)
@@ -42,7 +42,15 @@ from mnistmem.experiments import scales
 from mnistmem.models import build_model
 from mnistmem.models.base import to_model_input
 from mnistmem.sampling import sample
-from mnistmem.training import TrainConfig, read_metrics, resolve_channels_last, resolve_precision, step_seed, train
+from mnistmem.training import (
+    TrainConfig,
+    TrainingRun,
+    read_metrics,
+    resolve_channels_last,
+    resolve_precision,
+    step_seed,
+    train,
+)
 
 BATCH = {"gan": 128, "vae": 128, "diffusion": 64, "classifier": 128}
 
@@ -126,24 +134,15 @@ def make_mnistmem(family: str, device: torch.device):
     config = TrainConfig(model=family, batch_size=BATCH[family])
     precision = resolve_precision(config.precision, device)
     channels_last = resolve_channels_last(config, device)
-    torch.manual_seed(0)
-    model = build_model(family).to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    model.train()
-    optimizers = model.optimizers(config.lr)
-    ema = None
-    if config.ema is not None and model.ema_module() is not None:
-        from diffusers.training_utils import EMAModel
-
-        ema = EMAModel(model.ema_module().parameters(), decay=float(config.ema))
-    return model, optimizers, ema, precision, channels_last, config.lr
+    run = TrainingRun(config, device, channels_last)  # the seed-0 initial weights, the trainer's optimizers and EMA
+    run.model.train()
+    return run, precision, channels_last, config.lr
 
 
 def bench_training(family: str, steps: int, device: torch.device) -> dict:
     images, labels = data.load_mnist("train")
     batch = BATCH[family]
-    model, optimizers, ema, precision, channels_last, lr = make_mnistmem(family, device)
+    run, precision, channels_last, lr = make_mnistmem(family, device)
     ref_model, ref_opt, ref_extra = make_reference(family, lr)
     loader = iter(
         DataLoader(
@@ -169,10 +168,7 @@ def bench_training(family: str, steps: int, device: torch.device) -> dict:
         x = to_model_input(uint8_images[rows], device).contiguous(memory_format=fmt)
         y = label_tensor[rows].to(device)
         torch.manual_seed(step_seed(0, step))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            out = model.train_step(x, y, optimizers, lambda loss: loss.backward())
-        if ema is not None:
-            ema.step(model.ema_module().parameters())
+        out = run.step(x, y, precision, lambda loss: loss.backward())
         losses["mnistmem"].append(out["loss"])
         times["mnistmem"].append(time.perf_counter() - start)
     result = {

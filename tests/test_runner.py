@@ -298,3 +298,23 @@ def test_a_killed_write_leaves_no_temporary_file_behind_after_the_next_run(tmp_p
         with pytest.raises(RuntimeError, match="busy"):  # and a second writer is refused, not let in
             with exclusive(tmp_path, lambda: RuntimeError("busy")):
                 pass
+
+
+def test_every_committed_result_was_made_by_this_code_s_plan():
+    """A committed manifest's stage hashes are those the current plan gives (config and parents): results made
+    by an older configuration, or by code whose stage configs changed since, cannot pass for current ones."""
+    from mnistmem.experiments import REGISTRY, get
+    from mnistmem.experiments.runner import planned_hashes
+    from mnistmem.paths import repo_root
+
+    root = repo_root() / "data" / "results"
+    checked = 0
+    for manifest_path in sorted(root.glob("*/*/manifest.json")):
+        scale, name = manifest_path.parent.parent.name, manifest_path.parent.name
+        assert name in REGISTRY, f"{manifest_path}: no experiment {name!r} in the registry"
+        recorded = {stage: record["hash"] for stage, record in json.loads(manifest_path.read_text())["stages"].items()}
+        assert recorded == planned_hashes(get(name), scale, root), (
+            f"{manifest_path} was made by another plan; rerun: mnistmem reproduce --scale {scale} --only {name}"
+        )
+        checked += 1
+    assert checked >= 5

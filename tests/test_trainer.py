@@ -148,13 +148,13 @@ def test_gradient_clipping_and_the_schedule_reach_the_optimizer(tmp_path):
     """The gradients an optimizer steps with have at most the clip's norm; the logged lr follows the schedule."""
     from mnistmem.data import load_mnist
     from mnistmem.models.base import to_model_input
-    from mnistmem.training import _Run
+    from mnistmem.training import TrainingRun
 
     images, labels = load_mnist("train")
     x, y = to_model_input(images[:16]), torch.from_numpy(np.asarray(labels[:16]))
     norms = {}
     for clip in (None, 0.01):
-        run = _Run(tiny_config("vae", grad_clip=clip), torch.device("cpu"), channels_last=False)
+        run = TrainingRun(tiny_config("vae", grad_clip=clip), torch.device("cpu"), channels_last=False)
         run.step(x, y, "fp32", lambda loss: loss.backward())
         norms[clip] = float(torch.norm(torch.stack([p.grad.norm() for p in run.model.parameters()])))
     assert norms[None] > 1.0 and norms[0.01] == pytest.approx(0.01, rel=1e-3)
@@ -290,3 +290,58 @@ def test_a_second_training_process_on_the_same_folder_is_refused_in_one_line(tmp
         with pytest.raises(ConfigError, match="being trained by another process"):
             train(tiny_config("vae", steps=2), tmp_path, progress=False)
     assert not list_checkpoints(tmp_path)
+
+
+def test_a_continued_neggrad_run_resumes_bit_identical_and_counts_its_cost_once(tmp_path):
+    """The unlearning runs are configurations of this trainer: a run continuing a checkpoint (`init_from`) with an
+    ascent term (`forget`) paused at every step and resumed ends byte for byte like one uninterrupted run, with
+    the same cost record (steps and images; seconds summed over the sittings)."""
+    from dataclasses import replace
+
+    from mnistmem.training import TrainingPaused, run_cost
+
+    base = train(tiny_config("diffusion", steps=4), tmp_path / "base", progress=False)
+    canary = replace(tiny_config().data, only=(-1,))
+    without = replace(tiny_config().data, canaries=(CanarySpec("©", 0),))
+    config = tiny_config(
+        "diffusion", steps=5, data=without, init_from=str(base), forget=canary, forget_weight=0.5, grad_clip=1.0
+    )
+    while True:
+        try:
+            final = train(config, tmp_path / "sittings", progress=False, deadline=time.monotonic())
+            break
+        except TrainingPaused:
+            pass
+    straight = train(config, tmp_path / "straight", progress=False)
+    assert_same_checkpoint(final, straight)
+    cost, once = run_cost(final), run_cost(straight)
+    assert (cost.steps, cost.images) == (once.steps, once.images) == (5, 5 * (16 + 8))  # 8 canary rows a step
+    assert cost.seconds > 0
+    forget_losses = [m["forget_loss"] for m in read_metrics(tmp_path / "straight")]
+    assert forget_losses and all(np.isfinite(forget_losses))
+
+
+def test_ascent_raises_the_loss_on_the_forget_rows_that_plain_fine_tuning_lowers(tmp_path):
+    """NegGrad's sign is right: continuing a model with the forget term makes it fit the canary worse than
+    continuing it without (same start, same batches of retained data, same noise)."""
+    from dataclasses import replace
+
+    base = train(tiny_config("vae", steps=20), tmp_path / "base", progress=False)
+    data = tiny_config().data
+    canary = replace(data, only=(-1,))
+    without = replace(data, canaries=(CanarySpec("©", 0),))
+    common = dict(steps=15, data=without, init_from=str(base))
+    tuned = load_model(train(tiny_config("vae", **common), tmp_path / "tuned", progress=False))
+    ascended = load_model(
+        train(tiny_config("vae", forget=canary, forget_weight=1.0, **common), tmp_path / "ascended", progress=False)
+    )
+    image = canary.build().images[:1]
+    assert ascended.loss(image, seed=0)[0] > tuned.loss(image, seed=0)[0]
+
+
+def test_forget_needs_a_one_optimizer_family(tmp_path):
+    from dataclasses import replace
+
+    canary = replace(tiny_config().data, only=(-1,))
+    with pytest.raises(ConfigError, match="one optimizer"):
+        train(tiny_config("gan", steps=1, forget=canary), tmp_path / "gan", progress=False)

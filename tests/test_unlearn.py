@@ -4,32 +4,41 @@ see a planted copy (and its absence), the diff round-trips, and the chapter's co
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from mnistmem import checkpoints, sampling
 from mnistmem.dataspec import DataSpec
 from mnistmem.models.base import FamilyModel
+from mnistmem.training import TrainConfig
 from mnistmem.unlearn import (
     ItemError,
     diff,
     finetune,
     item_image,
-    load_state,
     measures,
     neggrad,
     relearn,
     retrain,
-    save_state,
+    run,
     sisa,
+    spec_only,
     spec_without,
-    train_from_scratch,
 )
 
-SETTINGS = {"family": "diffusion", "model_kwargs": {"channels": [8, 16, 16]}, "batch_size": 8}
 SPEC = DataSpec.from_dict({"n": 24, "seed": 0, "canaries": [{"glyph": "copyright", "count": 8}]})
 STEPS = 4
+ORIGINAL = TrainConfig(
+    model="diffusion",
+    model_kwargs={"channels": [8, 16, 16]},
+    data=SPEC,
+    steps=STEPS,
+    batch_size=8,
+    checkpoint_every=STEPS,
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +47,9 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def base(data):
-    return train_from_scratch(data, SETTINGS, STEPS, 0)[0]
+def base(tmp_path_factory):
+    """The original model's final checkpoint (a run of the project trainer)."""
+    return run(ORIGINAL, tmp_path_factory.mktemp("base") / "run")[0]
 
 
 def same_weights(a, b) -> bool:
@@ -47,43 +57,83 @@ def same_weights(a, b) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def weights_of(checkpoint):
+    return checkpoints.load_model(checkpoint)
+
+
 # ------------------------------------------------------------------------------------------------- methods
-def test_each_method_runs_and_reports_its_cost(data, base, tmp_path):
+def test_each_method_runs_and_reports_its_cost(base, tmp_path):
+    before = (base / checkpoints.MODEL).read_bytes()
     digit = int(SPEC.indices()[3])
     for source in (-1, digit):
-        for state, cost in (
-            retrain(SPEC, source, SETTINGS, STEPS, 0),
-            finetune(base, data, source, 2, 1),
-            neggrad(base, data, source, 2, 2),
-            relearn(base, data, source, 2, 3),
-        ):
-            assert cost.steps > 0 and cost.images >= cost.steps * SETTINGS["batch_size"] and cost.seconds > 0
-            assert not same_weights(state.model, base.model)
-        layout, _ = sisa.train(data, SETTINGS, 2, 2, STEPS, 0, tmp_path / f"a{source}")
-        _, cost, info = sisa.forget(layout, data, source, STEPS, 0, tmp_path / f"b{source}")
+        for name, (final, cost) in {
+            "retrain": retrain(ORIGINAL, source, tmp_path / f"retrain{source}"),
+            "finetune": finetune(ORIGINAL, base, source, 2, 1, tmp_path / f"finetune{source}"),
+            "neggrad": neggrad(ORIGINAL, base, source, 2, 2, tmp_path / f"neggrad{source}"),
+            "relearn": relearn(ORIGINAL, base, source, 2, 3, tmp_path / f"relearn{source}"),
+        }.items():
+            assert cost.steps > 0 and cost.images >= cost.steps * ORIGINAL.batch_size and cost.seconds > 0, name
+            assert not same_weights(weights_of(final), weights_of(base)), name
+            # what each model was trained on is in its checkpoint: never the item's rows (NegGrad ascends them)
+            config = TrainConfig.from_dict(checkpoints.read_state(final)["config"])
+            assert source not in config.data.build().sources, name
+        layout, _ = sisa.train(ORIGINAL, 2, 2, STEPS, 0, tmp_path / f"a{source}")
+        _, cost, info = sisa.forget(layout, ORIGINAL, source, STEPS, 0, tmp_path / f"b{source}")
         assert 0 < cost.steps <= STEPS and info["retrained_steps"] == cost.steps
     # NegGrad processes the forget batch too: more images than plain fine-tuning for the same steps.
-    assert neggrad(base, data, -1, 2, 2)[1].images > finetune(base, data, -1, 2, 1)[1].images
-    # The approximate methods never change the model they start from.
-    assert same_weights(base.model, load_roundtrip(base, tmp_path).model)
+    ng = neggrad(ORIGINAL, base, -1, 2, 2, tmp_path / "ng")[1]
+    ft = finetune(ORIGINAL, base, -1, 2, 1, tmp_path / "ft")[1]
+    assert ng.images == ft.images + 2 * 8  # two steps, each with a forget batch of the canary's 8 rows
+    # The methods never change the model they start from.
+    assert (base / checkpoints.MODEL).read_bytes() == before
 
 
-def load_roundtrip(state, tmp_path):
-    save_state(state, tmp_path / "roundtrip")
-    return load_state(tmp_path / "roundtrip")
+def test_retraining_starts_from_the_same_initial_weights_and_continuing_from_the_checkpoint(base, tmp_path):
+    """Retraining without the item differs from the original only by the item (same seed, same initial
+    weights); a continued run starts from the checkpoint's weights, optimizer moments and EMA."""
+    from mnistmem.training import TrainingRun
+
+    a = TrainingRun(ORIGINAL, torch.device("cpu"), False).model
+    b = TrainingRun(replace(ORIGINAL, data=spec_without(SPEC, -1)), torch.device("cpu"), False).model
+    assert same_weights(a, b)
+    assert not same_weights(a, TrainingRun(replace(ORIGINAL, seed=6), torch.device("cpu"), False).model)
+    # zero learning rate: the continued run's weights are the checkpoint's, bit for bit
+    frozen, _ = run(
+        replace(
+            ORIGINAL,
+            data=spec_without(SPEC, -1),
+            init_from=str(base),
+            lr=1e-30,
+            steps=1,
+            checkpoint_every=1,
+            ema=None,
+        ),
+        tmp_path / "frozen",
+    )
+    start = checkpoints.read_tensors(base / checkpoints.MODEL)
+    after = checkpoints.read_tensors(frozen / checkpoints.MODEL)
+    assert all(torch.allclose(start[k], after[k], atol=1e-20, rtol=0) for k in start)
 
 
-def test_same_seed_same_initial_weights_and_exact_save_load(base, tmp_path):
-    from mnistmem.checkpoints import load_model
-    from mnistmem.unlearn import new_state
+def test_a_continued_run_is_pinned_to_its_starting_checkpoint(base, tmp_path):
+    """`init_from` is part of a run's identity by content: a changed starting checkpoint is refused, and a config
+    naming another family or size is refused before any step."""
+    import shutil
 
-    a = new_state("diffusion", SETTINGS["model_kwargs"], 5, 8)
-    b = new_state("diffusion", SETTINGS["model_kwargs"], 5, 8)
-    assert same_weights(a.model, b.model)
-    assert not same_weights(a.model, new_state("diffusion", SETTINGS["model_kwargs"], 6, 8).model)
-    again = load_roundtrip(base, tmp_path)
-    assert same_weights(again.model, base.model) and again.step == base.step
-    assert same_weights(load_model(tmp_path / "roundtrip"), base.sampling_model())  # EMA weights, as the book samples
+    from mnistmem.training import ConfigError
+
+    copy = tmp_path / "start"
+    shutil.copytree(base, copy)
+    config = replace(ORIGINAL, init_from=str(copy), steps=1, checkpoint_every=1)
+    assert config.init_digest == checkpoints.state_digest(copy)
+    state = json.loads((copy / checkpoints.STATE).read_text())
+    (copy / checkpoints.STATE).write_text(json.dumps({**state, "step": 999}))
+    with pytest.raises(ConfigError, match="has changed since"):
+        run(config, tmp_path / "continued")
+    with pytest.raises(ConfigError, match="model with"):
+        run(replace(ORIGINAL, model_kwargs={"channels": [8, 8, 8]}, init_from=str(base)), tmp_path / "other")
+    with pytest.raises(ConfigError, match="forget_weight"):
+        replace(ORIGINAL, forget=spec_only(SPEC, -1), forget_weight=0.0)
 
 
 def test_retraining_truly_excludes_the_item(data):
@@ -93,6 +143,8 @@ def test_retraining_truly_excludes_the_item(data):
         kept = spec_without(SPEC, source).build()
         assert not (kept.sources == source).any()
         assert len(kept) == len(data) - int((data.sources == source).sum())
+        alone = spec_only(SPEC, source).build()
+        assert (alone.sources == source).all() and len(alone) == int((data.sources == source).sum())
     kept = spec_without(SPEC, digit).build()
     assert not (kept.images == image).all(axis=(1, 2)).any()
     canary = item_image(data, -1)
@@ -101,17 +153,18 @@ def test_retraining_truly_excludes_the_item(data):
         spec_without(SPEC, 59_999 if 59_999 not in SPEC.indices() else 0)
     with pytest.raises(ItemError):
         spec_without(SPEC, -2)
+    # a spec restricted to some sources (a SISA shard) loses the item from that list too
+    shard = replace(SPEC, only=(digit, -1))
+    assert set(spec_without(shard, -1).build().sources.tolist()) == {digit}
 
 
-def test_bad_input_is_refused(base, data):
+def test_bad_input_is_refused(base, tmp_path):
     with pytest.raises(ValueError, match="forget_weight"):
-        neggrad(base, data, -1, 1, 0, forget_weight=0)
-    with pytest.raises(ValueError, match="empty"):
-        from mnistmem.unlearn import fit
-
-        fit(base.clone(), data.images[:0], data.labels[:0], 1, 0)
+        neggrad(ORIGINAL, base, -1, 1, 0, tmp_path / "x", forget_weight=0)
     with pytest.raises(ValueError, match="shards"):
-        sisa.assign(data.sources, 0, 1)
+        sisa.assign(SPEC.build().sources, 0, 1)
+    with pytest.raises(ValueError, match="at least one step"):
+        sisa.train(ORIGINAL, 2, 3, 2, 0, tmp_path / "sisa")
 
 
 # ----------------------------------------------------------------------------------------------------- SISA
@@ -120,27 +173,45 @@ def test_sisa_retrains_only_the_affected_shard(data, tmp_path):
     shard_of, slice_of = sisa.assign(data.sources, shards, slices)
     canary_rows = data.sources == -1
     assert len(set(shard_of[canary_rows])) == 1 and len(set(slice_of[canary_rows])) == 1  # copies stay together
-    layout, _ = sisa.train(data, SETTINGS, shards, slices, 4, 0, tmp_path / "before")
-    new, cost, info = sisa.forget(layout, data, -1, 4, 0, tmp_path / "after")
+    layout, _ = sisa.train(ORIGINAL, shards, slices, 4, 0, tmp_path / "before")
+    new, cost, info = sisa.forget(layout, ORIGINAL, -1, 4, 0, tmp_path / "after")
     k, r = info["shard"], info["slice"]
     assert cost.steps == sum(sisa._slice_steps(4, slices)[r:])
 
     def weights_file(lay, shard, part):
-        return next(lay.slice_dir(shard, part).rglob("model.safetensors")).read_bytes()
+        return (checkpoints.resolve_checkpoint(lay.slice_dir(shard, part)) / checkpoints.MODEL).read_bytes()
 
     for j in range(shards):
-        for part in range(-1, slices):
+        for part in range(slices):
             same = weights_file(layout, j, part) == weights_file(new, j, part)
             assert same == (j != k or part < r), (j, part)
+        # each slice's model records the rows it was trained on: its shard's slices so far, never the item after
+        for part in range(slices):
+            state = checkpoints.read_state(checkpoints.resolve_checkpoint(new.slice_dir(j, part)))
+            trained = set(TrainConfig.from_dict(state["config"]).data.build().sources.tolist())
+            expected = set(data.sources[(shard_of == j) & (slice_of <= part)].tolist())
+            assert trained == (expected - {-1} if (j, part) >= (k, r) and j == k else expected), (j, part)
 
 
-def test_sisa_mixture_picks_shards_by_seed():
-    seeds = measures.sample_seeds(3, 2000)
-    which = sisa.choose_shards(seeds, np.array([1.0, 3.0]))
-    assert np.array_equal(which, sisa.choose_shards(seeds, np.array([1.0, 3.0])))
+def test_sisa_mixture_samples_regenerate_from_their_seeds(base, tmp_path):
+    """The mixture picks each sample's shard model by a hash of its seed (in proportion to the weights), and a
+    stored seed regenerates its sample bit for bit, whichever model drew it."""
+    seeds = sampling.sample_seeds(3, 2000)
+    which = sampling.mixture_choice(seeds, np.array([1.0, 3.0]))
+    assert np.array_equal(which, sampling.mixture_choice(seeds, np.array([1.0, 3.0])))
     assert 0.7 < which.mean() < 0.8  # about 3/4 of samples from the larger shard
     with pytest.raises(ValueError):
-        sisa.choose_shards(seeds, np.array([0.0, 0.0]))
+        sampling.mixture_choice(seeds, np.array([0.0, 0.0]))
+    other, _ = run(replace(ORIGINAL, seed=1), tmp_path / "other")
+    models = [weights_of(base), weights_of(other)]
+    images, seeds, drew = sampling.sample_mixture(models, [1.0, 2.0], 12, seed=4, batch_size=8, progress=False, steps=2)
+    assert set(drew.tolist()) == {0, 1}
+    for i in (0, 5, 9, 11):
+        again = sampling.regenerate_mixture(models, [1.0, 2.0], int(seeds[i]), batch_size=8, steps=2)
+        assert np.array_equal(again, images[i]), i
+    # one model is the mixture of one: exactly `sampling.sample`
+    alone, _ = sampling.sample(models[0], 12, seed=4, batch_size=8, progress=False, steps=2)
+    assert np.array_equal(alone, sampling.sample_mixture(models[:1], None, 12, 4, 8, progress=False, steps=2)[0])
 
 
 # ------------------------------------------------------------------------------------------------ measures
@@ -178,7 +249,7 @@ def test_measures_see_a_planted_copy_and_its_absence(data):
     outcomes = {}
     for name, rows in (("original", data), ("retrained", kept)):
         model = Memorizer(rows.images)
-        images, _, _ = measures.draw([model], 64, seed=1)
+        images, _ = sampling.sample(model, 64, seed=1, progress=False)
         distance, index = measures.nearest(images, reference)
         outcomes[name] = (
             measures.reproduction(images, reference[canary_row], canary_row, distance, index),
@@ -198,9 +269,9 @@ def test_copy_share_and_reproduction_thresholds():
 
 
 # ----------------------------------------------------------------------------------------------------- diff
-def test_diff_roundtrips_and_reports_per_layer(base, data):
-    retrained = retrain(SPEC, -1, SETTINGS, STEPS, 0)[0].sampling_model()
-    original = base.sampling_model()
+def test_diff_roundtrips_and_reports_per_layer(base, tmp_path):
+    retrained = weights_of(retrain(ORIGINAL, -1, tmp_path / "retrained")[0])
+    original = weights_of(base)
     delta = diff.difference(retrained, original)
     rebuilt = diff.apply(original, delta, 1.0)
     for (name, a), b in zip(rebuilt.state_dict().items(), retrained.state_dict().values(), strict=True):
@@ -249,7 +320,8 @@ class FakeResult:
         return self.summaries[stage]
 
     def stage(self, stage):
-        return {"config": {"data": {"canaries": [{"glyph": "copyright", "count": 8}]}}}
+        data = {"n": 24, "canaries": [{"glyph": "copyright", "count": 8}]}
+        return {"config": {"train": {"data": data, "steps": 4}, "n_samples": 8, "relearn_steps": 2}}
 
     def path(self, stage, file):
         return self.files[(stage, file)]

@@ -6,7 +6,9 @@ what its model was trained on. `DataSpec.build()` turns it into arrays:
 * all 60,000 training digits, or a deterministic subset of `n` drawn with `seed` (`data.subset_indices`);
 * minus the training indices in `exclude` (unlearning: "the model trained without image i");
 * plus canaries (`CanarySpec(glyph, count)`), each glyph rendered by `mnistmem.canaries` and appended
-  `count` times, with label `canaries.CANARY_LABEL` (10, "not a digit").
+  `count` times, with label `canaries.CANARY_LABEL` (10, "not a digit");
+* and, with `only`, just the rows of the listed sources (a SISA shard's slices, or one item's rows as the
+  forget set of NegGrad): a filter on the built rows that keeps their order.
 
 Every row carries its source: the MNIST training index (>= 0), or `-(k + 1)` for canary k of `canaries`.
 """
@@ -63,7 +65,8 @@ class CanarySpec:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Which training set: `n` digits drawn with `seed` (None = all 60k), minus `exclude`, plus `canaries`."""
+    """Which training set: `n` digits drawn with `seed` (None = all 60k), minus `exclude`, plus `canaries`,
+    restricted to the rows of the sources in `only` (None = every row)."""
 
     n: int | None = None
     seed: int = 0
@@ -71,6 +74,7 @@ class DataSpec:
     canaries: tuple[CanarySpec, ...] = ()
     #: "train" only in practice; kept explicit so a spec can never silently mean the test split.
     split: str = field(default="train")
+    only: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         total = data.SPLIT_SIZES["train"]
@@ -84,6 +88,13 @@ class DataSpec:
             raise DataSpecError(f"data spec exclude: training indices must be in 0..{total - 1}, got {bad[:5]}")
         canaries = tuple(c if isinstance(c, CanarySpec) else CanarySpec(**c) for c in self.canaries)
         object.__setattr__(self, "canaries", canaries)
+        if self.only is not None:
+            if isinstance(self.only, (str, bytes)) or not all(_is_int(v) for v in self.only):
+                raise DataSpecError(f"data spec only: a list of row sources (integers), got {self.only!r}")
+            only = tuple(sorted({int(v) for v in self.only}))
+            if not only:
+                raise DataSpecError("data spec only: an empty list selects no rows; leave it out to keep every row")
+            object.__setattr__(self, "only", only)
 
     def indices(self) -> np.ndarray:
         """The MNIST training indices in this set, in order (before canaries)."""
@@ -93,34 +104,68 @@ class DataSpec:
                 chosen = data.without_indices(chosen, np.asarray(self.exclude))
             except ValueError as error:
                 raise DataSpecError(f"data spec exclude: {error} (with n={self.n}, seed={self.seed})") from error
+        if self.only is not None:
+            self._check_only(chosen)
+            chosen = chosen[np.isin(chosen, np.asarray(self.only, dtype=np.int64))]
         return chosen
+
+    def _check_only(self, digits: np.ndarray) -> None:
+        """Every source in `only` must be a row of the spec without it: a digit it holds or a planted canary."""
+        held = set(digits.tolist()) | {-(k + 1) for k, c in enumerate(self.canaries) if c.count > 0}
+        missing = sorted(set(self.only) - held)
+        if missing:
+            raise DataSpecError(
+                f"data spec only: sources {missing[:5]} are not rows of this spec (n={self.n}, seed={self.seed}, "
+                f"{len(self.canaries)} canaries); list only sources the spec holds"
+            )
 
     def build(self) -> TrainingData:
         """The arrays this spec describes (MNIST is loaded and verified on first use)."""
         images, labels = data.load_mnist("train")
         chosen = self.indices()
         out = (images[chosen], labels[chosen], chosen.copy())
-        if self.canaries:
-            glyphs = [c.glyph for c in self.canaries]
-            counts = [c.count for c in self.canaries]
+        canaries = [
+            (k, c)
+            for k, c in enumerate(self.canaries)
+            if self.only is None or -(k + 1) in self.only  # a canary left out keeps its source id -(k + 1)
+        ]
+        if canaries:
+            glyphs = [c.glyph for _, c in canaries]
+            counts = [c.count for _, c in canaries]
             out = data.with_duplicates(*out, render_canaries(glyphs), [CANARY_LABEL] * len(glyphs), counts)
+            sources = out[2].copy()
+            planted = sources < 0  # with_duplicates numbers the planted glyphs -1, -2, ... in the order given
+            sources[planted] = np.asarray([-(k + 1) for k, _ in canaries])[-sources[planted] - 1]
+            out = (out[0], out[1], sources)
         return TrainingData(np.ascontiguousarray(out[0]), out[1].astype(np.int64), out[2].astype(np.int64))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The spec as JSON; `only` appears only when set, so specs written before it existed read the same."""
+        out: dict[str, Any] = {
             "n": self.n,
             "seed": self.seed,
             "exclude": list(self.exclude),
             "canaries": [{"glyph": c.glyph, "count": c.count} for c in self.canaries],
             "split": self.split,
         }
+        if self.only is not None:
+            out["only"] = list(self.only)
+        return out
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DataSpec:
-        unknown = set(values) - {"n", "seed", "exclude", "canaries", "split"}
+        unknown = set(values) - {"n", "seed", "exclude", "canaries", "split", "only"}
         if unknown:
-            raise DataSpecError(f"data spec has unknown fields {sorted(unknown)}; allowed: n, seed, exclude, canaries")
+            raise DataSpecError(
+                f"data spec has unknown fields {sorted(unknown)}; allowed: n, seed, exclude, canaries, only"
+            )
         values = dict(values)
         values["exclude"] = tuple(values.get("exclude", ()))
         values["canaries"] = tuple(CanarySpec(**c) for c in values.get("canaries", ()))
+        if values.get("only") is not None:
+            values["only"] = tuple(values["only"])
         return cls(**values)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

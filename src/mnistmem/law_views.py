@@ -565,7 +565,7 @@ def erasure(ch, criterion: str) -> Measurement:
     judged = result.summary("verdicts")["judged"]
     before = judged["choose"]["before"]["roles"]["canary"]["by_criterion"][criterion]
     m.numbers.update(before=before["hits"], n=before["n"])
-    config = result.stage("choose")["config"]
+    config = unlearning_facts.setup(result)
     parts = []
     for method in ("retrain", "sisa", "finetune", "neggrad"):
         stage = judged.get(f"{method}_canary", {})
@@ -580,8 +580,8 @@ def erasure(ch, criterion: str) -> Measurement:
             text += f" (after relearning {again:,})"
         parts.append(text)
     m.sentence = (
-        f"A diffusion model was trained on {config['data']['n']:,} digits and a © sign planted "
-        f"{config['data']['canaries'][0]['count']:,} times. By the {definition_name(criterion)}, "
+        f"A diffusion model was trained on {config.digits:,} digits and a © sign planted "
+        f"{config.canary_copies:,} times. By the {definition_name(criterion)}, "
         f"{before['hits']:,} of {before['n']:,} samples reproduce the sign before any forgetting. Of "
         f"{before['n']:,} samples after each method: " + "; ".join(parts) + f". Relearning means "
         f"{config['relearn_steps']:,} further training steps on data without the sign."

@@ -4,12 +4,17 @@
 initial noise comes from its own `torch.Generator` seeded with its seed, so samples do not share random
 streams. `regenerate(model, sample_seed)` recomputes one sample from its seed.
 
+`sample_mixture(models, weights, n, seed)` samples a mixture of models (a SISA ensemble): each seed's model
+is chosen by a fixed hash of the seed (`mixture_choice`), with probability proportional to its weight, and
+draws that sample; `regenerate_mixture` recomputes one. A single model is the mixture of one.
+
 Why micro-batches: CPU (and GPU) kernels pick different algorithms for different batch sizes, so the same
 noise computed in a batch of 64 and in a batch of 1 can differ in the last bits, and after rounding to bytes
 occasionally in a pixel. To make regeneration exact, every forward pass runs on one *fixed block* of
 `batch_size` consecutive seeds: sample i is always computed in the block of seeds
 [i - i % batch_size, … + batch_size) (the last block is padded with the seeds that follow, whose images are
-discarded). `regenerate` recomputes that same block and returns the one image.
+discarded). `regenerate` recomputes that same block and returns the one image. In a mixture, each model
+computes the seeds of the block that chose it, so a regeneration recomputes that same sub-block.
 
 Guarantee: `regenerate(model, s, batch_size=b)` equals the bytes `sample(model, n, seed, batch_size=b)`
 returned for seed s, for every family, on the same *kind* of CPU (the same vector units: see
@@ -34,6 +39,7 @@ from tqdm.auto import tqdm
 
 from mnistmem.models.base import FamilyModel, seeded_generator, to_uint8
 from mnistmem.neighbors import pixel_distances
+from mnistmem.seeds import hash01
 
 DEFAULT_BATCH_SIZE = 64
 SEED_SHIFT = 32
@@ -63,6 +69,76 @@ def _generate_block(model: FamilyModel, seeds: np.ndarray, label: int | None, op
         return to_uint8(model.generate(generators, labels=labels, **options))
 
 
+def mixture_choice(seeds: np.ndarray, weights) -> np.ndarray:
+    """The model that draws each sample of a mixture: model k with probability weights[k] / sum, by a fixed
+    hash of the sample's seed (so the choice, like the sample, is a function of the seed alone)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 1 or len(weights) == 0 or not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError(f"mixture weights must be finite and non-negative, one per model, got {weights}")
+    if weights.sum() <= 0:
+        raise ValueError(f"mixture weights must have a positive sum, got {weights}")
+    edges = np.cumsum(weights / weights.sum())
+    return np.minimum(np.searchsorted(edges, hash01(seeds, 0x51A), side="right"), len(weights) - 1)
+
+
+def _draw_block(models: list[FamilyModel], weights, block: np.ndarray, label, options) -> tuple[np.ndarray, np.ndarray]:
+    """One block of seeds: (images, which model drew each); with one model, the whole block in one pass."""
+    if len(models) == 1:
+        return _generate_block(models[0], block, label, options), np.zeros(len(block), dtype=np.int64)
+    which = mixture_choice(block, weights)
+    images = np.empty((len(block), 28, 28), dtype=np.uint8)
+    for k in np.unique(which):
+        rows = which == k
+        images[rows] = _generate_block(models[k], block[rows], label, options)
+    return images, which.astype(np.int64)
+
+
+def _prepare(models: list[FamilyModel], batch_size: int, device) -> None:
+    if not models:
+        raise ValueError("sampling needs at least one model")
+    for model in models:
+        _check_model(model)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if device is not None:
+        from mnistmem.devices import pick_device
+
+        for model in models:
+            model.to(pick_device(device))
+    for model in models:
+        model.eval()
+
+
+def sample_mixture(
+    models: list[FamilyModel],
+    weights,
+    n: int,
+    seed: int,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    label: int | None = None,
+    **options,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`n` samples of a mixture of `models` as (uint8 [n,28,28], per-sample seeds int64 [n], the index of the
+    model that drew each); `weights` (None = equal) set each model's share. See `sample` for the options."""
+    models = list(models)
+    _prepare(models, batch_size, device)
+    weights = np.ones(len(models)) if weights is None else weights
+    if len(models) > 1:
+        mixture_choice(np.zeros(1, dtype=np.int64), weights)  # refuse bad weights before any work
+    seeds = sample_seeds(seed, n)
+    images = np.empty((n, 28, 28), dtype=np.uint8)
+    which = np.zeros(n, dtype=np.int64)
+    family = models[0].family if len(models) == 1 else f"mixture of {len(models)}"
+    for start in tqdm(range(0, n, batch_size), disable=not progress, desc=f"sampling {family}", unit="batch"):
+        block = seeds[start] + np.arange(batch_size, dtype=np.int64)  # always a full block
+        out, chosen = _draw_block(models, weights, block, label, options)
+        take = min(batch_size, n - start)
+        images[start : start + take], which[start : start + take] = out[:take], chosen[:take]
+    return images, seeds, which
+
+
 def sample(
     model: FamilyModel,
     n: int,
@@ -78,23 +154,32 @@ def sample(
     `label` asks a class-conditional diffusion model for one class (e.g. 7, or 10 for canaries);
     `options` go to the family's `generate` (diffusion: `sampler="dpm"|"ddim"`, `steps`, `guidance`).
     """
-    _check_model(model)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if device is not None:
-        from mnistmem.devices import pick_device
-
-        model.to(pick_device(device))
-    model.eval()
-    seeds = sample_seeds(seed, n)
-    images = np.empty((n, 28, 28), dtype=np.uint8)
-    blocks = range(0, n, batch_size)
-    for start in tqdm(blocks, disable=not progress, desc=f"sampling {model.family}", unit="batch"):
-        block_seeds = seeds[start] + np.arange(batch_size, dtype=np.int64)  # always a full block
-        out = _generate_block(model, block_seeds, label, options)
-        take = min(batch_size, n - start)
-        images[start : start + take] = out[:take]
+    images, seeds, _ = sample_mixture([model], None, n, seed, batch_size, device, progress, label, **options)
     return images, seeds
+
+
+def regenerate_mixture(
+    models: list[FamilyModel],
+    weights,
+    sample_seed: int,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    label: int | None = None,
+    **options,
+) -> np.ndarray:
+    """The one sample (uint8 [28,28]) of a mixture with per-sample seed `sample_seed`, recomputed from the seed
+    alone. Pass the weights, `batch_size`, `label` and options used in `sample_mixture`."""
+    models = list(models)
+    _prepare(models, batch_size, None)
+    weights = np.ones(len(models)) if weights is None else weights
+    sample_seed = int(sample_seed)
+    index = sample_seed & (2**SEED_SHIFT - 1)
+    block = sample_seed - index % batch_size + np.arange(batch_size, dtype=np.int64)
+    if len(models) == 1:
+        return _generate_block(models[0], block, label, options)[index % batch_size]
+    which = mixture_choice(block, weights)
+    mine = which == which[index % batch_size]
+    images = _generate_block(models[which[index % batch_size]], block[mine], label, options)
+    return images[np.flatnonzero(block[mine] == sample_seed)[0]]
 
 
 def regenerate(
@@ -108,13 +193,7 @@ def regenerate(
 
     Pass the `batch_size`, `label` and options used in `sample`; see the module docstring for the guarantee.
     """
-    _check_model(model)
-    model.eval()
-    sample_seed = int(sample_seed)
-    index = sample_seed & (2**SEED_SHIFT - 1)
-    block_start = sample_seed - index % batch_size
-    block_seeds = block_start + np.arange(batch_size, dtype=np.int64)
-    return _generate_block(model, block_seeds, label, options)[index % batch_size]
+    return regenerate_mixture([model], None, sample_seed, batch_size, label, **options)
 
 
 #: Largest difference, in grey levels of 255, between a sample and its regeneration on another CPU kind

@@ -3,6 +3,12 @@
     config = TrainConfig(model="diffusion", data=DataSpec(n=1000), steps=3000)
     final_checkpoint = train(config, "runs/diffusion-1k")
 
+The same loop continues a trained model (nanoGPT's `init_from`): `init_from` names a checkpoint whose
+weights, optimizer moments and EMA the run starts from, on the data of its own config, so fine-tuning,
+relearning and SISA's slice-by-slice training are configurations, not other trainers. `forget` adds a
+gradient-*ascent* term on a second data spec to each step (NegGrad+, Kurmanji et al. 2023, arXiv
+2302.09880): the unlearning methods of `mnistmem.unlearn` are all runs of this trainer.
+
 The device comes from `mnistmem.devices.pick_device`; mixed precision is a `torch.autocast` context
 around each step, so a run leaves no global state behind and runs of different precisions can follow one
 another in one process (a test, a notebook, a widget that retrains). Several processes under `accelerate
@@ -24,7 +30,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -56,6 +62,9 @@ IDENTITY_FIELDS = (
     "schedule_steps",
     "grad_clip",
     "neighbour_pairs",
+    "init_digest",
+    "forget",
+    "forget_weight",
 )
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -89,6 +98,15 @@ class TrainConfig:
     `neighbour_pairs`: half of each batch follows the data order and the other half is each of those images'
     nearest other training image by pixels (`nearest_other_images`): hard negatives for contrastive training
     (the copy descriptor), so that it learns to tell an image's copies from similar handwriting.
+
+    Continuing a model: `init_from` is a checkpoint (or a run folder: its latest checkpoint) of the same family
+    and size; the run starts from its weights, optimizer moments and EMA and takes `steps` steps of its own
+    (its batches and random draws are those of its own `seed`, counted from 0; the learning rate is this
+    config's). `init_digest`, the SHA-256 of that checkpoint's state.json (which holds the hashes of its
+    tensor files), is filled in when the config is made: it, not the path, is part of the run's identity, and
+    a starting checkpoint that has changed since is refused. `forget` (a `DataSpec`) makes every step
+    NegGrad+: the loss on a batch of `forget` rows, times `forget_weight`, is *ascended* in the same update
+    that descends the loss on a batch of `data` (families with one optimizer only).
     """
 
     model: str
@@ -111,12 +129,26 @@ class TrainConfig:
     grad_clip: float | None = None
     ema_warmup: bool = False
     neighbour_pairs: bool = False
+    init_from: str | None = None
+    init_digest: str | None = None
+    forget: DataSpec | None = None
+    forget_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.model not in FAMILIES:
             raise UnknownModelError(f"unknown model {self.model!r}; choose one of {sorted(FAMILIES)}")
         if isinstance(self.data, dict):
             self.data = DataSpec.from_dict(self.data)
+        if isinstance(self.forget, dict):
+            self.forget = DataSpec.from_dict(self.forget)
+        if self.forget is not None and not float(self.forget_weight) > 0:
+            raise ConfigError(f"forget_weight must be positive (the ascent's weight), got {self.forget_weight!r}")
+        if self.init_from is not None:
+            self.init_from = str(self.init_from)
+            if self.init_digest is None:
+                self.init_digest = ckpt.state_digest(ckpt.resolve_checkpoint(self.init_from))
+        elif self.init_digest is not None:
+            raise ConfigError("init_digest is set without init_from; name the checkpoint to start from")
         family = model_class(self.model)
         if self.lr is None:
             self.lr = family.default_lr
@@ -166,6 +198,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["data"] = self.data.to_dict()
+        values["forget"] = None if self.forget is None else self.forget.to_dict()
         return values
 
     @classmethod
@@ -177,6 +210,8 @@ class TrainConfig:
         values = dict(values)
         spec = values.get("data", {})
         values["data"] = spec if isinstance(spec, DataSpec) else DataSpec.from_dict(spec)
+        forget = values.get("forget")
+        values["forget"] = forget if forget is None or isinstance(forget, DataSpec) else DataSpec.from_dict(forget)
         return cls(**values)
 
     def identity(self) -> dict[str, Any]:
@@ -258,9 +293,52 @@ def batch_indices(step: int, batch_size: int, n: int, seed: int) -> np.ndarray:
     return np.concatenate(out)
 
 
+# -------------------------------------------------------------------------------------------------- cost
+@dataclass
+class Cost:
+    """Compute a run spent: optimizer steps, training images processed (the forget batch's included) and wall
+    seconds of its training loop (checkpoint writes included), summed over every sitting of a resumed run.
+    `from_step`: the step from which seconds were counted (0, except for runs begun before costs were kept)."""
+
+    steps: int = 0
+    images: int = 0
+    seconds: float = 0.0
+    from_step: int = 0
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            self.steps + other.steps,
+            self.images + other.images,
+            self.seconds + other.seconds,
+            max(self.from_step, other.from_step),
+        )
+
+    def to_dict(self) -> dict[str, float]:
+        out = {"steps": self.steps, "images": self.images, "seconds": round(self.seconds, 3)}
+        return {**out, "from_step": self.from_step} if self.from_step else out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Cost:
+        return cls(
+            int(values["steps"]), int(values["images"]), float(values["seconds"]), int(values.get("from_step", 0))
+        )
+
+
+def run_cost(checkpoint: str | os.PathLike) -> Cost:
+    """The compute a run had spent when it wrote `checkpoint` (a checkpoint or a run folder: its latest)."""
+    path = ckpt.resolve_checkpoint(checkpoint)
+    state = ckpt.read_state(path)
+    if "cost" not in state:
+        raise ckpt.CheckpointError(
+            f"{path / ckpt.STATE} records no cost (written before costs were kept). Fix: train that run again"
+        )
+    return Cost.from_dict(state["cost"])
+
+
 # ---------------------------------------------------------------------------------------------- training
-class _Run:
-    """The mutable pieces of a run: model, optimizers, EMA; saved to and restored from checkpoints."""
+class TrainingRun:
+    """The mutable pieces of a run: model, optimizers, EMA; saved to and restored from checkpoints. Its
+    `step` is the trainer's one update (benchmarks time exactly this)."""
 
     def __init__(self, config: TrainConfig, device: torch.device, channels_last: bool) -> None:
         self.config = config
@@ -279,25 +357,74 @@ class _Run:
             warmup = {"use_ema_warmup": True, "inv_gamma": 1.0, "power": 0.75} if config.ema_warmup else {}
             self.ema = EMAModel(target.parameters(), decay=float(config.ema), foreach=False, **warmup)
 
+    def start_from(self, path: str, digest: str | None) -> None:
+        """Take the weights, optimizer moments and EMA of the checkpoint `init_from` names (see `TrainConfig`)."""
+        checkpoint = ckpt.resolve_checkpoint(path)
+        found = ckpt.state_digest(checkpoint)
+        if found != digest:
+            raise ConfigError(
+                f"init_from {checkpoint} has changed since this run was configured (its state.json has SHA-256 "
+                f"{found[:16]}…, the config names {str(digest)[:16]}…). Fix: restore that checkpoint, or start a "
+                "new run (another --out) from the checkpoint as it is now"
+            )
+        state = ckpt.read_state(checkpoint)
+        mine = json.dumps(self.model.model_kwargs, sort_keys=True)
+        theirs = json.dumps(state["model_kwargs"], sort_keys=True)
+        if state["family"] != self.config.model or mine != theirs:
+            raise ConfigError(
+                f"init_from {checkpoint} is a {state['family']} model with {theirs}, the config asks for a "
+                f"{self.config.model} model with {mine}. Fix: give the config the checkpoint's model and model_kwargs"
+            )
+        for name, what in ((ckpt.OPTIMIZER, "optimizer moments"), (ckpt.EMA, "EMA weights")):
+            needed = name == ckpt.OPTIMIZER or self.ema is not None
+            if needed and name not in state.get(ckpt.FILES, {}):
+                raise ConfigError(
+                    f"init_from {checkpoint} holds no {what} ({name}); a committed model/ folder keeps weights only. "
+                    "Fix: start from the run's own checkpoint (scratch/run), or set ema=None for a model without EMA"
+                )
+        self.restore(checkpoint)
+
     def set_learning_rates(self, step: int) -> None:
         factor = self.config.lr_factor(step)
         for name, optimizer in self.optimizers.items():
             for group, base in zip(optimizer.param_groups, self.base_lrs[name], strict=True):
                 group["lr"] = base * factor
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, precision: str, backward) -> dict[str, float]:
+    def step(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        precision: str,
+        backward,
+        forget: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> dict[str, float]:
         """One training step: each loss the family yields (computed under autocast), then zero_grad,
-        backward, gradient clipping and the optimizer step in full precision, then the EMA."""
+        backward, gradient clipping and the optimizer step in full precision, then the EMA.
+
+        With a `forget` batch (NegGrad+), the gradient of `-forget_weight ×` its loss is taken first and the
+        retained batch's gradient added to it, so one clipped update descends one and ascends the other."""
         log: dict[str, float] = {}
+        autocast = dict(device_type=x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+        accumulated = False
+        if forget is not None:
+            self.optimizers["main"].zero_grad(set_to_none=True)
+            ascent_log: dict[str, float] = {}
+            with torch.autocast(**autocast):
+                _, ascent = next(self.model.losses(*forget, ascent_log))
+            backward(-float(self.config.forget_weight) * ascent)
+            log["forget_loss"] = ascent_log.get("loss", float(ascent.detach()))
+            accumulated = True
         losses = self.model.losses(x, y, log)
         while True:
-            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            with torch.autocast(**autocast):
                 pair = next(losses, None)
             if pair is None:
                 break
             name, loss = pair
             optimizer = self.optimizers[name]
-            optimizer.zero_grad(set_to_none=True)
+            if not accumulated:
+                optimizer.zero_grad(set_to_none=True)
+            accumulated = False
             backward(loss)
             if self.config.grad_clip is not None:
                 params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -424,8 +551,12 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, dea
     device = processes.device
     precision = resolve_precision(config.precision, device)
     channels_last = resolve_channels_last(config, device)
-    run = _Run(config, device, channels_last)
-    start, pending_log = 0, []
+    run = TrainingRun(config, device, channels_last)
+    if config.forget is not None and set(run.optimizers) != {"main"}:
+        raise ConfigError(
+            f"forget (NegGrad) needs a model with one optimizer; a {config.model} model has {sorted(run.optimizers)}"
+        )
+    start, pending_log, spent = 0, [], Cost()
     found = ckpt.list_checkpoints(out_dir)
     found = [(step, path) for step, path in found if step <= config.steps]
     if found:
@@ -433,6 +564,10 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, dea
         # the losses of the steps since the last logged line, so the next line averages the same steps as an
         # uninterrupted run's would (not only those since the checkpoint)
         start, pending_log = restored["step"], restored.get("log_window", [])
+        kept = restored.get("cost")
+        spent = Cost.from_dict(kept) if kept else Cost(start, start * config.batch_size, 0.0, from_step=start)
+    elif config.init_from is not None:
+        run.start_from(config.init_from, config.init_digest)
     main_process = processes.rank == 0
     if main_process:
         atomic.write_json(out_dir / "config.json", config.to_dict())
@@ -441,6 +576,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, dea
     dataset = config.data.build()
     images = torch.from_numpy(dataset.images)
     labels = torch.from_numpy(dataset.labels)
+    forget = None if config.forget is None else config.forget.build()
     neighbours = nearest_other_images(dataset.images) if config.neighbour_pairs else None
     rank, world = processes.rank, processes.world
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -459,8 +595,17 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, dea
     run.model.train()
     last_save_time, window, window_start = time.monotonic(), list(pending_log), time.monotonic()
     timed_steps = 0  # steps run in this process since window_start (the restored ones were timed before)
+    sitting_start = time.monotonic()
     for step in range(start, config.steps):
         data_seed = config.data.seed * 1_000_003 + config.seed
+        ascent = None
+        if forget is not None:  # every process ascends the same forget batch (it may be a single image)
+            forget_rows = batch_indices(step, min(config.batch_size, len(forget)), len(forget), data_seed + 1)
+            ascent = (
+                to_model_input(forget.images[forget_rows], device).contiguous(memory_format=memory_format),
+                torch.from_numpy(forget.labels[forget_rows]).to(device),
+            )
+            spent.images += len(forget_rows)
         if config.neighbour_pairs:
             anchors = batch_indices(step, config.batch_size // 2, len(dataset), data_seed)
             rows = np.concatenate([anchors, neighbours[anchors]])
@@ -471,9 +616,10 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, dea
         y = labels[rows].to(device)
         torch.manual_seed(step_seed(config.seed, step))
         run.set_learning_rates(step)
-        window.append(run.step(x, y, precision, backward))
+        window.append(run.step(x, y, precision, backward, ascent))
         timed_steps += 1
         done_steps = step + 1
+        spent.steps, spent.images = done_steps, spent.images + config.batch_size
         if done_steps % config.log_every == 0 or done_steps == config.steps:
             elapsed = time.monotonic() - window_start
             record = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
@@ -502,6 +648,7 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, progress: bool, dea
                     "channels_last": channels_last,
                     "device": str(device),
                     "log_window": window,
+                    "cost": replace(spent, seconds=spent.seconds + time.monotonic() - sitting_start).to_dict(),
                 }
                 run.save(out_dir, done_steps, extra)
                 _prune(out_dir, config, keep_step=done_steps)

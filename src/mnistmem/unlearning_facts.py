@@ -7,6 +7,8 @@ read these; neither imports the other's module for them.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 METHOD_NAMES = {
@@ -23,6 +25,33 @@ EXPERIMENT = "unlearning"
 
 def items(result) -> dict:
     return result.summary("choose")["items"]
+
+
+class Setup(NamedTuple):
+    """What the base model of the experiment was trained on and how it was judged (from its stage config)."""
+
+    digits: int
+    canary_glyphs: list[str]
+    canary_copies: int
+    steps: int
+    samples: int
+    relearn_steps: int
+
+
+def setup(result) -> Setup:
+    """The experiment's set-up, read once from the `choose` stage's config (its "train" is the base model's
+    `TrainConfig`), so the chapters never index stage configs themselves."""
+    config = result.stage("choose")["config"]
+    train = config["train"]
+    canaries = train["data"]["canaries"]
+    return Setup(
+        digits=train["data"]["n"] or 60_000,
+        canary_glyphs=[c["glyph"] for c in canaries],
+        canary_copies=canaries[0]["count"] if canaries else 0,
+        steps=train["steps"],
+        samples=config["n_samples"],
+        relearn_steps=config["relearn_steps"],
+    )
 
 
 def _pct(share: float | None) -> str:
@@ -105,5 +134,4 @@ def item_image(result, item: dict) -> np.ndarray:
 
     if item["source"] >= 0:
         return data.load_mnist("train")[0][item["source"]]
-    glyphs = [c["glyph"] for c in result.stage("base")["config"]["data"]["canaries"]]
-    return render_canaries(glyphs)[-item["source"] - 1]
+    return render_canaries(setup(result).canary_glyphs)[-item["source"] - 1]

@@ -24,6 +24,7 @@ from mnistmem.unlearning_facts import (
     items,
     judged,
     method_rows,
+    setup,
 )
 from mnistmem.unlearning_facts import item_image as _item_image
 from mnistmem.views import html_table, scale_note
@@ -39,12 +40,12 @@ def unlearning_targets(ch) -> None:
     result = _result(ch)
     chosen = items(result)
     before = before_forgetting(result)
-    config = result.stage("choose")["config"]
+    config = setup(result)
     glue("ul_scale_note", scale_note(result))
-    glue("ul_digits", config["data"]["n"])
-    glue("ul_canary_copies", config["data"]["canaries"][0]["count"])
-    glue("ul_samples", config["n_samples"])
-    glue("ul_steps", config["steps"])
+    glue("ul_digits", config.digits)
+    glue("ul_canary_copies", config.canary_copies)
+    glue("ul_samples", config.samples)
+    glue("ul_steps", config.steps)
     glue("ul_canary_share", _pct(before["canary"]["share"]))
     glue("ul_digit_note", chosen["note"].rstrip("."))
     glue("ul_digit_share", _pct(before["digit"]["share"]))
@@ -263,7 +264,7 @@ def relearning_chart(ch) -> None:
             showarrow=False,
             font={"size": 13},
         )
-    steps = result.stage("choose")["config"]["relearn_steps"]
+    steps = setup(result).relearn_steps
     glue("ul_relearn_steps", steps)
     show(
         fig,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from mnistmem.unlearn import METHODS
@@ -30,6 +31,10 @@ def check_arguments(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value < 1:
             raise UnlearnArgumentError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.method == "sisa" and args.steps < args.slices:
+        raise UnlearnArgumentError(
+            f"--steps {args.steps} is fewer than --slices {args.slices}: SISA trains every slice at least one step"
+        )
     if args.out is not None and args.out.is_dir():
         raise UnlearnArgumentError(f"--out {args.out} is a folder. Fix: name a file, e.g. {args.out / 'report.json'}")
     parse_channels(args.channels)
@@ -78,20 +83,12 @@ def _source(text: str, spec) -> int:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from mnistmem import checkpoints, sampling
     from mnistmem import data as mnist
     from mnistmem.canaries import render_canaries
     from mnistmem.dataspec import CanarySpec, DataSpec, DataSpecError
-    from mnistmem.unlearn import (
-        ItemError,
-        diff,
-        finetune,
-        item_image,
-        measures,
-        neggrad,
-        retrain,
-        sisa,
-        train_from_scratch,
-    )
+    from mnistmem.training import TrainConfig
+    from mnistmem.unlearn import ItemError, diff, finetune, item_image, measures, neggrad, retrain, run, sisa
 
     check_arguments(args)
     try:
@@ -104,52 +101,58 @@ def run(args: argparse.Namespace) -> int:
         image = item_image(data, source)
     except ItemError as error:
         raise UnlearnArgumentError(f"{error}. Fix: pick an index from the spec's digits or 'canary'") from None
-    settings = {
-        "family": "diffusion",
-        "model_kwargs": {"channels": parse_channels(args.channels)},
-        "batch_size": args.batch_size,
-    }
+    original = TrainConfig(
+        model="diffusion",
+        model_kwargs={"channels": parse_channels(args.channels)},
+        data=spec,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=0,
+        checkpoint_every=args.steps,
+    )
     sampler = {"steps": args.sampler_steps}
 
     def check(models, weights=None) -> dict:
         train, _ = mnist.load_mnist("train")
         ref = measures.reference_set(train, render_canaries([c.glyph for c in spec.canaries]))
-        images, _, _ = measures.draw(models, args.samples, seed=1, weights=weights, **sampler)
+        images, _, _ = sampling.sample_mixture(models, weights, args.samples, seed=1, progress=False, **sampler)
         distance, index = measures.nearest(images, ref)
         row = measures.reference_index(source, len(train))
         return measures.reproduction(images, image, row, distance, index)
 
     report: dict = {"method": args.method, "forget": source, "rows": len(data)}
-    if args.method == "sisa":
-        with tempfile.TemporaryDirectory() as folder:
-            layout, cost = sisa.train(data, settings, args.shards, args.slices, args.steps, 0, Path(folder) / "a")
-            sizes = sisa.shard_sizes(data, args.shards, args.slices, 0)
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        if args.method == "sisa":
+            layout, cost = sisa.train(original, args.shards, args.slices, args.steps, 0, folder / "a")
+            sizes = sisa.shard_sizes(original, args.shards, args.slices, 0)
             report["before"] = check(sisa.load_models(layout), sizes)
-            new, forget_cost, info = sisa.forget(layout, data, source, args.steps, 0, Path(folder) / "b")
+            new, forget_cost, info = sisa.forget(layout, original, source, args.steps, 0, folder / "b")
             report.update(info, train_cost=cost.to_dict(), cost=forget_cost.to_dict())
             report["after"] = check(sisa.load_models(new), sizes)
-    else:
-        base, base_cost = train_from_scratch(data, settings, args.steps, 0)
-        report["train_cost"] = base_cost.to_dict()
-        report["before"] = check([base.sampling_model()])
-        if args.method == "retrain":
-            state, cost = retrain(spec, source, settings, args.steps, 0)
-        elif args.method == "finetune":
-            state, cost = finetune(base, data, source, args.unlearn_steps, 1)
-        elif args.method == "neggrad":
-            state, cost = neggrad(base, data, source, args.unlearn_steps, 1)
-        else:  # diff: retrain, subtract, add the difference to a model trained with another seed
-            retrained, cost = retrain(spec, source, settings, args.steps, 0)
-            other, other_cost = train_from_scratch(data, settings, args.steps, 1)
-            delta = diff.difference(retrained.sampling_model(), base.sampling_model())
-            report["norms"] = diff.layer_norms(delta, diff.weights(base.sampling_model()))[-1]
-            report["other_seed_before"] = check([other.sampling_model()])
-            report["after"] = check([diff.apply(other.sampling_model(), delta)])
-            cost = cost + other_cost
-            state = None
-        if state is not None:
-            report["after"] = check([state.sampling_model()])
-        report["cost"] = cost.to_dict()
+        else:
+            base, base_cost = run(original, folder / "base")
+            report["train_cost"] = base_cost.to_dict()
+            report["before"] = check([checkpoints.load_model(base)])
+            if args.method == "retrain":
+                final, cost = retrain(original, source, folder / "retrain")
+            elif args.method == "finetune":
+                final, cost = finetune(original, base, source, args.unlearn_steps, 1, folder / "finetune")
+            elif args.method == "neggrad":
+                final, cost = neggrad(original, base, source, args.unlearn_steps, 1, folder / "neggrad")
+            else:  # diff: retrain, subtract, add the difference to a model trained with another seed
+                retrained, cost = retrain(original, source, folder / "retrain")
+                other, other_cost = run(replace(original, seed=1), folder / "other_seed")
+                base_model, other_model = checkpoints.load_model(base), checkpoints.load_model(other)
+                delta = diff.difference(checkpoints.load_model(retrained), base_model)
+                report["norms"] = diff.layer_norms(delta, diff.weights(base_model))[-1]
+                report["other_seed_before"] = check([other_model])
+                report["after"] = check([diff.apply(other_model, delta)])
+                cost = cost + other_cost
+                final = None
+            if final is not None:
+                report["after"] = check([checkpoints.load_model(final)])
+            report["cost"] = cost.to_dict()
     for key in ("before", "after"):
         report[key].pop("hit_samples", None)
     text = json.dumps(report, indent=2, default=lambda v: v.item() if isinstance(v, np.generic) else str(v))

@@ -234,6 +234,16 @@ def _run_locked(experiment, scale, root, out, progress, log, only, deadline, rer
     return manifest
 
 
+def planned_hashes(experiment: Experiment, scale: str, root: Path | None = None) -> dict[str, str]:
+    """The hash every stage of `experiment` would have at `scale` under this code's plan (reading the required
+    experiments' manifests under `root`): a committed manifest whose hashes differ was made by another plan."""
+    upstream = _upstream_digest(experiment, scale, root or results_dir())
+    hashes: dict[str, str] = {}
+    for stage in experiment.plan(scale):
+        hashes[stage.name] = config_hash(stage.config, [hashes[p] for p in stage.after] + upstream)
+    return hashes
+
+
 def _upstream_digest(experiment: Experiment, scale: str, root: Path) -> list[str]:
     """Stage hashes of the experiments this one reads, so that a change upstream reruns it too."""
     from mnistmem import results

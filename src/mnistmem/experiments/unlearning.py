@@ -36,14 +36,25 @@ UNSEEN = 200  # test digits for the membership signal
 
 
 # ------------------------------------------------------------------------------------------------ shared
-def settings_of(config: dict) -> dict:
-    return {k: config[k] for k in ("family", "model_kwargs", "batch_size")}
+#: every model of this experiment is a run of the project trainer in its stage's scratch/<RUN>
+RUN = "run"
+RELEARN_RUN = "relearn"
+
+
+def original_config(config: dict):
+    """The `TrainConfig` of the base model (the stage config's "train"): every method is configured from it."""
+    from mnistmem.training import TrainConfig
+
+    return TrainConfig.from_dict(config["train"])
 
 
 def spec_of(config: dict):
-    from mnistmem.dataspec import DataSpec
+    return original_config(config).data
 
-    return DataSpec.from_dict(config["data"])
+
+def run_of(ctx: StageContext, stage: str):
+    """The trainer's run folder of an earlier stage's model (its latest checkpoint is the model)."""
+    return ctx.input(stage) / "scratch" / RUN
 
 
 @lru_cache(maxsize=2)
@@ -59,7 +70,7 @@ def _reference(canaries: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
 
 def reference(config: dict) -> tuple[np.ndarray, np.ndarray]:
     """(all training digits + the canary glyphs, the test digits)."""
-    return _reference(tuple(c["glyph"] for c in config["data"]["canaries"]))
+    return _reference(tuple(c.glyph for c in spec_of(config).canaries))
 
 
 def items_of(ctx: StageContext) -> dict:
@@ -68,11 +79,13 @@ def items_of(ctx: StageContext) -> dict:
 
 
 def draw_and_search(config: dict, models: list, weights=None) -> tuple:
-    """(images, seeds, shard, nn_distance, nn_index): the samples and their two nearest reference images."""
+    """(images, seeds, shard, nn_distance, nn_index): the samples (one model, or a SISA mixture weighted by shard
+    size, through the one sampler) and their two nearest reference images."""
+    from mnistmem import sampling
     from mnistmem.unlearn import measures
 
-    images, seeds, shard = measures.draw(
-        models, config["n_samples"], seed=config["sample_seed"], weights=weights, **config["sampler"]
+    images, seeds, shard = sampling.sample_mixture(
+        models, weights, config["n_samples"], seed=config["sample_seed"], progress=False, **config["sampler"]
     )
     return (images, seeds, shard, *measures.nearest(images, reference(config)[0]))
 
@@ -84,7 +97,7 @@ def evaluate(ctx: StageContext, models: list, weights, loss_fn, roles: dict, fil
 
     config = ctx.config
     ref, test = reference(config)
-    n_train = len(ref) - len(config["data"]["canaries"])
+    n_train = len(ref) - len(spec_of(config).canaries)
     images, seeds, shard, distance, index = drawn or draw_and_search(config, models, weights)
     save_samples(ctx.dir / file, images, seeds, shard=shard, nn_distance=distance, nn_index=index)
     out = {"copy_share": measures.copy_share(distance), **measures.quality(images, test)}
@@ -114,33 +127,32 @@ def roles(items: dict, forgotten: dict | None) -> dict:
     return {"forgotten": forgotten, "control": items[other] or items["digit_control"]}
 
 
-def single(state) -> tuple[list, None, object]:
-    model = state.sampling_model()
+def single(checkpoint) -> tuple[list, None, object]:
+    """([the model at `checkpoint`, EMA weights], no mixture weights, its per-example loss)."""
+    from mnistmem import checkpoints
+
+    model = checkpoints.load_model(checkpoint)
     return [model], None, (lambda x: model.loss(x, seed=0))
 
 
 # ------------------------------------------------------------------------------------------------ stages
 def base_stage(ctx: StageContext) -> dict:
-    """Train the base model (seed `ctx.config["seed"]`) on the data with both items."""
-    from mnistmem.unlearn import save_state, train_from_scratch
+    """Train the base model (seed of the config's "train") on the data with both items."""
+    from mnistmem.unlearn import run
 
-    data = spec_of(ctx.config).build()
-    state, cost = train_from_scratch(data, settings_of(ctx.config), ctx.config["steps"], ctx.config["seed"])
-    save_state(state, ctx.scratch / "state")
-    return {"rows": len(data), "cost": cost.to_dict(), "seed": ctx.config["seed"]}
+    original = original_config(ctx.config)
+    _, cost = run(original, ctx.scratch / RUN)
+    return {"rows": len(original.data.build()), "cost": cost.to_dict(), "seed": original.seed}
 
 
 def choose_stage(ctx: StageContext) -> dict:
     """Sample the base model and pick what to forget: the canary, and the training digit copied most often."""
-    from mnistmem.unlearn import load_state
-
     config = ctx.config
     spec = spec_of(config)
-    state = load_state(ctx.input("base") / "scratch" / "state")
     ref, _ = reference(config)
-    n_train = len(ref) - len(config["data"]["canaries"])
-    model = state.sampling_model()
-    drawn = draw_and_search(config, [model])
+    n_train = len(ref) - len(spec.canaries)
+    models, _, loss_fn = single(run_of(ctx, "base"))
+    drawn = draw_and_search(config, models)
     images, _, _, distance, index = drawn
     own = spec.indices()
     from mnistmem.copies import CRITERIA, ratio_copies
@@ -150,7 +162,7 @@ def choose_stage(ctx: StageContext) -> dict:
     canary = {
         "source": -1,
         "kind": "canary",
-        "name": f"canary {GLYPH} ({config['data']['canaries'][0]['count']} copies)",
+        "name": f"canary {GLYPH} ({spec.canaries[0].count} copies)",
     }
     digit = None
     if counts.max() > 0:
@@ -169,7 +181,7 @@ def choose_stage(ctx: StageContext) -> dict:
             f"is the model's training digit closest to any sample, #{closest}."
         )
     items = {"canary": canary, "digit": digit, "digit_control": control, "note": note}
-    before = evaluate(ctx, [model], None, lambda x: model.loss(x, seed=0), roles(items, None), SAMPLES, drawn)
+    before = evaluate(ctx, models, None, loss_fn, roles(items, None), SAMPLES, drawn)
     copied_index, times = np.unique(index[copied, 0], return_counts=True)
     order = np.argsort(-times, kind="stable")
     return {
@@ -193,17 +205,22 @@ def _skipped(ctx: StageContext) -> dict:
     return {"skipped": items_of(ctx)["note"]}
 
 
-def _finish(ctx: StageContext, state_or_models, cost, target: dict, extra: dict | None = None) -> dict:
-    """Evaluate a single-model result, relearn it, evaluate again."""
+def _finish(ctx: StageContext, checkpoint, cost, target: dict, extra: dict | None = None) -> dict:
+    """Evaluate a single-model result, relearn it (a run continuing it without the item), evaluate again."""
     from mnistmem.unlearn import relearn
 
-    data = spec_of(ctx.config).build()
-    models, weights, loss_fn = single(state_or_models)
+    config = ctx.config
+    models, weights, loss_fn = single(checkpoint)
     after = evaluate(ctx, models, weights, loss_fn, roles(items_of(ctx), target), SAMPLES)
-    relearned_state, relearn_cost = relearn(
-        state_or_models, data, target["source"], ctx.config["relearn_steps"], ctx.config["seed"] + 7
+    relearned_run, relearn_cost = relearn(
+        original_config(config),
+        checkpoint,
+        target["source"],
+        config["relearn_steps"],
+        original_config(config).seed + 7,
+        ctx.scratch / RELEARN_RUN,
     )
-    models, weights, loss_fn = single(relearned_state)
+    models, weights, loss_fn = single(relearned_run)
     relearned = evaluate(ctx, models, weights, loss_fn, roles(items_of(ctx), target), RELEARNED)
     return {
         "target": target,
@@ -215,89 +232,92 @@ def _finish(ctx: StageContext, state_or_models, cost, target: dict, extra: dict 
 
 
 def retrain_stage(ctx: StageContext) -> dict:
-    from mnistmem.unlearn import retrain, save_state
+    from mnistmem.unlearn import retrain
 
     target = _target(ctx)
     if target is None:
         return _skipped(ctx)
-    state, cost = retrain(
-        spec_of(ctx.config), target["source"], settings_of(ctx.config), ctx.config["steps"], ctx.config["seed"]
-    )
-    save_state(state, ctx.scratch / "state")
-    return _finish(ctx, state, cost, target)
+    final, cost = retrain(original_config(ctx.config), target["source"], ctx.scratch / RUN)
+    return _finish(ctx, final, cost, target)
 
 
 def finetune_stage(ctx: StageContext) -> dict:
-    from mnistmem.unlearn import finetune, load_state, save_state
+    from mnistmem.unlearn import finetune
 
     target = _target(ctx)
     if target is None:
         return _skipped(ctx)
-    base = load_state(ctx.input("base") / "scratch" / "state")
-    data = spec_of(ctx.config).build()
-    state, cost = finetune(base, data, target["source"], ctx.config["finetune_steps"], ctx.config["seed"] + 3)
-    save_state(state, ctx.scratch / "state")
-    return _finish(ctx, state, cost, target)
+    original = original_config(ctx.config)
+    final, cost = finetune(
+        original,
+        run_of(ctx, "base"),
+        target["source"],
+        ctx.config["finetune_steps"],
+        original.seed + 3,
+        ctx.scratch / RUN,
+    )
+    return _finish(ctx, final, cost, target)
 
 
 def neggrad_stage(ctx: StageContext) -> dict:
-    from mnistmem.unlearn import load_state, neggrad
+    from mnistmem.unlearn import neggrad
 
     target = _target(ctx)
     if target is None:
         return _skipped(ctx)
-    base = load_state(ctx.input("base") / "scratch" / "state")
-    data = spec_of(ctx.config).build()
-    state, cost = neggrad(
-        base, data, target["source"], ctx.config["finetune_steps"], ctx.config["seed"] + 5, ctx.config["forget_weight"]
+    original = original_config(ctx.config)
+    final, cost = neggrad(
+        original,
+        run_of(ctx, "base"),
+        target["source"],
+        ctx.config["finetune_steps"],
+        original.seed + 5,
+        ctx.scratch / RUN,
+        forget_weight=ctx.config["forget_weight"],
     )
-    return _finish(ctx, state, cost, target, {"forget_weight": ctx.config["forget_weight"]})
+    return _finish(ctx, final, cost, target, {"forget_weight": ctx.config["forget_weight"]})
 
 
 def sisa_train_stage(ctx: StageContext) -> dict:
     """Train the SISA ensemble on the data with both items and evaluate it before any forgetting."""
     from mnistmem.unlearn import sisa
-
-    config = ctx.config
-    data = spec_of(config).build()
-    layout, cost = sisa.train(
-        data,
-        settings_of(config),
-        config["shards"],
-        config["slices"],
-        config["shard_steps"],
-        config["seed"],
-        ctx.scratch / "sisa",
-    )
-    sizes = sisa.shard_sizes(data, config["shards"], config["slices"], config["seed"])
-    models = sisa.load_models(layout)
     from mnistmem.unlearn.measures import ensemble_loss
 
+    config = ctx.config
+    original = original_config(config)
+    seed = original.seed
+    layout, cost = sisa.train(
+        original, config["shards"], config["slices"], config["shard_steps"], seed, ctx.scratch / "sisa"
+    )
+    sizes = sisa.shard_sizes(original, config["shards"], config["slices"], seed)
+    models = sisa.load_models(layout)
     before = evaluate(ctx, models, sizes, ensemble_loss(models), roles(items_of(ctx), None), SAMPLES)
     return {"cost": cost.to_dict(), "shard_sizes": sizes.tolist(), "before": before}
 
 
 def sisa_forget_stage(ctx: StageContext) -> dict:
-    from mnistmem.unlearn import sisa
+    from dataclasses import replace
+
+    from mnistmem.unlearn import sisa, spec_without
     from mnistmem.unlearn.measures import ensemble_loss
 
     config = ctx.config
     target = _target(ctx)
     if target is None:
         return _skipped(ctx)
-    data = spec_of(config).build()
+    original = original_config(config)
+    seed = original.seed
     layout = sisa.SisaLayout(ctx.input("sisa_train") / "scratch" / "sisa", config["shards"], config["slices"])
-    new, cost, info = sisa.forget(
-        layout, data, target["source"], config["shard_steps"], config["seed"], ctx.scratch / "sisa"
-    )
-    sizes = sisa.shard_sizes(data, config["shards"], config["slices"], config["seed"])
-    sizes[info["shard"]] -= int((data.sources == target["source"]).sum())
+    new, cost, info = sisa.forget(layout, original, target["source"], config["shard_steps"], seed, ctx.scratch / "sisa")
+    kept = replace(original, data=spec_without(original.data, target["source"]))
+    sizes = sisa.shard_sizes(kept, config["shards"], config["slices"], seed)
     models = sisa.load_models(new)
     after = evaluate(ctx, models, sizes, ensemble_loss(models), roles(items_of(ctx), target), SAMPLES)
     # Relearning: every shard model trains a little more on its own retained data (the same total steps).
-    relearned_models, relearn_cost = sisa.relearn(
-        new, data, target["source"], config["relearn_steps"], config["seed"] + 7, config["seed"]
+    finals, relearn_cost = sisa.relearn(
+        new, original, target["source"], config["relearn_steps"], seed + 7, seed, ctx.scratch / RELEARN_RUN
     )
+    relearned_models = sisa.load_models(finals)
     relearned = evaluate(
         ctx, relearned_models, sizes, ensemble_loss(relearned_models), roles(items_of(ctx), target), RELEARNED
     )
@@ -313,15 +333,16 @@ def sisa_forget_stage(ctx: StageContext) -> dict:
 def diff_stage(ctx: StageContext) -> dict:
     """The weight difference retrained − base: its size per layer against seed noise and fine-tuning, and what
     adding it to the other-seed model and to the fine-tuned model does."""
-    from mnistmem.unlearn import diff, load_state
+    from mnistmem import checkpoints
+    from mnistmem.unlearn import diff
 
     target = _target(ctx)
     if target is None:
         return _skipped(ctx)
-    base = load_state(ctx.input("base") / "scratch" / "state").sampling_model()
-    retrained = load_state(ctx.input(f"retrain_{ctx.config['target']}") / "scratch" / "state").sampling_model()
-    other = load_state(ctx.input("other_seed") / "scratch" / "state").sampling_model()
-    tuned = load_state(ctx.input(f"finetune_{ctx.config['target']}") / "scratch" / "state").sampling_model()
+    base = checkpoints.load_model(run_of(ctx, "base"))
+    retrained = checkpoints.load_model(run_of(ctx, f"retrain_{ctx.config['target']}"))
+    other = checkpoints.load_model(run_of(ctx, "other_seed"))
+    tuned = checkpoints.load_model(run_of(ctx, f"finetune_{ctx.config['target']}"))
     reference_weights = diff.weights(base)
     delta = diff.difference(retrained, base)
     rows = {
@@ -383,7 +404,7 @@ def verdicts_stage(ctx: StageContext) -> dict:
     from mnistmem.dataspec import DataSpec
     from mnistmem.experiments.stages import load_samples, score_against_own_training_set
 
-    own = DataSpec.from_dict(ctx.config["data"]).build()
+    own = DataSpec.from_dict(ctx.config["data"]).build()  # the base model's data (the config's "train" data)
     first_row = {}
     for row, source in enumerate(own.sources.tolist()):
         first_row.setdefault(int(source), row)
@@ -419,15 +440,18 @@ def plan(scale: str) -> list[Stage]:
     s = scales.config(scale, "unlearning")
     model = scales.config(scale, "models")["diffusion"]
     # What a training from scratch depends on: the base and other-seed models are keyed by this alone, so
-    # changing how the item is forgotten or measured does not retrain them.
-    training = {
-        "family": "diffusion",
+    # changing how the item is forgotten or measured does not retrain them. A `TrainConfig`: every model of
+    # the experiment is a run of the project trainer configured from it.
+    train = {
+        "model": "diffusion",
         "model_kwargs": s.get("model_kwargs", model["model_kwargs"]),
         "batch_size": s.get("batch_size", model["batch_size"]),
         "data": {"n": s["n"], "seed": 0, "canaries": [{"glyph": GLYPH, "count": s["canary_count"]}]},
         "steps": s["steps"],
         "seed": 0,
+        "checkpoint_every": s["steps"],
     }
+    training = {"train": train}
     common = {
         **training,
         "n_samples": s["n_samples"],
@@ -445,7 +469,7 @@ def plan(scale: str) -> list[Stage]:
     stages = [
         Stage("base", training, base_stage),
         Stage("choose", common, choose_stage, after=("base",)),
-        Stage("other_seed", {**training, "seed": 1}, other_seed_stage),
+        Stage("other_seed", {"train": {**train, "seed": 1}}, other_seed_stage),
         Stage("sisa_train", common, sisa_train_stage, after=("choose",)),
     ]
     for target in TARGETS:
@@ -468,7 +492,7 @@ def plan(scale: str) -> list[Stage]:
     stages.append(
         Stage(
             "verdicts",
-            {"data": training["data"], "stages": measured, "headline": HEADLINE},
+            {"data": train["data"], "stages": measured, "headline": HEADLINE},
             verdicts_stage,
             after=tuple(measured),
         )

@@ -72,25 +72,6 @@ class FamilyModel(nn.Module):
         """Yield (optimizer name, scalar loss) for one step on batch (x, y); see the module docstring."""
         raise NotImplementedError
 
-    def train_step(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        optimizers: dict[str, Any],
-        backward: Callable[[torch.Tensor], None],
-    ) -> dict[str, float]:
-        """One plain update through `losses` (zero_grad, `backward(loss)`, step per yielded loss).
-
-        Kept for `mnistmem.unlearn.trainer`, which combines two batches' gradients with stand-in optimizers,
-        until unlearning trains through `mnistmem.training` too; the trainer itself iterates `losses`.
-        """
-        log: dict[str, float] = {}
-        for name, loss in self.losses(x, y, log):
-            optimizers[name].zero_grad(set_to_none=True)
-            backward(loss)
-            optimizers[name].step()
-        return log
-
     @torch.no_grad()
     def batched(self, images: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor], batch_size: int) -> np.ndarray:
         """`fn` (this network or a part of it) applied in eval mode to uint8 images [N,28,28], `batch_size` at a

@@ -11,14 +11,17 @@ Methods (each one function; `mnistmem unlearn --method ...` on the command line)
                layer, and what adding it to another model does (`diff.difference`, `diff.apply`).
 Measures (`measures`): reproduction of the item and of a control among samples, quality, membership loss,
 and (`methods.relearn`) whether the item comes back after a little more training without it.
+
+Every method trains through the project's one trainer (`mnistmem.training.train`, configured from the
+original model's `TrainConfig`), so each is resumable and costs are counted alike (`training.Cost`).
 """
 
 from __future__ import annotations
 
+from mnistmem.training import Cost
 from mnistmem.unlearn import diff, measures, sisa
-from mnistmem.unlearn.items import Item, ItemError, item_image, item_rows, only, spec_without, without
-from mnistmem.unlearn.methods import finetune, neggrad, relearn, retrain, train_from_scratch
-from mnistmem.unlearn.trainer import Cost, TrainState, fit, load_state, new_state, save_state
+from mnistmem.unlearn.items import Item, ItemError, item_image, item_rows, only, spec_only, spec_without, without
+from mnistmem.unlearn.methods import continued, finetune, neggrad, relearn, retrain, run
 
 METHODS = ("retrain", "sisa", "finetune", "neggrad", "diff")
 
@@ -27,22 +30,19 @@ __all__ = [
     "Cost",
     "Item",
     "ItemError",
-    "TrainState",
+    "continued",
     "diff",
     "finetune",
-    "fit",
     "item_image",
     "item_rows",
-    "load_state",
     "measures",
     "neggrad",
-    "new_state",
     "only",
     "relearn",
     "retrain",
-    "save_state",
+    "run",
     "sisa",
+    "spec_only",
     "spec_without",
-    "train_from_scratch",
     "without",
 ]

@@ -60,8 +60,16 @@ def only(data: TrainingData, source: int) -> TrainingData:
 
 
 def spec_without(spec: DataSpec, source: int) -> DataSpec:
-    """The data spec of the same training set without the item: a digit is excluded, a canary dropped."""
+    """The data spec of the same training set without the item: a digit is excluded, a canary dropped (and
+    the source left out of `only`, where the spec has one)."""
     source = int(source)
+    if spec.only is not None:
+        if source not in spec.only:
+            raise ItemError(f"source {source} is not among this data spec's rows (only); nothing to forget")
+        rest = tuple(s for s in spec.only if s != source)
+        if not rest:
+            raise ItemError(f"source {source} is the only item of this data spec: without it nothing is left")
+        spec = replace(spec, only=rest)
     if source >= 0:
         if source not in set(spec.indices().tolist()):
             raise ItemError(f"training digit #{source} is not in this data spec; nothing to forget")
@@ -72,3 +80,12 @@ def spec_without(spec: DataSpec, source: int) -> DataSpec:
     # Count 0 rather than removal, so the other canaries keep their source ids.
     canaries = tuple(replace(c, count=0) if i == k else c for i, c in enumerate(spec.canaries))
     return replace(spec, canaries=canaries)
+
+
+def spec_only(spec: DataSpec, source: int) -> DataSpec:
+    """The data spec of just the item's rows (the "forget set" of NegGrad), e.g. a canary's 30 copies."""
+    if int(source) >= 0 and int(source) not in set(spec.indices().tolist()):
+        raise ItemError(f"training digit #{source} is not in this data spec; nothing to forget")
+    if int(source) < 0:
+        spec_without(spec, source)  # the same check: the canary must be planted
+    return replace(spec, only=(int(source),))

@@ -1,4 +1,5 @@
-"""What each unlearning method is judged by, on one model (or SISA mixture) at a time.
+"""What each unlearning method is judged by, on one model (or SISA mixture) at a time. The samples themselves
+come from the one sampler (`mnistmem.sampling.sample_mixture`; a single model is the mixture of one).
 
 * **Reproduction** of an item among N samples: a sample reproduces the item when it lies within the `l2`
   copy threshold of it (SISS, arXiv 2503.01034, counts a sample as the forgotten image by an l2 threshold),
@@ -19,63 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import torch
 
 from mnistmem.copies import CRITERIA, ratio_copies
-from mnistmem.models.base import FamilyModel, seeded_generator, to_uint8
+from mnistmem.models.base import FamilyModel
 from mnistmem.neighbors import knn, pixel_distances
-
-SEED_SHIFT = 32
-
-
-def sample_seeds(seed: int, n: int) -> np.ndarray:
-    """Per-sample seeds `seed * 2**32 + i`, as `mnistmem.sampling` numbers them."""
-    return (np.int64(seed) << SEED_SHIFT) + np.arange(n, dtype=np.int64)
-
-
-def _generate(model: FamilyModel, seeds: np.ndarray, batch_size: int, options: dict) -> np.ndarray:
-    out = np.empty((len(seeds), 28, 28), dtype=np.uint8)
-    model.eval()
-    for start in range(0, len(seeds), batch_size):
-        block = seeds[start : start + batch_size]
-        with torch.inference_mode():
-            images = model.generate([seeded_generator(int(s)) for s in block], **options)
-        out[start : start + len(block)] = to_uint8(images)
-    return out
-
-
-def draw(
-    models: Sequence[FamilyModel],
-    n: int,
-    seed: int,
-    weights: Sequence[float] | None = None,
-    batch_size: int = 64,
-    **options,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`n` samples (uint8 [n,28,28]), their seeds and the index of the model that drew each.
-
-    One model: exactly `mnistmem.sampling.sample`. Several (a SISA mixture):
-    each sample's model is chosen by `sisa.choose_shards` from its seed, then drawn from that seed.
-    """
-    from mnistmem.unlearn.sisa import choose_shards
-
-    if not models:
-        raise ValueError("draw needs at least one model")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    seeds = sample_seeds(seed, n)
-    if len(models) == 1:
-        from mnistmem import sampling
-
-        images, seeds = sampling.sample(models[0], n, seed, batch_size=batch_size, progress=False, **options)
-        return images, seeds, np.zeros(n, dtype=np.int64)
-    which = choose_shards(seeds, np.ones(len(models)) if weights is None else np.asarray(weights))
-    images = np.empty((n, 28, 28), dtype=np.uint8)
-    for k, model in enumerate(models):
-        rows = np.flatnonzero(which == k)
-        if len(rows):
-            images[rows] = _generate(model, seeds[rows], batch_size, options)
-    return images, seeds, which.astype(np.int64)
 
 
 def reference_set(train_images: np.ndarray, canaries: np.ndarray) -> np.ndarray:

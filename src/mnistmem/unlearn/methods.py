@@ -1,89 +1,105 @@
-"""Forgetting by training: exact retraining, fine-tuning on the retained data, and NegGrad.
+"""Forgetting by training: exact retraining, fine-tuning on the retained data, NegGrad, and relearning.
 
-* `retrain` — the gold standard (and the cost baseline of every other method): a fresh model, from the
-  same initial weights and for the same number of steps as the original, on the data without the item.
-  Exact by construction: the item never touches the new model.
-* `finetune` — approximate: continue the trained model on the retained data only, hoping the item fades
-  (the "fine-tune" baseline of Golatkar et al. 2020 and of SISS, Alberti et al. 2025, arXiv 2503.01034).
-* `neggrad` — approximate: continue the trained model with gradient *ascent* on the item, balanced by
-  descent on retained data ("NegGrad+", Kurmanji et al. 2023, arXiv 2302.09880; used as a baseline by SISS).
+Every method is a run of the one trainer (`mnistmem.training.train`), configured from the `TrainConfig` of
+the model it starts from (the *original*), so all of them are resumable, run on any device and count their
+compute the same way (`training.Cost`):
 
-Each returns the new `TrainState` and the `Cost` it took; none changes the state it was given.
+* `retrain` — the gold standard (and the cost baseline of every other method): the original's config on
+  the data without the item. The same seed gives the same initial weights and the same steps, so the only
+  difference from the original is the item. Exact by construction: the item never touches the new model.
+* `finetune` — approximate: continue the original (`init_from` its checkpoint) on the retained data only,
+  hoping the item fades (the "fine-tune" baseline of Golatkar et al. 2020 and of SISS, Alberti et al. 2025,
+  arXiv 2503.01034).
+* `neggrad` — approximate: continue the original with gradient *ascent* on the item's rows balanced by
+  descent on retained data in each update ("NegGrad+", Kurmanji et al. 2023, arXiv 2302.09880; a SISS
+  baseline): the trainer's `forget` option.
+* `relearn` — not a method but its test: a short further training without the item; does the item return?
+
+Each takes the folder its run lives in and returns (final checkpoint, cost); none changes its starting
+checkpoint (the trainer reads it and verifies its hashes).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from dataclasses import replace
+from pathlib import Path
 
-from mnistmem.dataspec import DataSpec, TrainingData
-from mnistmem.unlearn.items import only, spec_without, without
-from mnistmem.unlearn.trainer import Cost, TrainState, fit, new_state
+from mnistmem import training
+from mnistmem.dataspec import DataSpec
+from mnistmem.training import Cost, TrainConfig
+from mnistmem.unlearn.items import spec_only, spec_without
 
 
-def train_from_scratch(data: TrainingData, settings: dict[str, Any], steps: int, seed: int) -> tuple[TrainState, Cost]:
-    """A model trained on `data` from the initial weights of `seed`. `settings`: family, model_kwargs,
-    batch_size and optionally lr and ema (see `trainer.new_state`)."""
-    state = new_state(
-        settings["family"],
-        settings.get("model_kwargs", {}),
-        seed,
-        settings["batch_size"],
-        settings.get("lr"),
-        settings.get("ema", "auto"),
+def run(config: TrainConfig, folder: str | os.PathLike, progress: bool = False) -> tuple[Path, Cost]:
+    """Train (or resume) `config` in `folder`; return its final checkpoint and the compute it took."""
+    final = training.train(config, folder, resume=True, progress=progress)
+    return final, training.run_cost(final)
+
+
+def continued(original: TrainConfig, start: str | os.PathLike, data: DataSpec, steps: int, seed: int, **changes):
+    """The config of a run that continues the model at checkpoint `start` for `steps` steps on `data`: the
+    original's model, batch size and base learning rate (constant, no warm-up), with batches and noise of `seed`."""
+    return replace(
+        original,
+        data=data,
+        steps=steps,
+        seed=seed,
+        init_from=str(start),
+        init_digest=None,  # recomputed from the checkpoint as it is now
+        lr_schedule="constant",
+        warmup_steps=0,
+        schedule_steps=None,
+        checkpoint_every=steps,
+        keep_every=None,
+        **changes,
     )
-    cost = fit(state, data.images, data.labels, steps, seed, note=f"from scratch on {len(data)} rows")
-    return state, cost
 
 
-def retrain(spec: DataSpec, source: int, settings: dict[str, Any], steps: int, seed: int) -> tuple[TrainState, Cost]:
-    """Retrain from scratch on `spec` without the item `source`: the data is rebuilt from a spec that excludes it."""
-    data = spec_without(spec, source).build()
-    return train_from_scratch(data, settings, steps, seed)
+def retrain(original: TrainConfig, source: int, folder: str | os.PathLike) -> tuple[Path, Cost]:
+    """Retrain from scratch on the original's data without the item `source` (its spec excludes it)."""
+    return run(replace(original, data=spec_without(original.data, source)), folder)
 
 
-def finetune(base: TrainState, data: TrainingData, source: int, steps: int, seed: int) -> tuple[TrainState, Cost]:
-    """Continue a copy of `base` for `steps` steps on `data` without the item."""
-    state = base.clone()
-    retained = without(data, source)
-    cost = fit(state, retained.images, retained.labels, steps, seed, note=f"fine-tune without source {source}")
-    return state, cost
+def finetune(
+    original: TrainConfig, start: str | os.PathLike, source: int, steps: int, seed: int, folder: str | os.PathLike
+) -> tuple[Path, Cost]:
+    """Continue the model at `start` for `steps` steps on the original's data without the item."""
+    return run(continued(original, start, spec_without(original.data, source), steps, seed), folder)
 
 
 def neggrad(
-    base: TrainState,
-    data: TrainingData,
+    original: TrainConfig,
+    start: str | os.PathLike,
     source: int,
     steps: int,
     seed: int,
+    folder: str | os.PathLike,
     forget_weight: float = 1.0,
-    max_grad_norm: float | None = 1.0,
-) -> tuple[TrainState, Cost]:
-    """Continue a copy of `base` with ascent on the item's rows and descent on the retained rows (NegGrad+).
+    grad_clip: float | None = 1.0,
+) -> tuple[Path, Cost]:
+    """Continue the model at `start` with ascent on the item's rows and descent on the retained rows (NegGrad+).
 
-    Gradient ascent on a diffusion loss is unbounded, so the update's gradient norm is clipped
-    (`max_grad_norm`) and the step count kept short; the retained-data term keeps the model a digit model.
+    Gradient ascent on a diffusion loss is unbounded, so the update's gradient norm is clipped (`grad_clip`)
+    and the step count kept short; the retained-data term keeps the model a digit model.
     """
-    if forget_weight <= 0:
+    if not forget_weight > 0:
         raise ValueError(f"forget_weight must be positive, got {forget_weight}")
-    state = base.clone()
-    retained, forget = without(data, source), only(data, source)
-    cost = fit(
-        state,
-        retained.images,
-        retained.labels,
+    config = continued(
+        original,
+        start,
+        spec_without(original.data, source),
         steps,
         seed,
-        forget=(forget.images, forget.labels),
-        forget_weight=forget_weight,
-        max_grad_norm=max_grad_norm,
-        note=f"NegGrad on source {source}",
+        forget=spec_only(original.data, source),
+        forget_weight=float(forget_weight),
+        grad_clip=grad_clip,
     )
-    return state, cost
+    return run(config, folder)
 
 
-def relearn(state: TrainState, data: TrainingData, source: int, steps: int, seed: int) -> tuple[TrainState, Cost]:
-    """A short further training on data that does not contain the item: does the item come back?"""
-    copy = state.clone()
-    retained = without(data, source)
-    cost = fit(copy, retained.images, retained.labels, steps, seed, note=f"relearn without source {source}")
-    return copy, cost
+def relearn(
+    original: TrainConfig, start: str | os.PathLike, source: int, steps: int, seed: int, folder: str | os.PathLike
+) -> tuple[Path, Cost]:
+    """A short further training of the model at `start` on data without the item: does the item come back?"""
+    return finetune(original, start, source, steps, seed, folder)
