@@ -15,16 +15,10 @@ from mnistmem import data
 from mnistmem.copies import HEADLINE
 
 MODEL_NAMES = {"gan": "GAN", "vae": "VAE", "diffusion": "Diffusion"}
-
-
 #: The same names inside a sentence ("47 of 5,000 diffusion-model samples").
 MODEL_NOUNS = {"gan": "GAN", "vae": "VAE", "diffusion": "diffusion-model"}
-
-
 #: ... and as the subject of a sentence ("the diffusion model reproduced ...").
 MODEL_SUBJECTS = {"gan": "GAN", "vae": "VAE", "diffusion": "diffusion model"}
-
-
 CRITERION_NAMES = {
     "l2": "pixel distance",
     "nn_ratio": "nearest-neighbour ratio",
@@ -33,12 +27,8 @@ CRITERION_NAMES = {
     "feature_cosine": "classifier-feature similarity",
     "copy_descriptor": "copy descriptor",
 }
-
-
 #: The headline definition, as prose ("... are copies by the calibrated distance (Carlini)").
 HEADLINE_WORDS = CRITERION_NAMES[HEADLINE]
-
-
 SLIDER_STOPS = 15
 
 
