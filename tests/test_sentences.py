@@ -154,14 +154,18 @@ def test_the_overall_answer_follows_the_three_facts_it_is_built_from():
 
 
 class FakeUnlearning:
-    """The unlearning result's summaries, as `unlearning_facts.method_rows` reads them (no verdicts stage)."""
+    """The unlearning result's summaries, as `unlearning_facts.method_rows` reads them (no verdicts stage):
+    hits out of `n` samples before forgetting, and after each method (and after relearning)."""
 
-    def __init__(self, before: float, after: dict[str, tuple[float, float | None]]):
-        self.before, self.after, self.manifest = before, after, {"stages": {}}
+    def __init__(self, before: int, after: dict[str, tuple[int, int | None]], n: int = 1000):
+        self.before, self.after, self.n, self.manifest = before, after, n, {"stages": {}}
+
+    def _record(self, hits: int) -> dict:
+        return {"hits": hits, "n": self.n, "share": hits / self.n}
 
     def summary(self, stage: str) -> dict:
         if stage == "choose":
-            return {"before": {"canary": {"share": self.before, "hits": 1, "n": 100}}}
+            return {"before": {"canary": self._record(self.before)}}
         if stage == "retrain_digit":
             return {"skipped": "no digit"}
         if stage == "retrain_canary":
@@ -170,21 +174,31 @@ class FakeUnlearning:
             return {"applied": {}}
         else:
             base = {"cost": {"images": 250, "seconds": 2.5, "steps": 25}}
-        share, again = self.after[stage.removesuffix("_canary")]
-        relearned = None if again is None else {"forgotten": {"share": again}}
-        return {**base, "after": {"forgotten": {"share": share}}, "relearned": relearned}
+        hits, again = self.after[stage.removesuffix("_canary")]
+        relearned = None if again is None else {"forgotten": self._record(again)}
+        return {**base, "after": {"forgotten": self._record(hits)}, "relearned": relearned}
 
 
-def test_the_unlearning_conclusion_tells_removed_from_hidden_from_left():
-    result = FakeUnlearning(
-        0.022, {"retrain": (0.0, None), "sisa": (0.0, None), "finetune": (0.0, 0.006), "neggrad": (0.008, 0.01)}
-    )
+def test_the_unlearning_conclusion_tells_removed_from_reduced_from_hidden():
+    result = FakeUnlearning(120, {"retrain": (0, None), "sisa": (0, 1), "finetune": (0, 40), "neggrad": (30, 28)})
     text = sentences.unlearning_conclusion(result)
-    assert text.startswith("Before forgetting, the small model emitted the planted sign in 2.20% of its samples")
-    assert "removed by retrain from scratch and SISA (retrain one shard)" in text
+    assert text.startswith("Before forgetting, the small model emitted the planted sign in 12.00% of its samples (120")
+    assert "removed by retrain from scratch and SISA (retrain one shard)" in text  # one back in 1,000 is chance
+    assert "reduced but still emitted after NegGrad" in text
     assert "hidden, and brought back by relearning, by fine-tune on the rest" in text
-    assert "still emitted after NegGrad" in text
-    assert "fine-tune on the rest 0.00% (0.60% after brief relearning)" in text
+    assert "fine-tune on the rest 0.00% (4.00% after brief relearning)" in text
+    assert "cannot tell" not in text
+
+
+def test_the_unlearning_conclusion_claims_nothing_a_weak_base_cannot_show():
+    """A base model that emitted the sign in 2 of 500 samples: 0 afterwards is within chance of that, so no
+    method is said to have removed it (as in the committed cpu-scale results)."""
+    result = FakeUnlearning(2, {"retrain": (0, None), "sisa": (0, 0), "finetune": (0, 1), "neggrad": (1, 0)}, n=500)
+    text = sentences.unlearning_conclusion(result)
+    assert "removed" not in text and "hidden" not in text and "At this scale the sign was" not in text
+    assert "the counts cannot tell a change from chance: 2 of 500 samples before" in text
+    assert sentences.forgetting_outcome((2, 500), (0, 500), None) == "undecided"
+    assert sentences.forgetting_outcome((60, 500), (0, 500), (30, 500)) == "hidden"
 
 
 def criterion(name: str, count: int, n: int = 10_000, baseline_rate: float = 0.001, excess_ci_low: float = -0.001):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from mnistmem.book.common import CRITERION_NAMES, HEADLINE_WORDS, MODEL_NOUNS, MODEL_SUBJECTS, model_name, pct
 from mnistmem.book.figures import threshold_text
+from mnistmem.stats import newcombe_difference_interval
 
 #: |C_T| below this reads as "about as close as fresh handwriting". C_T averages per-region Z-scores, each
 #: standard normal when samples and fresh handwriting lie alike, so chance alone rarely takes it past 2.
@@ -269,32 +270,59 @@ def overall_answer(full_data_clean: bool, small_n: int | None, fewest_copies: in
     )
 
 
+def forgetting_outcome(before: tuple[int, int], after: tuple[int, int], again: tuple[int, int] | None) -> str:
+    """What one method did to the planted item, as far as the counts can tell (each a pair hits, samples):
+    "undecided" when the fall from the base model's count is within chance (the 95% Newcombe interval of the
+    difference reaches zero: 0 of 500 after 2 of 500 before proves nothing); "hidden" when brief relearning
+    brought it back significantly above its count after the method; otherwise "removed" (none left) or
+    "reduced" (fewer, but still emitted)."""
+    if newcombe_difference_interval(*before, *after)[0] <= 0:
+        return "undecided"
+    if again is not None and newcombe_difference_interval(*again, *after)[0] > 0:
+        return "hidden"
+    return "removed" if after[0] == 0 else "reduced"
+
+
 def unlearning_conclusion(result) -> str:
     """Chapter 8 in two sentences: how often the planted sign came back before and after each method, and after
-    brief relearning; which methods removed it, which only hid it, which left it."""
+    brief relearning; which methods removed it, only reduced it, only hid it, and where the counts are too small
+    to tell (`forgetting_outcome`)."""
     from mnistmem.book.unlearning_facts import METHOD_NAMES, before_forgetting, method_rows
 
     before = before_forgetting(result)["canary"]
     rows = {r["method"]: r for r in method_rows(result) if r["target"] == "canary"}
-    parts, removed, hidden, left = [], [], [], []
+    parts, outcomes = [], {"removed": [], "reduced": [], "hidden": [], "undecided": []}
+
+    def counts(record: dict) -> tuple[int, int]:
+        return int(record["hits"]), int(record["n"])
+
     for method in ("retrain", "sisa", "finetune", "neggrad"):
         row = rows.get(method)
         if row is None:
             continue
-        share, again = row["forgotten"]["share"], (row["relearned"] or {}).get("share")
+        share, relearned = row["forgotten"]["share"], row["relearned"]
         text = f"{METHOD_NAMES[method]} {pct(share)}"
-        if again is not None:
-            text += f" ({pct(again)} after brief relearning)"
+        if relearned is not None:
+            text += f" ({pct(relearned['share'])} after brief relearning)"
         parts.append(text)
-        (left if share > 0 else hidden if again else removed).append(METHOD_NAMES[method])
+        again = None if relearned is None else counts(relearned)
+        outcomes[forgetting_outcome(counts(before), counts(row["forgotten"]), again)].append(METHOD_NAMES[method])
     verdict = []
-    if removed:
-        verdict.append("removed by " + " and ".join(removed))
-    if hidden:
-        verdict.append("hidden, and brought back by relearning, by " + " and ".join(hidden))
-    if left:
-        verdict.append("still emitted after " + " and ".join(left))
-    return (
-        f"Before forgetting, the small model emitted the planted sign in {pct(before['share'])} of its samples; "
-        "afterwards: " + "; ".join(parts) + ". At this scale the sign was " + "; ".join(verdict) + "."
+    if outcomes["removed"]:
+        verdict.append("removed by " + " and ".join(outcomes["removed"]))
+    if outcomes["reduced"]:
+        verdict.append("reduced but still emitted after " + " and ".join(outcomes["reduced"]))
+    if outcomes["hidden"]:
+        verdict.append("hidden, and brought back by relearning, by " + " and ".join(outcomes["hidden"]))
+    text = (
+        f"Before forgetting, the small model emitted the planted sign in {pct(before['share'])} of its samples "
+        f"({before['hits']:,} of {before['n']:,}); afterwards: " + "; ".join(parts) + "."
     )
+    if verdict:
+        text += " At this scale the sign was " + "; ".join(verdict) + "."
+    if outcomes["undecided"]:
+        text += (
+            f" For {' and '.join(outcomes['undecided'])}, the counts cannot tell a change from chance: "
+            f"{before['hits']:,} of {before['n']:,} samples before is too few to show that fewer came after."
+        )
+    return text
