@@ -3,6 +3,16 @@
     PYTHONPATH=src python bench/train.py [--steps 30] [--families gan,vae,diffusion,classifier] [--json out.json]
     PYTHONPATH=src python bench/train.py --precision [--steps 300] [--families gan,vae,diffusion] [--json out.json]
 
+    PYTHONPATH=src python bench/train.py --equal-time 30 [--families gan,diffusion] [--quality-n 2000] [--json out.json]
+
+`--equal-time MINUTES`: quality at equal wall time (the models issue's yardstick). For each family, the
+project's recipe (the cpu scale's `training` section, else its `models` section) and the plain reference
+recipe (`REFERENCE_RECIPES`: the PyTorch DCGAN example's hyper-parameters, diffusers' unconditional training
+example's, the PyTorch VAE example's) each train on all 60,000 digits with the project trainer for the same
+wall time; the project's run is also scored at half that time. Printed: MNIST-FID and recognised share of
+each (`--quality-n` samples against the 10,000 test digits), their ratio, and whether the project's recipe
+at half the time already reaches the reference's final FID (the issue's target).
+
 `--precision`: is `precision="auto"` the faster choice on this CPU, at no cost in quality? For each family
 at its cpu-scale size and batch, the project trainer runs the same steps (same seed, same batches) in fp32
 and under bf16 autocast, in both memory formats; printed: images/s of each, and the MNIST-FID and recognised
@@ -279,6 +289,103 @@ def bench_precision(family: str, steps: int, device: torch.device, quality_n: in
     return out
 
 
+# ---------------------------------------------------------------------------------- quality at equal time
+#: The plain reference recipes, on the project's architectures and all 60,000 digits: the PyTorch DCGAN
+#: example (ngf = ndf = 64, Adam 2e-4 with beta1 0.5, batch 128, no averaging); diffusers' unconditional
+#: training example (train_unconditional.py defaults: batch 16, lr 1e-4, 500 warm-up steps then a cosine over
+#: its 100 epochs, EMA with warm-up up to 0.9999, clipping at 1, no loss weighting; the UNet widths are the
+#: project recipe's, so only the optimisation differs); the PyTorch VAE example (Adam 1e-3, batch 128).
+REFERENCE_RECIPES = {
+    "gan": {"model_kwargs": {"ngf": 64, "ndf": 64}, "batch_size": 128, "lr": 2e-4, "ema": None},
+    "diffusion": {
+        "batch_size": 16,
+        "lr": 1e-4,
+        "lr_schedule": "cosine",
+        "warmup_steps": 500,
+        "steps": 375_000,  # 100 epochs of 60,000 at batch 16: the cosine barely decays within a bench budget
+        "ema": 0.9999,
+        "ema_warmup": True,
+        "grad_clip": 1.0,
+    },
+    "vae": {"model_kwargs": {}, "batch_size": 128, "lr": 1e-3, "ema": None},
+}
+
+
+def project_recipe(family: str) -> TrainConfig:
+    """The recipe the cpu scale trains `family` with: its `training` section if it has one, else `models`."""
+    from mnistmem.experiments.stages import train_config
+
+    section = "training" if family in scales.config("cpu", "training") else "models"
+    return TrainConfig.from_dict(train_config("cpu", family, data={}, section=section))
+
+
+def reference_recipe(family: str) -> TrainConfig:
+    ours = project_recipe(family).to_dict()
+    plain = {"model_kwargs": {k: v for k, v in ours["model_kwargs"].items() if k != "snr_gamma"}}
+    recipe = {**ours, **plain, "lr_schedule": "constant", "warmup_steps": 0, "schedule_steps": None}
+    recipe.update({"grad_clip": None, "ema_warmup": False, "keep_every": None, **REFERENCE_RECIPES[family]})
+    return TrainConfig.from_dict(recipe)
+
+
+def _train_for(config: TrainConfig, run: str, seconds: float) -> dict:
+    """Train `config` into `run` for `seconds` more of wall time (it pauses at a checkpoint); its progress."""
+    from mnistmem.training import TrainingPaused
+
+    tick = time.monotonic()
+    try:
+        train(config, run, progress=False, deadline=tick + seconds)
+    except TrainingPaused:
+        pass
+    step = checkpoints.list_checkpoints(run)[-1][0]
+    # a recipe that reaches its last step early had less than the budget: the table marks it
+    return {"step": step, "epochs": step * config.batch_size / 60_000, "finished_early": step >= config.steps}
+
+
+def bench_equal_time(family: str, minutes: float, quality_n: int) -> dict:
+    import tempfile
+
+    ours, plain = project_recipe(family), reference_recipe(family)
+    out: dict = {"family": family, "minutes": minutes, "quality_n": quality_n}
+    with tempfile.TemporaryDirectory() as tmp:
+        half = _train_for(ours, f"{tmp}/ours", 30 * minutes)
+        out["ours_half"] = {**half, **_quality(f"{tmp}/ours", quality_n)}
+        full = _train_for(ours, f"{tmp}/ours", 30 * minutes)
+        out["ours"] = {**full, **_quality(f"{tmp}/ours", quality_n)}
+        reference = _train_for(plain, f"{tmp}/reference", 60 * minutes)
+        out["reference"] = {**reference, **_quality(f"{tmp}/reference", quality_n)}
+    out["recipes"] = {"ours": ours.to_dict(), "reference": plain.to_dict()}
+    out["fid_reference_over_ours"] = out["reference"]["fid"] / out["ours"]["fid"]
+    out["ours_at_half_time_reaches_reference_fid"] = out["ours_half"]["fid"] <= out["reference"]["fid"]
+    return out
+
+
+def main_equal_time(args) -> None:
+    from mnistmem.devices import cpu_summary
+
+    cpu = cpu_summary()
+    print(f"CPU: {cpu['model']} ({cpu['kind']}); flags: {' '.join(cpu['flags'] or ['unknown'])}")
+    budget = f"{args.equal_time:g} min of training per recipe"
+    print(f"threads: {torch.get_num_threads()}; {budget}; quality from {args.quality_n} samples\n")
+    families = [f for f in args.families.split(",") if f != "classifier"]
+    report = {"hardware": hardware_summary(pick_device())}
+    report["results"] = _measure_each(families, lambda f: bench_equal_time(f, args.equal_time, args.quality_n))
+    print(f"\n{'family':<10}{'recipe':<11}{'epochs':>7}{'FID':>7}{'recognised':>11}")
+    for r in report["results"]:
+        for name, key in (("ours, T/2", "ours_half"), ("ours, T", "ours"), ("reference", "reference")):
+            q = r[key]
+            early = "  (its recipe ended before the time was up)" if q["finished_early"] else ""
+            print(f"{r['family']:<10}{name:<11}{q['epochs']:>7.1f}{q['fid']:>7.1f}{q['recognised']:>11.1%}{early}")
+        verdict = "yes" if r["ours_at_half_time_reaches_reference_fid"] else "no"
+        print(
+            f"{'':<10}reference FID / ours = {r['fid_reference_over_ours']:.2f}; ours at T/2 reaches the reference's "
+            f"FID at T: {verdict}"
+        )
+    print("(FID of a few thousand samples reads higher than of 10,000: compare the rows with each other)")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(report, handle, indent=2)
+
+
 def _measure_each(families: list[str], measure) -> list[dict]:
     """`measure(family)` for each family, each result printed as a JSON line as soon as it is known."""
     results = []
@@ -319,6 +426,7 @@ def main_precision(args, device: torch.device) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--precision", action="store_true", help="compare fp32 and bf16 training (see above)")
+    parser.add_argument("--equal-time", type=float, metavar="MINUTES", help="quality at equal wall time (see above)")
     parser.add_argument("--quality-n", type=int, default=1000, help="samples per model for --precision quality")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--families", default="gan,vae,diffusion,classifier")
@@ -326,6 +434,9 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     device = pick_device()
+    if args.equal_time:
+        main_equal_time(args)
+        return
     if args.precision:
         main_precision(args, device)
         return

@@ -7,8 +7,8 @@ import re
 
 import numpy as np
 
-from mnistmem import figures
-from mnistmem.views import round_stop, slider_stops
+from mnistmem.book import figures
+from mnistmem.book.common import round_stop, slider_stops
 
 
 def test_long_labels_wrap_and_short_ones_stay():

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnistmem import law_views
+from mnistmem.book import law as law_views
+from mnistmem.book.common import pct
 from mnistmem.copies import HEADLINE
-from mnistmem.views import pct
 
 from .conftest import REPO, committed_results_complete
 
@@ -42,7 +42,7 @@ def criterion_row(criteria: list[dict], criterion: str) -> dict:
 
 @pytest.fixture(scope="module")
 def ch():
-    from mnistmem import chapter
+    from mnistmem.book import chapter
 
     return chapter.setup(law_views.EXPERIMENTS, verbose=False)
 
@@ -152,7 +152,7 @@ def test_erasure_counts_equal_the_verdicts(ch, criterion):
 
 @needs_results
 def test_erasure_under_the_headline_matches_chapter_8(ch):
-    from mnistmem import unlearning_views
+    from mnistmem.book import unlearning as unlearning_views
 
     m = law_views.erasure(ch, HEADLINE)
     assert m.numbers["before"] == unlearning_views.before_forgetting(ch["unlearning"])["canary"]["hits"]

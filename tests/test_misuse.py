@@ -180,6 +180,12 @@ CASES = [
     ("train-no-model", lambda r: ["train", "--out", r["root"] / "t1"], "--model"),
     ("train-unknown-model", lambda r: ["train", "--model", "transformer", "--out", r["root"] / "t1"], "transformer"),
     ("train-steps-0", gan_training("--steps", "0"), "steps"),
+    ("train-init-from-missing", gan_training("--init-from", "/nowhere/run"), "/nowhere/run"),
+    (
+        "train-init-from-another-family",
+        lambda r: ["train", "--model", "vae", "--init-from", r["gan"], "--out", r["root"] / "t1"],
+        "init_from",
+    ),
     (
         "train-steps-negative",
         gan_training("--steps", "-2"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from mnistmem.figures import MODEL_COLOURS, PALETTE, model_colour
+from mnistmem.book.figures import MODEL_COLOURS, PALETTE, model_colour
 
 
 def luminance(colour: str) -> float:

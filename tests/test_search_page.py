@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnistmem import copies, data, search_page
+from mnistmem import copies, data
+from mnistmem.book import search_page
 from mnistmem.copies import CRITERIA
 
 PAGE = "chapters/02b_search_the_training_set.html"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mnistmem import views
+from mnistmem.book import figures, sentences
 
 XEON = {"model": "Intel(R) Xeon(R) Processor", "kind": "intel-xeon-amx", "flags": [], "torch_capability": "AVX512"}
 EPYC = {"model": "AMD EPYC 7B13", "kind": "amd-epyc-avx2", "flags": [], "torch_capability": "AVX2"}
@@ -23,7 +23,7 @@ def regeneration(models: list[dict], cpu: dict = XEON) -> FakeResult:
 
 
 def test_regeneration_across_cpus_names_both_and_bounds_the_difference():
-    text = views.regeneration_sentence(
+    text = sentences.regeneration_sentence(
         regeneration(
             [
                 {
@@ -45,7 +45,7 @@ def test_regeneration_across_cpus_names_both_and_bounds_the_difference():
 
 
 def test_regeneration_all_identical_unknown_origin_and_nothing_checked():
-    same = views.regeneration_sentence(
+    same = sentences.regeneration_sentence(
         regeneration(
             [{"model": "gan", "drawn_on": None, "n": 64, "identical": 64, "max_grey_levels": 0, "max_distance": 0.0}],
             cpu=EPYC,
@@ -53,12 +53,12 @@ def test_regeneration_all_identical_unknown_origin_and_nothing_checked():
     )
     assert "64 of 64 GAN samples came out identical, bit for bit." in same and "differ" not in same
     assert "does not name" in same and "an AMD EPYC 7B13 processor with AVX2 vector units only" in same
-    assert views.regeneration_sentence(regeneration([{"model": "vae", "drawn_on": None, "skipped": "x"}])) == ""
-    assert views.regeneration_sentence(FakeResult({"stages": {}})) == ""
+    assert sentences.regeneration_sentence(regeneration([{"model": "vae", "drawn_on": None, "skipped": "x"}])) == ""
+    assert sentences.regeneration_sentence(FakeResult({"stages": {}})) == ""
 
 
 def test_thresholds_print_with_the_digits_that_matter():
-    text = views.threshold_text
+    text = figures.threshold_text
     assert [text(v) for v in (0.75, 0.9997, 0.99, 1.0, 1 / 3, 0.99995, 2.5, 0.0)] == [
         "0.75",
         "0.9997",
@@ -73,32 +73,32 @@ def test_thresholds_print_with_the_digits_that_matter():
 
 
 def test_threshold_words_follow_direction_and_inclusiveness():
-    assert views.copy_words({"direction": "below", "inclusive": True}) == "at most"
-    assert views.copy_words({"direction": "below", "inclusive": False}) == "below"
-    assert views.copy_words({"direction": "above", "inclusive": True}) == "at least"
-    assert views.copy_words({"direction": "above", "inclusive": False}) == "above"
+    assert sentences.copy_words({"direction": "below", "inclusive": True}) == "at most"
+    assert sentences.copy_words({"direction": "below", "inclusive": False}) == "below"
+    assert sentences.copy_words({"direction": "above", "inclusive": True}) == "at least"
+    assert sentences.copy_words({"direction": "above", "inclusive": False}) == "above"
 
 
 def test_c_t_says_what_its_sign_means():
-    under = views.c_t_sentence(14.26)
+    under = sentences.c_t_sentence(14.26)
     assert "C_T = +14.3" in under and "farther" in under and "under-fitting" in under and "not of copying" in under
-    copying = views.c_t_sentence(-3.21)
+    copying = sentences.c_t_sentence(-3.21)
     assert "C_T = −3.2" in copying and "closer" in copying and "memorisation" in copying
     assert "farther" not in copying
-    neither = views.c_t_sentence(0.64)
+    neither = sentences.c_t_sentence(0.64)
     assert "C_T = +0.64" in neither and "neither copying nor under-fitting" in neither
-    assert "under-fitting, not copying" in views.c_t_reading(views.C_T_NEAR_ZERO)
-    assert "copying" in views.c_t_reading(-views.C_T_NEAR_ZERO) and "closer" in views.c_t_reading(-5)
+    assert "under-fitting, not copying" in sentences.c_t_reading(sentences.C_T_NEAR_ZERO)
+    assert "copying" in sentences.c_t_reading(-sentences.C_T_NEAR_ZERO) and "closer" in sentences.c_t_reading(-5)
 
 
 def test_c_t_summary_one_reading_or_one_per_model():
-    same = views.c_t_summary({"gan": 14.3, "vae": 4.9, "diffusion": 12.2})
+    same = sentences.c_t_summary({"gan": 14.3, "vae": 4.9, "diffusion": 12.2})
     assert "C_T = +14.3 for the GAN, C_T = +4.9 for the VAE and C_T = +12.2 for the diffusion model" in same
     assert "in each case the samples lie farther" in same
-    mixed = views.c_t_summary({"gan": 9.0, "diffusion": -4.0})
+    mixed = sentences.c_t_summary({"gan": 9.0, "diffusion": -4.0})
     assert "C_T = +9.0 for the GAN (its samples lie farther" in mixed
     assert "C_T = −4.0 for the diffusion model (its samples lie closer" in mixed
-    assert views.c_t_summary({}) == ""
+    assert sentences.c_t_summary({}) == ""
 
 
 def _ratio(count: int, n: int = 10_000, high: float = 0.000384) -> dict:
@@ -106,13 +106,13 @@ def _ratio(count: int, n: int = 10_000, high: float = 0.000384) -> dict:
 
 
 def test_scale_up_note_says_bounds_not_counts_and_copies_not_works():
-    none = views.scale_up_note({"gan": _ratio(0), "vae": _ratio(0)})
+    none = sentences.scale_up_note({"gan": _ratio(0), "vae": _ratio(0)})
     assert "upper bound" in none and "not a count" in none and "every middle number is 0" in none
     assert "10,000 samples leave room for a share of up to 0.04%" in none
     assert "distinct works reproduced" in none
-    some = views.scale_up_note({"gan": _ratio(0), "vae": _ratio(0), "diffusion": _ratio(45, high=0.03)})
+    some = sentences.scale_up_note({"gan": _ratio(0), "vae": _ratio(0), "diffusion": _ratio(45, high=0.03)})
     assert "every middle number" not in some and "The GAN and VAE produced no more copies" in some and "them" in some
-    found = views.scale_up_note({"diffusion": _ratio(45, high=0.03)})
+    found = sentences.scale_up_note({"diffusion": _ratio(45, high=0.03)})
     assert "produced no more copies" not in found and "distinct works reproduced" in found
 
 
@@ -129,39 +129,43 @@ def _storage_model(tag: str, sizes: list[int], index: list[int], medoid: list[fl
 
 def test_extraction_sentence_counts_clusters_by_their_medoid():
     config = {"radius": 0.75, "min_cluster": 3}
-    one = views.extraction_sentence([_storage_model("diffusion_100", [3], [2012], [0.39])], config)
+    one = sentences.extraction_sentence([_storage_model("diffusion_100", [3], [2012], [0.39])], config)
     assert "formed 1 cluster of 3 or more" in one and "1 of 1 turned out to be a real training image" in one
     assert "3 samples of the diffusion model trained on 100 digits gather around training image #2012" in one
     assert "0.39" in one
-    three = views.extraction_sentence(
+    three = sentences.extraction_sentence(
         [_storage_model("gan", [4, 3], [5, 9], [0.9, 0.5]), _storage_model("vae", [5], [7], [0.6])], config
     )
     assert "formed 3 clusters" in three and "2 of 3 turned out to be real training images" in three
     assert "in the closest match, 3 samples of the GAN trained on all 60,000 digits" in three and "#9" in three
-    nothing = views.extraction_sentence([_storage_model("gan", [], [], [])], config)
+    nothing = sentences.extraction_sentence([_storage_model("gan", [], [], [])], config)
     assert "no 3 or more samples were near-identical" in nothing
 
 
 # ------------------------------------------------------------------------------- the book's overall answer
 def test_the_overall_answer_follows_the_three_facts_it_is_built_from():
-    clean = views.overall_answer(True, None, None)
+    clean = sentences.overall_answer(True, None, None)
     assert "show no stored copy" in clean and "No smaller or duplicated" in clean and "weights" not in clean
-    both = views.overall_answer(True, 100, 1000)
+    both = sentences.overall_answer(True, 100, 1000)
     assert "on only 100 digits or on data in which one image appears 1,000 times" in both
     assert "is in their weights" in both and "show no stored copy" in both
-    against = views.overall_answer(False, None, None)  # a result against the thesis's premise is said as plainly
+    against = sentences.overall_answer(False, None, None)  # a result against the thesis's premise is said as plainly
     assert against.startswith("Even the models trained on all 60,000 digits emitted more copies")
 
 
 class FakeUnlearning:
-    """The unlearning result's summaries, as `unlearning_facts.method_rows` reads them (no verdicts stage)."""
+    """The unlearning result's summaries, as `unlearning_facts.method_rows` reads them (no verdicts stage):
+    hits out of `n` samples before forgetting, and after each method (and after relearning)."""
 
-    def __init__(self, before: float, after: dict[str, tuple[float, float | None]]):
-        self.before, self.after, self.manifest = before, after, {"stages": {}}
+    def __init__(self, before: int, after: dict[str, tuple[int, int | None]], n: int = 1000):
+        self.before, self.after, self.n, self.manifest = before, after, n, {"stages": {}}
+
+    def _record(self, hits: int) -> dict:
+        return {"hits": hits, "n": self.n, "share": hits / self.n}
 
     def summary(self, stage: str) -> dict:
         if stage == "choose":
-            return {"before": {"canary": {"share": self.before, "hits": 1, "n": 100}}}
+            return {"before": {"canary": self._record(self.before)}}
         if stage == "retrain_digit":
             return {"skipped": "no digit"}
         if stage == "retrain_canary":
@@ -170,18 +174,62 @@ class FakeUnlearning:
             return {"applied": {}}
         else:
             base = {"cost": {"images": 250, "seconds": 2.5, "steps": 25}}
-        share, again = self.after[stage.removesuffix("_canary")]
-        relearned = None if again is None else {"forgotten": {"share": again}}
-        return {**base, "after": {"forgotten": {"share": share}}, "relearned": relearned}
+        hits, again = self.after[stage.removesuffix("_canary")]
+        relearned = None if again is None else {"forgotten": self._record(again)}
+        return {**base, "after": {"forgotten": self._record(hits)}, "relearned": relearned}
 
 
-def test_the_unlearning_conclusion_tells_removed_from_hidden_from_left():
-    result = FakeUnlearning(
-        0.022, {"retrain": (0.0, None), "sisa": (0.0, None), "finetune": (0.0, 0.006), "neggrad": (0.008, 0.01)}
-    )
-    text = views.unlearning_conclusion(result)
-    assert text.startswith("Before forgetting, the small model emitted the planted sign in 2.20% of its samples")
-    assert "removed by retrain from scratch and SISA (retrain one shard)" in text
+def test_the_unlearning_conclusion_tells_removed_from_reduced_from_hidden():
+    result = FakeUnlearning(120, {"retrain": (0, None), "sisa": (0, 1), "finetune": (0, 40), "neggrad": (30, 28)})
+    text = sentences.unlearning_conclusion(result)
+    assert text.startswith("Before forgetting, the small model emitted the planted sign in 12.00% of its samples (120")
+    assert "removed by retrain from scratch and SISA (retrain one shard)" in text  # one back in 1,000 is chance
+    assert "reduced but still emitted after NegGrad" in text
     assert "hidden, and brought back by relearning, by fine-tune on the rest" in text
-    assert "still emitted after NegGrad" in text
-    assert "fine-tune on the rest 0.00% (0.60% after brief relearning)" in text
+    assert "fine-tune on the rest 0.00% (4.00% after brief relearning)" in text
+    assert "cannot tell" not in text
+
+
+def test_the_unlearning_conclusion_claims_nothing_a_weak_base_cannot_show():
+    """A base model that emitted the sign in 2 of 500 samples: 0 afterwards is within chance of that, so no
+    method is said to have removed it (as in the committed cpu-scale results)."""
+    result = FakeUnlearning(2, {"retrain": (0, None), "sisa": (0, 0), "finetune": (0, 1), "neggrad": (1, 0)}, n=500)
+    text = sentences.unlearning_conclusion(result)
+    assert "removed" not in text and "hidden" not in text and "At this scale the sign was" not in text
+    assert "the counts cannot tell a change from chance: 2 of 500 samples before" in text
+    assert sentences.forgetting_outcome((2, 500), (0, 500), None) == "undecided"
+    assert sentences.forgetting_outcome((60, 500), (0, 500), (30, 500)) == "hidden"
+
+
+def criterion(name: str, count: int, n: int = 10_000, baseline_rate: float = 0.001, excess_ci_low: float = -0.001):
+    return {
+        "criterion": name,
+        "count": count,
+        "rate": count / n,
+        "baseline_rate": baseline_rate,
+        "excess_ci_low": excess_ci_low,
+    }
+
+
+def test_the_verdict_on_a_model_says_none_at_the_test_digits_level_or_how_many_above_it():
+    """Three cases of chapters 3-5's verdict: not one sample flagged; some flagged, but no more than among
+    independent test digits (the interval of the excess reaches zero); more than the test digits under some
+    definitions (a result for the thesis), each named with its rate beside the test digits' rate."""
+    distances = dict(closest=1.234, closest_test=2.5, test_digits=10_000)
+    none = {"n": 10_000, "criteria": [criterion("l2", 0), criterion("nn_ratio", 0)]}
+    text = sentences.verdict_sentence(none, **distances)
+    assert text.startswith("No definition counts a single one of these 10,000 samples as a copy")
+    assert "distance 1.23" in text and "2.50 for the closest of the 10,000 test digits" in text
+
+    level = {"n": 10_000, "criteria": [criterion("l2", 3), criterion("nn_ratio", 12)]}
+    text = sentences.verdict_sentence(level, **distances)
+    assert "No definition finds more copies among these 10,000 samples than among independent test digits" in text
+    assert "the most any definition flags is 12, by the nearest-neighbour ratio" in text
+
+    above = {
+        "n": 10_000,
+        "criteria": [criterion("l2", 3), criterion("nn_ratio", 250, excess_ci_low=0.02), criterion("ssim", 0)],
+    }
+    text = sentences.verdict_sentence(above, **distances)
+    assert text.startswith("More samples count as copies than independent test digits do under 1 of 3 definitions")
+    assert "250 by the nearest-neighbour ratio (2.50%, test digits 0.10%)" in text and "pixel distance" not in text

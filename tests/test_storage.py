@@ -71,14 +71,13 @@ def test_no_clusters_no_matches(planted):
     assert all(matched[key] == [] for key in matched if key.startswith("cluster_"))
 
 
-def test_weight_bits_needs_no_weights():
+def test_the_sampler_size_needs_no_weights():
     """The size of a model's sampler (a GAN's generator) follows from the architecture its record names."""
-    from mnistmem.models import build_model
+    from mnistmem.models import build_model, sampler_size
 
     from .conftest import TINY
 
-    record = {"config": {"train": {"model": "gan", "model_kwargs": TINY["gan"]}}}
     generator = build_model("gan", **TINY["gan"]).generator
     tensors = [*generator.parameters(), *generator.buffers()]  # buffers: batch-norm statistics and counters
     bits = sum(t.numel() * t.element_size() * 8 for t in tensors)
-    assert storage.weight_bits(record) == (sum(t.numel() for t in tensors), bits)
+    assert sampler_size("gan", TINY["gan"]) == (sum(t.numel() for t in tensors), bits)

@@ -345,3 +345,20 @@ def test_forget_needs_a_one_optimizer_family(tmp_path):
     canary = replace(tiny_config().data, only=(-1,))
     with pytest.raises(ConfigError, match="one optimizer"):
         train(tiny_config("gan", steps=1, forget=canary), tmp_path / "gan", progress=False)
+
+
+def test_cli_fine_tunes_from_a_checkpoint_through_configuration(tmp_path, capsys):
+    """`mnistmem train --init-from`: the same trainer continues a run on other data; the new run names its
+    starting checkpoint by content (init_digest), and says where it finished."""
+    from mnistmem.cli import main
+
+    first = tmp_path / "first"
+    config = tiny_config("vae", steps=2, checkpoint_every=2)
+    assert train(config, first, progress=False).name == "step_00000002"
+    second = tmp_path / "second"
+    digit = str(int(config.data.indices()[0]))
+    argv = ["train", "--config", str(first / "config.json"), "--init-from", str(first), "--exclude", digit]
+    assert main([*argv, "--steps", "3", "--no-progress", "--out", str(second)]) == 0
+    saved = json.loads((second / "config.json").read_text())
+    assert saved["init_digest"] == ckpt.state_digest(ckpt.resolve_checkpoint(first))
+    assert saved["data"]["exclude"] == [int(digit)] and "finished" in capsys.readouterr().out

@@ -334,9 +334,9 @@ class FakeResult:
 
 def test_forget_explorer_recomputes_when_a_value_changes(tmp_path):
     pytest.importorskip("ipywidgets")
+    from mnistmem.book.unlearning_widget import ForgetExplorer
     from mnistmem.canaries import render_canary
     from mnistmem.results import save_samples
-    from mnistmem.unlearning_widget import ForgetExplorer
 
     canary = render_canary("copyright")
     rng = np.random.default_rng(0)

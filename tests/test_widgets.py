@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mnistmem import widgets
+from mnistmem.book import widgets
 
 
 def test_static_book_gets_a_note_not_a_broken_box(monkeypatch, capsys):

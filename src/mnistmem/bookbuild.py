@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mnistmem.display import BOOK_BUILD_ENV
+from mnistmem.book.display import BOOK_BUILD_ENV
 from mnistmem.paths import repo_root
 
 

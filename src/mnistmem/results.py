@@ -173,6 +173,23 @@ class ExperimentResult:
         except json.JSONDecodeError as error:
             raise ResultError(f"result file {path} is not valid JSON ({error}). {self._fix()}") from error
 
+    def sampler_size(self, train_stage: str) -> tuple[int, int]:
+        """(parameters, bits) of the sampling network a training stage trained. They follow from the
+        architecture its record names (family and size options), not from trained values, so no weights are
+        read: the committed results keep the weights of only some models (`models.sampler_size`)."""
+        from mnistmem.models import sampler_size
+
+        config = self.stage(train_stage)["config"]["train"]
+        return sampler_size(config["model"], config["model_kwargs"])
+
+    def sampler_steps(self, sample_stage: str) -> int:
+        """How many denoising steps a diffusion sample stage took: its recorded sampler options, else that
+        sampler's default step count (`models.diffusion.SAMPLERS`)."""
+        from mnistmem.models.diffusion import SAMPLERS
+
+        options = self.stage(sample_stage)["config"].get("sampler", {})
+        return int(options.get("steps") or SAMPLERS[options.get("sampler", "dpm")][1])
+
     def sibling(self, experiment: str) -> ExperimentResult:
         """Another experiment's results at the same scale and under the same root."""
         return load(experiment, self.scale, root=self.dir.parent.parent)

@@ -118,16 +118,22 @@ def sample_mixture(
     device: torch.device | str | None = None,
     progress: bool = True,
     label: int | None = None,
+    first: int = 0,
     **options,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`n` samples of a mixture of `models` as (uint8 [n,28,28], per-sample seeds int64 [n], the index of the
-    model that drew each); `weights` (None = equal) set each model's share. See `sample` for the options."""
+    model that drew each); `weights` (None = equal) set each model's share. See `sample` for the options.
+
+    `first`: start at sample `first` of the run (a multiple of `batch_size`), so a long run can be drawn in
+    parts (`mnistmem.experiments.census`) that equal, byte for byte, one call drawing them all."""
     models = list(models)
     _prepare(models, batch_size, device)
     weights = np.ones(len(models)) if weights is None else weights
     if len(models) > 1:
         mixture_choice(np.zeros(1, dtype=np.int64), weights)  # refuse bad weights before any work
-    seeds = sample_seeds(seed, n)
+    if first < 0 or first % batch_size:
+        raise ValueError(f"first must be a multiple of batch_size ({batch_size}) and >= 0, got {first}")
+    seeds = sample_seeds(seed, first + n)[first:]
     images = np.empty((n, 28, 28), dtype=np.uint8)
     which = np.zeros(n, dtype=np.int64)
     family = models[0].family if len(models) == 1 else f"mixture of {len(models)}"
@@ -147,14 +153,16 @@ def sample(
     device: torch.device | str | None = None,
     progress: bool = True,
     label: int | None = None,
+    first: int = 0,
     **options,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`n` samples as (uint8 [n,28,28], per-sample seeds int64 [n]); deterministic for a given seed.
 
     `label` asks a class-conditional diffusion model for one class (e.g. 7, or 10 for canaries);
-    `options` go to the family's `generate` (diffusion: `sampler="dpm"|"ddim"`, `steps`, `guidance`).
+    `options` go to the family's `generate` (diffusion: `sampler="dpm"|"ddim"`, `steps`, `guidance`);
+    `first` starts at that sample of the run (see `sample_mixture`).
     """
-    images, seeds, _ = sample_mixture([model], None, n, seed, batch_size, device, progress, label, **options)
+    images, seeds, _ = sample_mixture([model], None, n, seed, batch_size, device, progress, label, first, **options)
     return images, seeds
 
 

@@ -5,7 +5,7 @@ fires more than once in a Jupyter Book build, so pages declared `const THEBE_JS_
 reported a SyntaxError. Removing exact duplicate scripts from each page fixes that and any twin like it.
 
 Two more jobs: a page without a plotly figure does not load plotly.js (4.8 MB; the search page must stay
-under 3 MB), and when the search page is in the book, the data it fetches on first use (`mnistmem.search_page`)
+under 3 MB), and when the search page is in the book, the data it fetches on first use (`mnistmem.book.search_page`)
 is written into the built HTML's `_static/search` — generated from the installed MNIST data and the committed
 results at every build, never committed.
 """
@@ -40,7 +40,7 @@ def _drop_unused_plotly(app, pagename, templatename, context, doctree) -> None:
 def _write_search_data(app, exception) -> None:
     from pathlib import Path
 
-    from mnistmem import search_page
+    from mnistmem.book import search_page
 
     if exception is not None or app.builder.format != "html" or search_page.DOCNAME not in app.env.all_docs:
         return

@@ -4,6 +4,8 @@ Examples:
     mnistmem train --model diffusion --out runs/diff-1k --n 1000 --steps 3000
     mnistmem train --model gan --out runs/gan-canary --canary copyright:100 --canary section:10
     mnistmem train --config runs/diff-1k/config.json --out runs/diff-1k      # resume a killed run
+    mnistmem train --config runs/diff-1k/config.json --init-from runs/diff-1k --exclude 17 --steps 200 \
+        --out runs/diff-1k-finetuned                                          # continue it on other data
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="run directory (checkpoints, config, metrics)")
     parser.add_argument("--config", type=Path, help="a TrainConfig JSON (e.g. a run's config.json); flags override it")
     parser.add_argument("--model-kwargs", help="JSON of size options, e.g. '{\"channels\": [32, 64, 64]}'")
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        help="start from this checkpoint (or run folder: its latest) — weights, optimizer state and EMA — "
+        "and train --steps more on the data given here (fine-tuning; the same family and size options)",
+    )
     data = parser.add_argument_group("training data")
     data.add_argument("--n", type=int, help="number of training digits (default: all 60,000)")
     data.add_argument("--data-seed", type=int, help="seed of the subset draw (default 0)")
@@ -76,6 +84,8 @@ def build_config(args: argparse.Namespace):
         "keep_every": args.keep_every,
     }
     values.update({k: v for k, v in flags.items() if v is not None})
+    if args.init_from is not None:
+        values.update(init_from=str(args.init_from), init_digest=None)
     if args.ema != _UNSET:
         values["ema"] = args.ema
     if args.model_kwargs:

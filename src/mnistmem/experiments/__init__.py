@@ -15,6 +15,7 @@ from mnistmem.experiments.runner import Experiment, Stage, StageContext, run_exp
 REGISTRY: dict[str, str] = {
     "calibration": "mnistmem.experiments.calibration",
     "main": "mnistmem.experiments.main",
+    "census": "mnistmem.experiments.census",
     "training": "mnistmem.experiments.training",
     "recall": "mnistmem.experiments.recall",
     "size": "mnistmem.experiments.size",

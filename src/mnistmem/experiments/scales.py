@@ -46,6 +46,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         },
         "training": {"diffusion": {"model_kwargs": _DIFFUSION_SMALL, "steps": 10, "batch_size": 16, "keep_every": 5}},
         "main": {"n_samples": 200, "cells": 10, "cells_fit": 3000, "sampler": {"steps": 4}},
+        "census": {"n": {"gan": 640, "vae": 640, "diffusion": 128}, "chunk": 256},
         "recall": {"images": 20, "texture_bank": 50},
         "training_curve": {"n_samples": 64},
         "size": {"sizes": {"gan": [100, 1000], "diffusion": [100]}, "n_samples": 100, "keep_every": 10},
@@ -80,6 +81,9 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         # once they are finished.
         "training": {"diffusion": _DIFFUSION_CPU_RECIPE},
         "main": {"n_samples": 10_000, "cells": 50, "sampler": {"steps": 15}},
+        # A million samples of each model whose weights are committed (the VAE's are not yet), searched
+        # exactly in chunks that resume; the models issue moves this to the trained models once they exist.
+        "census": {"n": {"gan": 1_000_000, "diffusion": 50_000}, "chunk": 50_048},
         "recall": {"images": 1000, "texture_bank": 1000},
         "training_curve": {"n_samples": 2000},
         "size": {
@@ -124,6 +128,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "diffusion": {"model_kwargs": _DIFFUSION_GPU, "steps": 30_000, "batch_size": 256, "keep_every": 5000}
         },
         "main": {"n_samples": 100_000, "cells": 50, "sampler": {}},
+        "census": {"n": {"gan": 1_000_000, "vae": 1_000_000, "diffusion": 100_000}, "chunk": 100_096},
         "recall": {"images": 1000, "texture_bank": 1000},
         "training_curve": {"n_samples": 10_000},
         "size": {

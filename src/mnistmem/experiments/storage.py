@@ -38,25 +38,6 @@ def png_bits(image: np.ndarray) -> int:
     return 8 * len(buffer.getvalue())
 
 
-def sampler_size(model) -> tuple[int, int]:
-    """(parameters, bits) of the part of a model that draws samples (a GAN's generator, a VAE's decoder, a
-    diffusion model's U-Net): everything consulted when a sample is made, and nothing else."""
-    sampler = model.sampling_module() if hasattr(model, "sampling_module") else (model.ema_module() or model)
-    tensors = list(sampler.parameters()) + list(sampler.buffers())
-    return sum(t.numel() for t in tensors), sum(t.numel() * t.element_size() * 8 for t in tensors)
-
-
-def weight_bits(train_record: dict) -> tuple[int, int]:
-    """`sampler_size` of the model a training stage trained, built from the architecture its record names.
-
-    The count of parameters and of their bits depends on the architecture (family and size options), not on
-    the trained values, so no weights are read: the committed results keep the weights of only some models."""
-    from mnistmem.models import build_model
-
-    config = train_record["config"]["train"]
-    return sampler_size(build_model(config["model"], **config["model_kwargs"]))
-
-
 def clusters(images: np.ndarray, radius: float, min_size: int) -> list[np.ndarray]:
     """Groups of samples linked by distances below `radius` (connected components), largest first."""
     from scipy.sparse import coo_matrix
@@ -134,7 +115,7 @@ def storage_stage(ctx: StageContext) -> dict:
             model = name.removeprefix("score_")
             table = result.table(name)
             images, _ = result.samples(f"sample_{model}")
-            parameters, bits = weight_bits(result.stage(f"train_{model}"))
+            parameters, bits = result.sampler_size(f"train_{model}")
             copied = np.unique(copies.nearest_under(table, copies.HEADLINE)[table.flags[copies.HEADLINE]])
             reproduced_bits = int(sum(png_bits(train[i]) for i in copied))
             groups = clusters(images, ctx.config["radius"], ctx.config["min_cluster"])

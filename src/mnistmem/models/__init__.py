@@ -48,4 +48,10 @@ def build_model(family: str, **kwargs) -> FamilyModel:
         raise ValueError(f"bad model_kwargs for {family!r}: {error}") from error
 
 
-__all__ = ["FAMILIES", "FamilyModel", "UnknownModelError", "build_model", "model_class"]
+def sampler_size(family: str, model_kwargs: dict) -> tuple[int, int]:
+    """(parameters, bits) of the sampling network of a `family` model with `model_kwargs`. They follow from the
+    architecture, not from trained values, so no weights are needed (`FamilyModel.sampler_size`)."""
+    return build_model(family, **model_kwargs).sampler_size()
+
+
+__all__ = ["FAMILIES", "FamilyModel", "UnknownModelError", "build_model", "model_class", "sampler_size"]

@@ -90,6 +90,14 @@ class FamilyModel(nn.Module):
     def ema_module(self) -> nn.Module | None:
         return None
 
+    def sampler_size(self) -> tuple[int, int]:
+        """(parameters, bits) of the part that draws samples (a GAN's generator, a VAE's decoder, a diffusion
+        model's U-Net; the EMA target where there is one): everything consulted when a sample is made, buffers
+        such as batch-norm statistics included, and nothing else."""
+        sampler = self.sampling_module() if hasattr(self, "sampling_module") else (self.ema_module() or self)
+        tensors = list(sampler.parameters()) + list(sampler.buffers())
+        return sum(t.numel() for t in tensors), sum(t.numel() * t.element_size() * 8 for t in tensors)
+
     def generate(self, generators: list[torch.Generator], labels: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
         raise TypeError(f"a {self.family} model is not generative: it cannot be sampled from")
 

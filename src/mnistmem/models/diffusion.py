@@ -175,6 +175,38 @@ class Diffusion(FamilyModel):
         return x.clamp(-1.0, 1.0)
 
     @torch.no_grad()
+    def inpaint(
+        self,
+        generators: list[torch.Generator],
+        known: torch.Tensor,
+        mask: torch.Tensor,
+        steps: int = 50,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Complete images of which only the pixels where `mask` is True are given (`known`, [B,1,28,28] in
+        [-1, 1]; `mask` broadcastable to it): the unconditional model's own DDIM loop (η = 0), with the given
+        pixels re-imposed after every step at that step's noise level, as RePaint does without its resampling
+        jumps (Lugmayr et al., CVPR 2022, arXiv 2201.09865). The given pixels come back exactly; the rest is
+        the model's. Each image's starting noise and the noise of its given pixels come from its own generator."""
+        device = self.device
+        known = known.to(device).float()
+        mask = torch.as_tensor(mask, device=device).bool().expand_as(known)
+        scheduler = self.make_sampler("ddim")
+        scheduler.set_timesteps(steps, device=device)
+        class_labels = self._class_labels(labels, len(generators), device)
+        x = randn_per_sample(generators, (1, 28, 28), device) * scheduler.init_noise_sigma
+        given_noise = randn_per_sample(generators, (1, 28, 28), device)
+        timesteps = scheduler.timesteps
+        x = torch.where(mask, scheduler.add_noise(known, given_noise, timesteps[:1].expand(len(x))), x)
+        for k, t in enumerate(timesteps):
+            eps = self.unet(scheduler.scale_model_input(x, t), t, class_labels=class_labels).sample.float()
+            x = scheduler.step(eps, t, x).prev_sample
+            if k + 1 < len(timesteps):  # the given pixels at the next step's noise level
+                noisy = scheduler.add_noise(known, given_noise, timesteps[k + 1 : k + 2].expand(len(x)))
+                x = torch.where(mask, noisy, x)
+        return torch.where(mask, known, x.clamp(-1.0, 1.0))
+
+    @torch.no_grad()
     def loss(self, images: np.ndarray, seed: int = 0, timesteps: int = 10, labels=None) -> np.ndarray:
         """ε-prediction MSE per image averaged over `timesteps` evenly spaced t (noise drawn from `seed`)."""
         x = to_model_input(images, self.device)

@@ -95,8 +95,16 @@ class GAN(FamilyModel):
     def generate(self, generators: list[torch.Generator], labels: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
         if labels is not None:
             raise ValueError("the GAN is unconditional: it cannot draw a requested label")
-        z = randn_per_sample(generators, (self.nz, 1, 1), self.device)
-        return self.generator(z).float()
+        z = randn_per_sample(generators, (self.nz,), self.device)
+        return self.from_latent(z)
+
+    @property
+    def latent_size(self) -> int:
+        return self.nz
+
+    def from_latent(self, z: torch.Tensor) -> torch.Tensor:
+        """The generator's image [B,1,28,28] in [-1, 1] of latents z [B, nz] (differentiable: latent inversion)."""
+        return self.generator(z[:, :, None, None]).float()
 
     @torch.no_grad()
     def loss(self, images: np.ndarray, seed: int = 0) -> np.ndarray:

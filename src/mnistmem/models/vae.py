@@ -74,6 +74,14 @@ class VAE(FamilyModel):
         if labels is not None:
             raise ValueError("the VAE is unconditional: it cannot draw a requested label")
         z = randn_per_sample(generators, (self.latent,), self.device)
+        return self.from_latent(z)
+
+    @property
+    def latent_size(self) -> int:
+        return self.latent
+
+    def from_latent(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoded image [B,1,28,28] in [-1, 1] of latents z [B, latent] (differentiable: latent inversion)."""
         return torch.sigmoid(self.decoder(z).float()) * 2.0 - 1.0
 
     @torch.no_grad()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from mnistmem import figures, recall
-from mnistmem.display import glue, show, show_html
-from mnistmem.views import CRITERION_NAMES, html_table, pct, scale_note
+from mnistmem import recall
+from mnistmem.book import figures
+from mnistmem.book.common import CRITERION_NAMES, html_table, pct, scale_note
+from mnistmem.book.display import glue, show, show_html
 
 REPORT_FILE = "recall.json"
 EXAMPLES_FILE = "examples.npz"

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from mnistmem import results
-from mnistmem.display import in_book_build
+from mnistmem.book.display import in_book_build
 
 RERUN_ENV = "MNISTMEM_RERUN"
 RERUN_SCALE_ENV = "MNISTMEM_RERUN_SCALE"
@@ -52,7 +52,7 @@ def setup(experiments: list[str], rerun: bool = False, verbose: bool | None = No
     chapter = Chapter({name: results.load(name) for name in experiments})
     if verbose:
         for name, result in chapter.results.items():
-            from mnistmem.views import device_text
+            from mnistmem.book.common import device_text
 
             hardware = device_text(result)
             print(f"{name}: {result.scale} scale, computed on {hardware}, {result.wall_seconds / 60:.1f} min")

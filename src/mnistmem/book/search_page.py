@@ -122,8 +122,9 @@ def criteria_export(calibration=None) -> list[dict]:
     `calibration`: the `calibration` experiment's results (`mnistmem.results.load("calibration")`); its
     baseline stage records, per criterion, how many of the held-out half of the MNIST test digits it calls a
     copy. Without it the calibration is left out (the unit tests)."""
-    from mnistmem.figures import threshold_text
-    from mnistmem.views import CRITERION_NAMES, copy_words
+    from mnistmem.book.common import CRITERION_NAMES
+    from mnistmem.book.figures import threshold_text
+    from mnistmem.book.sentences import copy_words
 
     held_out = calibration.summary("baseline")["held_out"] if calibration is not None else {}
     rows = []
@@ -200,7 +201,7 @@ def prepare_static(main=None, cache_root: Path | None = None) -> StaticFiles:
 
     The folder is named by the SHA-256 of everything in it, so a change in the data or the results makes a
     new one, and the page and the Sphinx build (separate processes) agree on the same files."""
-    from mnistmem.views import MODEL_NAMES
+    from mnistmem.book.common import MODEL_NAMES
 
     arrays = _arrays(main)
     digest = hashlib.sha256(f"v{FORMAT_VERSION}".encode())
@@ -249,7 +250,7 @@ def page_config(calibration=None, main=None) -> dict:
     prepared = prepare_static(main)
     note = None
     if calibration is not None:
-        from mnistmem.views import scale_note
+        from mnistmem.book.common import scale_note
 
         note = scale_note(calibration)
     return {
@@ -271,7 +272,7 @@ def _mb(n_bytes: int) -> str:
 
 def show_tool(ch) -> None:
     """Display the search tool (the page's one interactive element)."""
-    from mnistmem.display import show_html
+    from mnistmem.book.display import show_html
 
     show_html(tool_html(page_config(ch["calibration"], ch["main"])))
 
@@ -367,9 +368,9 @@ def python_neighbours(test_index: int = 0, shown: int = SHOWN_K) -> None:
     """The same search in Python (`mnistmem.neighbors.knn`) for one test digit, as a table, so a reader can
     check the tool's answer for that digit against the book's own code."""
     from mnistmem import data
-    from mnistmem.display import show_html
+    from mnistmem.book.common import html_table
+    from mnistmem.book.display import show_html
     from mnistmem.neighbors import knn
-    from mnistmem.views import html_table
 
     train, labels = data.load_mnist("train")
     test = data.load_mnist("test")[0]

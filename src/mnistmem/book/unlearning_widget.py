@@ -3,7 +3,7 @@
 The output (an `ipywidgets.HTML`) lists the method's cost and measures, its samples closest to the item, and
 the samples closest to the item after relearning, all recomputed from the stored results whenever a value
 changes (distances are recomputed with `numpy`, not read from the summary). In the static book
-`mnistmem.widgets.show` prints a note instead, as for the other controls.
+`mnistmem.book.widgets.show` prints a note instead, as for the other controls.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import html
 
 import numpy as np
 
-from mnistmem.widgets import _img
+from mnistmem.book.widgets import _img
 
 
 class ForgetExplorer:
@@ -21,7 +21,7 @@ class ForgetExplorer:
     def __init__(self, result, k: int = 6) -> None:
         import ipywidgets as w
 
-        from mnistmem.unlearning_facts import METHOD_NAMES, TARGET_NAMES, method_rows
+        from mnistmem.book.unlearning_facts import METHOD_NAMES, TARGET_NAMES, method_rows
 
         self.result, self.k = result, k
         self.rows = {(r["target"], r["method"]): r for r in method_rows(result)}
@@ -49,7 +49,7 @@ class ForgetExplorer:
         return order, d[order]
 
     def update(self) -> None:
-        from mnistmem.unlearning_facts import _pct, item_image
+        from mnistmem.book.unlearning_facts import _pct, item_image
 
         row = self.rows.get((self.target.value, self.method.value))
         if row is None:

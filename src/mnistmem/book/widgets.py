@@ -4,7 +4,7 @@ A control recomputes with real code when its value changes (the unlearning chapt
 static book there is no kernel to run it, so `show()` prints a short note instead of an empty box. The questions
 a reader asks first — is this digit, drawn, uploaded or picked, in the training set; which samples come closest
 to a given training digit — need no kernel at all: the search page answers them in the browser
-(`mnistmem.search_page`).
+(`mnistmem.book.search_page`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import html
 
 import numpy as np
 
-from mnistmem.display import in_book_build
-from mnistmem.figures import png_data_uri
+from mnistmem.book.display import in_book_build
+from mnistmem.book.figures import png_data_uri
 
 KERNEL_NOTE = (
     '<div class="mnistmem-note">This control recomputes live and needs a running Python kernel. '

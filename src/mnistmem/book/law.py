@@ -3,7 +3,7 @@ factual question it asks, for MNIST, under each definition of a copy.
 
 Why a module of its own: the chapter is for lawyers, so its code cells stay one line each, and every number its
 prose quotes must come from the committed results (`data/results`), never be typed by hand. The functions here
-read those results through `mnistmem.results` (as `views` and `unlearning_views` do), put them into sentences
+read those results through `mnistmem.results` (as the other modules of `mnistmem.book` do), put them into sentences
 with the scale stated, glue them for the prose, and build one static control (two drop-down lists and a gallery,
 plain HTML and a few lines of JavaScript) that works in the static book without a kernel.
 
@@ -23,20 +23,20 @@ from functools import lru_cache
 
 import numpy as np
 
-from mnistmem import figures
-from mnistmem.copies import CRITERIA, HEADLINE, nearest_under
-from mnistmem.display import glue, show_html
-from mnistmem.views import (
+from mnistmem.book import figures
+from mnistmem.book.common import (
     CRITERION_NAMES,
     MODEL_NOUNS,
-    _samples,
-    _scored_tags,
-    _table,
-    _train_images,
     pct,
-    regeneration_sentence,
     scale_note,
+    stage_samples,
+    stage_table,
+    training_digits,
 )
+from mnistmem.book.display import glue, show_html
+from mnistmem.book.scale import scored_tags
+from mnistmem.book.sentences import regeneration_sentence
+from mnistmem.copies import CRITERIA, HEADLINE, nearest_under
 
 #: The experiments the chapter reads (its `chapter.setup` call lists them literally, as every chapter does).
 EXPERIMENTS = ["main", "size", "duplication", "randomness", "storage", "unlearning", "calibration"]
@@ -214,7 +214,7 @@ def small_model(ch):
     result = ch["size"]
     table = result.table(f"score_{SMALL}", OWN_TABLE_FILE)
     built = _own_training_set(json.dumps(result.stage(f"score_{SMALL}")["config"]["data"], sort_keys=True))
-    images, seeds = _samples(result, f"sample_{SMALL}")
+    images, seeds = stage_samples(result, f"sample_{SMALL}")
     return images, seeds, table, built.images, built.sources
 
 
@@ -224,18 +224,16 @@ def small_n(ch) -> int:
 
 
 def weights_bytes(result, train_stage: str) -> int:
-    """Bytes of a trained model's sampling network, from its recorded architecture (`experiments.storage`)."""
-    from mnistmem.experiments.storage import weight_bits
-
-    return weight_bits(result.stage(train_stage))[1] // 8
+    """Bytes of a trained model's sampling network, from its recorded architecture (`results.sampler_size`)."""
+    return result.sampler_size(train_stage)[1] // 8
 
 
 def training_bytes(result, train_stage: str) -> tuple[int, int]:
     """(images, bytes as raw pixels, one byte each) of the training set a training stage used."""
     config = result.stage(train_stage)["config"]["train"]["data"]
-    digits = config.get("n") or len(_train_images())
+    digits = config.get("n") or len(training_digits())
     images = digits + sum(c["count"] for c in config.get("canaries", []))
-    return images, images * int(np.prod(_train_images().shape[1:]))
+    return images, images * int(np.prod(training_digits().shape[1:]))
 
 
 # ------------------------------------------------------------------------------------------ measurements
@@ -294,11 +292,11 @@ def census(ch, criterion: str) -> Measurement:
         + ", ".join(f"#{sources[j]}" for j in nearest[order])
         + ".",
     )
-    diffusion_images, _ = _samples(main, "sample_diffusion")
-    diffusion_table = _table(main, "score_diffusion")
+    diffusion_images, _ = stage_samples(main, "sample_diffusion")
+    diffusion_table = stage_table(main, "score_diffusion")
     top = _strongest_first(diffusion_table.scores[criterion], criterion)[:3]
     m.gallery += _gallery(
-        figures.pair_strip(diffusion_images[top], _train_images()[nearest_under(diffusion_table, criterion)[top]]),
+        figures.pair_strip(diffusion_images[top], training_digits()[nearest_under(diffusion_table, criterion)[top]]),
         f"the diffusion model trained on 60,000 digits: its three most copy-like samples, {name}",
         "Diffusion model trained on all 60,000 digits: its three most copy-like samples by this definition, beside "
         "their nearest training images.",
@@ -312,8 +310,8 @@ def fixation(ch, criterion: str) -> Measurement:
     regenerates a sample bit for bit (the randomness experiment's regeneration stage)."""
     result = ch["size"]
     m = Measurement("fixation", criterion)
-    images, seeds = _samples(result, f"sample_{SMALL}")
-    table = _table(result, f"score_{SMALL}")
+    images, seeds = stage_samples(result, f"sample_{SMALL}")
+    table = stage_table(result, f"score_{SMALL}")
     flagged = np.flatnonzero(table.flags[criterion])
     nearest = nearest_under(table, criterion)[flagged]
     index = np.unique(nearest)
@@ -348,7 +346,7 @@ def fixation(ch, criterion: str) -> Measurement:
     if len(index):
         j = int(np.argmax(seeds_per))
         own = flagged[nearest == index[j]][: GALLERY_PAIRS + 1]
-        strip = figures.mosaic(np.concatenate([_train_images()[index[j]][None], images[own]]), columns=len(own) + 1)
+        strip = figures.mosaic(np.concatenate([training_digits()[index[j]][None], images[own]]), columns=len(own) + 1)
         m.gallery = _gallery(
             strip,
             f"training image #{index[j]} and samples from different seeds that copy it",
@@ -470,7 +468,7 @@ def _canary_strip(ch, family: str, closest: int = GALLERY_PAIRS) -> str:
     k = max(range(len(rows)), key=lambda i: rows[i]["count"])
     with np.load(result.path(stage, CANARY_FILE), allow_pickle=False) as archive:
         canaries, distance = archive["canaries"], archive["distance"]
-    images, _ = _samples(result, f"sample_{family}")
+    images, _ = stage_samples(result, f"sample_{family}")
     order = np.argsort(distance[:, k], kind="stable")[:closest]
     strip = figures.mosaic(np.concatenate([canaries[k][None], images[order]]), columns=closest + 1)
     return _gallery(
@@ -515,7 +513,7 @@ def patterns(ch, criterion: str) -> Measurement:
     size_result, main = ch["size"], ch["main"]
     parts = []
     subsets = sorted(
-        (t for t in _scored_tags(size_result) if size_result.summary(f"score_{t}").get("against_own_training_set")),
+        (t for t in scored_tags(size_result) if size_result.summary(f"score_{t}").get("against_own_training_set")),
         key=lambda t: (t.partition("_")[0] != "diffusion", int(t.partition("_")[2])),
     )
     for tag in subsets:
@@ -540,13 +538,13 @@ def patterns(ch, criterion: str) -> Measurement:
     m.numbers["small_own_share"] = small["own_training_share"]
     m.numbers["small_c_t"] = small["against_own_training_set"]["c_t"]
     m.numbers["full_diffusion_c_t"] = main.summary("score_diffusion")["c_t"]
-    from mnistmem.views import c_t_reading, c_t_text
+    from mnistmem.book.sentences import c_t_reading, c_t_text
 
     m.sentence = (
         f"Share of samples that are copies by the {definition_name(criterion)} (subsets judged against their own "
         "training digits): " + "; ".join(parts) + ". Independently of any threshold: "
         f"{pct(small['own_training_share'])} of the {n:,}-digit diffusion model's samples have their nearest of "
-        f"all 60,000 training digits among its own {n:,} (chance: {pct(n / len(_train_images()))}), and Meehan's "
+        f"all 60,000 training digits among its own {n:,} (chance: {pct(n / len(training_digits()))}), and Meehan's "
         f"test gives C_T = {c_t_text(m.numbers['small_c_t'])} against its own digits: its samples lie "
         f"{c_t_reading(m.numbers['small_c_t'])}. For the diffusion model trained on all 60,000 it gives "
         f"{c_t_text(m.numbers['full_diffusion_c_t'])}: its samples lie {c_t_reading(m.numbers['full_diffusion_c_t'])}."
@@ -558,7 +556,7 @@ def patterns(ch, criterion: str) -> Measurement:
 def erasure(ch, criterion: str) -> Measurement:
     """Unlearning: how many samples reproduce the planted © before forgetting and after each method, and after
     brief relearning (the `verdicts` stage, which judges every stored sample set by every definition)."""
-    from mnistmem import unlearning_facts
+    from mnistmem.book import unlearning_facts
 
     result = ch["unlearning"]
     m = Measurement("erasure", criterion)
@@ -592,11 +590,11 @@ def erasure(ch, criterion: str) -> Measurement:
 
 def _erasure_strip(result) -> str:
     """The © beside the closest sample before forgetting and after each method (pixel distance)."""
-    from mnistmem import unlearning_facts
+    from mnistmem.book import unlearning_facts
 
     before = unlearning_facts.before_forgetting(result)["canary"]
     item = unlearning_facts.item_image(result, before["item"])
-    tiles = [item, _samples(result, "choose")[0][before["closest_sample"]]]
+    tiles = [item, stage_samples(result, "choose")[0][before["closest_sample"]]]
     words = ["the sign", "before"]
     for row in unlearning_facts.method_rows(result):
         if row["target"] != "canary" or row["stage"] != f"{row['method']}_canary":
@@ -633,7 +631,7 @@ def measure(ch, test: LegalTest | str, criterion: str = HEADLINE) -> Measurement
 def glue_numbers(ch) -> None:
     """Glue what the prose quotes: one sentence per legal test under the headline definition, the sizes for the
     size argument, the extraction search, and the scale note."""
-    from mnistmem.views import extraction_sentence
+    from mnistmem.book.sentences import extraction_sentence
 
     done: dict[str, Measurement] = {}
     for test in LEGAL_TESTS:
@@ -804,7 +802,7 @@ def reconstructed_sentence(rows: list[dict], n_train: int) -> str:
 
 def reconstruction_table(ch) -> None:
     """`reconstructed` as a table, and glue one sentence on the definitions that never call test digits copies."""
-    from mnistmem.views import html_table
+    from mnistmem.book.common import html_table
 
     rows = reconstructed(ch)
     n_train = ch["size"].summary(f"score_{SMALL}")["against_own_training_set"]["n_train"]

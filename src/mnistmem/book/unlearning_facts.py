@@ -1,7 +1,7 @@
 """The facts of chapter 8 (unlearning), apart from how they are drawn: the methods' and items' names, one row of
 measurements per (item, method), each judged by the book's one definition of a copy, and the image of an item.
 
-`mnistmem.unlearning_views` (figures, tables, sentences) and the live control (`mnistmem.unlearning_widget`) both
+`mnistmem.book.unlearning` (figures, tables, sentences) and the live control (`mnistmem.book.unlearning_widget`) both
 read these; neither imports the other's module for them.
 """
 

@@ -12,9 +12,10 @@ import html
 import numpy as np
 import plotly.graph_objects as go
 
-from mnistmem import figures
-from mnistmem.display import glue, show, show_html
-from mnistmem.unlearning_facts import (
+from mnistmem.book import figures
+from mnistmem.book.common import html_table, scale_note
+from mnistmem.book.display import glue, show, show_html
+from mnistmem.book.unlearning_facts import (
     EXPERIMENT,
     METHOD_NAMES,
     TARGET_NAMES,
@@ -26,8 +27,7 @@ from mnistmem.unlearning_facts import (
     method_rows,
     setup,
 )
-from mnistmem.unlearning_facts import item_image as _item_image
-from mnistmem.views import html_table, scale_note
+from mnistmem.book.unlearning_facts import item_image as _item_image
 
 
 def _result(ch):
@@ -389,8 +389,8 @@ def sample_galleries(ch, count: int = 30) -> None:
 
 def explorer(ch):
     """The live control: pick the item and the method, see what remains (a note in the static book)."""
-    from mnistmem import widgets
-    from mnistmem.unlearning_widget import ForgetExplorer
+    from mnistmem.book import widgets
+    from mnistmem.book.unlearning_widget import ForgetExplorer
 
     control = ForgetExplorer(_result(ch))
     widgets.show(control)

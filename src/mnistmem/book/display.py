@@ -24,7 +24,7 @@ def figure_html(fig, caption: str, post_script: str | None = None) -> str:
 
     The figure's box gets its final height before plotly.js draws it, so the page does not jump as figures
     arrive (plotly's own default, "100%", is zero until the figure is drawn)."""
-    from mnistmem.figures import wrap_figure_text
+    from mnistmem.book.figures import wrap_figure_text
 
     wrap_figure_text(fig)
     height = fig.layout.height or 450

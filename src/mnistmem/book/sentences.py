@@ -1,0 +1,328 @@
+"""The rules that decide what the book *says*: each sentence a chapter prints about a measurement is
+built here from numbers passed in (a summary, a few counts), so every rule is unit-tested on hand-made
+inputs (tests/test_sentences.py), edge cases and results against the book's thesis included.
+
+Nothing here computes a result; it only reads `data/results` through `mnistmem.results`.
+"""
+
+from __future__ import annotations
+
+from mnistmem.book.common import CRITERION_NAMES, HEADLINE_WORDS, MODEL_NOUNS, MODEL_SUBJECTS, model_name, pct
+from mnistmem.book.figures import threshold_text
+from mnistmem.stats import newcombe_difference_interval
+
+#: |C_T| below this reads as "about as close as fresh handwriting". C_T averages per-region Z-scores, each
+#: standard normal when samples and fresh handwriting lie alike, so chance alone rarely takes it past 2.
+C_T_NEAR_ZERO = 2.0
+
+
+def copy_words(info: dict) -> str:
+    """How a criterion's threshold reads: "at most" / "below" for distances and ratios (a copy when the score
+    is small), "at least" / "above" for similarities, by whether the threshold itself counts."""
+    if info["direction"] == "below":
+        return "at most" if info.get("inclusive", True) else "below"
+    return "at least" if info.get("inclusive", True) else "above"
+
+
+def c_t_text(c_t: float) -> str:
+    """C_T with its sign and a true minus sign, one decimal (two below 1): "+14.3", "−3.2", "+0.05"."""
+    return f"{c_t:+.{1 if abs(c_t) >= 1 else 2}f}".replace("-", "−")
+
+
+def c_t_reading(c_t: float) -> str:
+    """What a value of Meehan et al.'s C_T says, in a few words. Positive: samples lie farther from the training
+    set than fresh handwriting (under-fitting); negative: closer (copying); near 0: like fresh handwriting."""
+    if c_t <= -C_T_NEAR_ZERO:
+        return "closer to the training digits than fresh handwriting (a sign of copying)"
+    if c_t >= C_T_NEAR_ZERO:
+        return "farther from the training digits than fresh handwriting (under-fitting, not copying)"
+    return "about as close to the training digits as fresh handwriting"
+
+
+def c_t_sentence(c_t: float) -> str:
+    """One model's C_T for the prose of chapters 3-5, with what its sign means."""
+    text = (
+        "Meehan's data-copying test, the last row, judges the model as a whole: region by region, it asks whether "
+        f"the samples lie closer to their nearest training digits than fresh handwriting does. Here C_T = "
+        f"{c_t_text(c_t)}. "
+    )
+    if c_t >= C_T_NEAR_ZERO:
+        return text + (
+            "A positive value means the samples lie farther from the training digits than fresh handwriting does: "
+            "the mark of a model that has not learnt to write as closely to its training data as real writers do "
+            "(under-fitting), not of copying. Copying would show as a value well below 0."
+        )
+    if c_t <= -C_T_NEAR_ZERO:
+        return text + (
+            "A negative value means the samples lie closer to the training digits than fresh handwriting does: "
+            "the sign of memorisation that the test was built to detect."
+        )
+    return text + (
+        "A value near 0 means the samples lie about as close to the training digits as fresh handwriting does: "
+        "the test sees neither copying nor under-fitting in the model as a whole."
+    )
+
+
+def verdict_sentence(summary: dict, closest: float, closest_test: float, test_digits: int) -> str:
+    """The verdict on one model's samples: does any definition count more copies among them than among
+    independent test digits (the lower end of the excess's 95% interval above zero), and how close does the
+    closest sample come, beside the closest of `test_digits` test digits? `summary` is a score stage's summary:
+    `n` samples and, per criterion, `count`, `rate`, `baseline_rate` and `excess_ci_low`."""
+    distances = (
+        f"the closest sample lies at distance {closest:.2f} from its nearest training image, against "
+        f"{closest_test:.2f} for the closest of the {test_digits:,} test digits"
+    )
+    above = [r for r in summary["criteria"] if r["excess_ci_low"] > 0]
+    if not above:
+        top = max(summary["criteria"], key=lambda r: r["count"])
+        if top["count"] == 0:
+            return f"No definition counts a single one of these {summary['n']:,} samples as a copy; {distances}."
+        return (
+            f"No definition finds more copies among these {summary['n']:,} samples than among independent test "
+            f"digits (the most any definition flags is {top['count']:,}, by the "
+            f"{CRITERION_NAMES.get(top['criterion'], top['criterion'])}); {distances}."
+        )
+    parts = [
+        f"{r['count']:,} by the {CRITERION_NAMES.get(r['criterion'], r['criterion'])} ({pct(r['rate'])}, test "
+        f"digits {pct(r['baseline_rate'])})"
+        for r in above
+    ]
+    return (
+        f"More samples count as copies than independent test digits do under {len(above)} of "
+        f"{len(summary['criteria'])} definitions: " + "; ".join(parts) + f". For scale, {distances}."
+    )
+
+
+def cpu_words(cpu: dict) -> str:
+    """A processor as a reader would say it: "an Intel Xeon processor with AMX matrix units"."""
+    model = " ".join(cpu["model"].replace("(R)", "").replace("(TM)", "").replace("Processor", "").split())
+    units = {
+        "amx": "with AVX-512 and AMX matrix units",
+        "avx512": "with AVX-512 vector units",
+        "avx2": "with AVX2 vector units only",
+    }.get(cpu["kind"].rsplit("-", 1)[-1], "")
+    article = "an" if model[:1].lower() in "aeiou" else "a"
+    return f"{article} {model} processor {units}".strip()
+
+
+def regeneration_sentence(result) -> str:
+    """What regenerating the main models' samples from their seeds on another machine showed (the
+    randomness experiment's `regeneration` stage): bit-exact only on the CPU kind that drew them."""
+    from mnistmem.copies import CRITERIA
+
+    if "regeneration" not in result.manifest["stages"]:
+        return ""
+    summary = result.summary("regeneration")
+    cpu = summary["regenerated_on"]
+    checked = [m for m in summary["models"] if "n" in m]
+    if not checked:
+        return ""
+    counts = " and ".join(
+        f"{m['identical']:,} of {m['n']:,} {MODEL_NOUNS.get(m['model'], m['model'])} samples" for m in checked
+    )
+    drawn = {m["drawn_on"]["kind"]: m["drawn_on"] for m in checked if m["drawn_on"]}
+    where = " and ".join(cpu_words(c) for c in drawn.values())
+    if not drawn:
+        where = "a machine whose processor the record of that run does not name"
+    elif any(m["drawn_on"] is None for m in checked):
+        where += " (and, for some, a machine the records do not name)"
+    differing = sum(m["n"] - m["identical"] for m in checked)
+    grey, distance = max(m["max_grey_levels"] for m in checked), max(m["max_distance"] for m in checked)
+    text = (
+        "A stored seed regenerates its sample bit for bit on the kind of processor that drew it. These samples "
+        f"were drawn on {where}; regenerated from their stored seeds on {cpu_words(cpu)}, {counts} came out "
+        "identical, bit for bit"
+    )
+    if differing:
+        text += (
+            f", and the other {differing:,} differ by at most {grey} grey levels of 255 in a "
+            f"few pixels (a pixel distance of at most {distance:.3f}, where the book's pixel threshold for a copy "
+            f"is {threshold_text(CRITERIA['l2'].default_threshold)}): the same image, not a different one"
+        )
+    return text + "."
+
+
+def excess_share(row: dict) -> dict:
+    """A criterion's summary row as the share of copies beyond its baseline: the excess and its Newcombe
+    interval, floored at 0 (a model cannot copy less than not at all); `count` is the flagged samples beyond the
+    baseline's expectation, rounded, and `n` the samples checked."""
+    rate = max(0.0, row["excess"])
+    return {
+        "rate": rate,
+        "ci_low": max(0.0, row["excess_ci_low"]),
+        "ci_high": max(0.0, row["excess_ci_high"]),
+        "count": round(rate * row["n"]),
+        "n": row["n"],
+    }
+
+
+def scale_up_note(rates: dict[str, dict]) -> str:
+    """What the scale-up table can and cannot say, from the records it multiplies up (per model: `count`
+    copies beyond chance among `n` samples, the 95% interval's `ci_high`)."""
+    none = [tag for tag, r in rates.items() if r["count"] == 0]
+    text = (
+        "The numbers in brackets are not counts of anything observed: they multiply up the 95% confidence "
+        "interval of the share, whose upper end is the largest share of copies that the samples checked here "
+        "cannot rule out. So the right-hand number in each bracket is an upper bound (at 95% confidence), not a "
+        "count. The share is what remains after subtracting how often the same definition calls independent "
+        "handwriting a copy, so chance matches are not multiplied up as copies. "
+    )
+    if none and len(none) == len(rates):
+        n = min(rates[tag]["n"] for tag in none)
+        text += (
+            f"Here no model produced more copies by the {HEADLINE_WORDS} than independent handwriting does, so "
+            f"every middle number is 0, and the most the table can say is that {n:,} samples leave room for a "
+            f"share of up to {pct(max(rates[tag]['ci_high'] for tag in none))}. "
+        )
+    elif none:
+        names = " and ".join(MODEL_SUBJECTS.get(tag, model_name(tag)) for tag in none)
+        text += (
+            f"The {names} produced no more copies by the {HEADLINE_WORDS} than independent handwriting does: for "
+            f"{'them' if len(none) > 1 else 'it'} the table gives only that bound. "
+        )
+    return text + (
+        "Nor are copies the same as works reproduced: the table counts samples, and several samples can copy the "
+        "same training image (the section above counts the different seeds that return the same one), so the number "
+        "of distinct works reproduced can be much smaller than the number of copies."
+    )
+
+
+def extraction_sentence(models: list[dict], config: dict) -> str:
+    """What the generate-and-filter search found (the storage stage's per-model records and its config):
+    how many clusters, and how many of them are real training images, judged by each cluster's medoid."""
+    found = sum(m["clusters"] for m in models)
+    real = sum(m["clusters_matching_training_images"] for m in models)
+    size = config.get("min_cluster", 3)
+    if not found:
+        return (
+            f"Across all models, no {size:,} or more samples were near-identical to each other, so the search found "
+            "no cluster to check against the training set."
+        )
+    text = (
+        f"Across all models, the samples formed {found:,} {'cluster' if found == 1 else 'clusters'} of {size:,} or "
+        "more near-identical images. Checking the most central sample of each (the one closest, in total, to the "
+        f"others) against the training set, {real:,} of {found:,} turned out to be "
+        + ("a real training image" if found == 1 else "real training images")
+    )
+    matched = [
+        (m, i)
+        for m in models
+        for i, distance in enumerate(m.get("cluster_medoid_distance", []))
+        if distance <= config.get("radius", float("inf"))
+    ]
+    if matched:
+        m, i = min(matched, key=lambda pair: pair[0]["cluster_medoid_distance"][pair[1]])
+        family, _, n = m["model"].partition("_")
+        trained = f"trained on {int(n):,} digits" if n else "trained on all 60,000 digits"
+        text += (
+            f"{'; in the closest match, ' if len(matched) > 1 else ': '}{m['cluster_sizes'][i]:,} samples of the "
+            f"{MODEL_SUBJECTS.get(family, family)} {trained} gather around training image "
+            f"#{m['cluster_training_index'][i]}, and their central sample lies {m['cluster_medoid_distance'][i]:.2f} "
+            "from it"
+        )
+    return text + "."
+
+
+def c_t_summary(c_t: dict[str, float]) -> str:
+    """One sentence on the main models' C_T values (`{family: C_T}`), each with what its sign means."""
+    if not c_t:
+        return ""
+    parts = [f"C_T = {c_t_text(v)} for the {MODEL_SUBJECTS.get(f, f)}" for f, v in c_t.items()]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    readings = {c_t_reading(v) for v in c_t.values()}
+    if len(readings) == 1:
+        each = "its" if len(parts) == 1 else "in each case the"
+        return f"Meehan's data-copying test, which judges a model as a whole, gives {listed}: {each} samples lie " + (
+            f"{readings.pop()}."
+        )
+    return (
+        "Meehan's data-copying test, which judges a model as a whole, gives "
+        + "; ".join(f"{part} (its samples lie {c_t_reading(v)})" for part, v in zip(parts, c_t.values(), strict=True))
+        + "."
+    )
+
+
+def overall_answer(full_data_clean: bool, small_n: int | None, fewest_copies: int | None) -> str:
+    """The book's answer to its question at this scale, from three measured facts: whether the models trained on
+    all 60,000 digits stayed at the level of independent handwriting (`full_data_clean`), the smallest training
+    set on which the diffusion model emitted copies of its own digits (`small_n`, None if none), and the fewest
+    planted copies of a glyph that a model reproduced (`fewest_copies`, None if none)."""
+    full = (
+        "The models trained on all 60,000 digits emitted no more copies than independent handwriting, so for them "
+        "these measurements show no stored copy. "
+        if full_data_clean
+        else "Even the models trained on all 60,000 digits emitted more copies than independent handwriting. "
+    )
+    where = []
+    if small_n is not None:
+        where.append(f"on only {small_n:,} digits")
+    if fewest_copies is not None:
+        where.append(f"on data in which one image appears {fewest_copies:,} times")
+    if not where:
+        return full + "No smaller or duplicated training set made a model emit copies at this scale either."
+    return (
+        full
+        + "The same kinds of model trained "
+        + " or ".join(where)
+        + " emitted particular training images on demand, from seeds that can be stored and replayed: for those "
+        "models, what is needed to produce those images is in their weights. Whether a model stores copies is "
+        "therefore a property of a particular model and its training data, measurable one model at a time."
+    )
+
+
+def forgetting_outcome(before: tuple[int, int], after: tuple[int, int], again: tuple[int, int] | None) -> str:
+    """What one method did to the planted item, as far as the counts can tell (each a pair hits, samples):
+    "undecided" when the fall from the base model's count is within chance (the 95% Newcombe interval of the
+    difference reaches zero: 0 of 500 after 2 of 500 before proves nothing); "hidden" when brief relearning
+    brought it back significantly above its count after the method; otherwise "removed" (none left) or
+    "reduced" (fewer, but still emitted)."""
+    if newcombe_difference_interval(*before, *after)[0] <= 0:
+        return "undecided"
+    if again is not None and newcombe_difference_interval(*again, *after)[0] > 0:
+        return "hidden"
+    return "removed" if after[0] == 0 else "reduced"
+
+
+def unlearning_conclusion(result) -> str:
+    """Chapter 8 in two sentences: how often the planted sign came back before and after each method, and after
+    brief relearning; which methods removed it, only reduced it, only hid it, and where the counts are too small
+    to tell (`forgetting_outcome`)."""
+    from mnistmem.book.unlearning_facts import METHOD_NAMES, before_forgetting, method_rows
+
+    before = before_forgetting(result)["canary"]
+    rows = {r["method"]: r for r in method_rows(result) if r["target"] == "canary"}
+    parts, outcomes = [], {"removed": [], "reduced": [], "hidden": [], "undecided": []}
+
+    def counts(record: dict) -> tuple[int, int]:
+        return int(record["hits"]), int(record["n"])
+
+    for method in ("retrain", "sisa", "finetune", "neggrad"):
+        row = rows.get(method)
+        if row is None:
+            continue
+        share, relearned = row["forgotten"]["share"], row["relearned"]
+        text = f"{METHOD_NAMES[method]} {pct(share)}"
+        if relearned is not None:
+            text += f" ({pct(relearned['share'])} after brief relearning)"
+        parts.append(text)
+        again = None if relearned is None else counts(relearned)
+        outcomes[forgetting_outcome(counts(before), counts(row["forgotten"]), again)].append(METHOD_NAMES[method])
+    verdict = []
+    if outcomes["removed"]:
+        verdict.append("removed by " + " and ".join(outcomes["removed"]))
+    if outcomes["reduced"]:
+        verdict.append("reduced but still emitted after " + " and ".join(outcomes["reduced"]))
+    if outcomes["hidden"]:
+        verdict.append("hidden, and brought back by relearning, by " + " and ".join(outcomes["hidden"]))
+    text = (
+        f"Before forgetting, the small model emitted the planted sign in {pct(before['share'])} of its samples "
+        f"({before['hits']:,} of {before['n']:,}); afterwards: " + "; ".join(parts) + "."
+    )
+    if verdict:
+        text += " At this scale the sign was " + "; ".join(verdict) + "."
+    if outcomes["undecided"]:
+        text += (
+            f" For {' and '.join(outcomes['undecided'])}, the counts cannot tell a change from chance: "
+            f"{before['hits']:,} of {before['n']:,} samples before is too few to show that fewer came after."
+        )
+    return text

@@ -1,0 +1,246 @@
+"""Chapter 1's findings table, chapter 10's conclusions and objections, and the appendix's tables of
+scales and manifests: the book's answers gathered from every experiment.
+
+Nothing here computes a result; it only reads `data/results` through `mnistmem.results`.
+"""
+
+from __future__ import annotations
+
+from mnistmem.book.common import (
+    CRITERION_NAMES,
+    HEADLINE_WORDS,
+    MODEL_NAMES,
+    MODEL_SUBJECTS,
+    device_text,
+    html_table,
+    model_name,
+    pct,
+    scale_note,
+)
+from mnistmem.book.display import glue, show_html
+from mnistmem.book.scale import scored_tags, smallest_sizes
+from mnistmem.book.sentences import (
+    c_t_summary,
+    extraction_sentence,
+    overall_answer,
+    regeneration_sentence,
+    unlearning_conclusion,
+)
+from mnistmem.copies import HEADLINE
+
+
+def objections_summary(ch) -> None:
+    result = ch["main"]
+    rows = []
+    for tag in scored_tags(result):
+        summary = result.summary(f"score_{tag}")
+        for r in summary["criteria"]:
+            rows.append(
+                [
+                    model_name(tag),
+                    CRITERION_NAMES.get(r["criterion"], r["criterion"]),
+                    pct(r["rate"], r["ci_low"], r["ci_high"]),
+                    pct(r["baseline_rate"]),
+                    pct(r["excess"], r["excess_ci_low"], r["excess_ci_high"]),
+                ]
+            )
+    show_html(
+        html_table(
+            ["model", "definition", "copies", "baseline", "excess"],
+            rows,
+            f"All models trained on 60,000 digits, all definitions ({scale_note(result)}).",
+        )
+    )
+
+
+def scales_used(ch) -> None:
+    rows = [
+        [
+            name,
+            result.scale,
+            device_text(result),
+            f"{result.wall_seconds / 60:.1f} min",
+            (result.manifest.get("code", {}).get("commit") or "?")[:10],
+        ]
+        for name, result in ch.results.items()
+    ]
+    show_html(
+        html_table(
+            ["experiment", "scale", "hardware", "compute time", "code commit"],
+            rows,
+            "The scale, hardware and compute time behind each experiment shown in this book.",
+        )
+    )
+
+
+def manifest_table(ch) -> None:
+    rows = []
+    for name, result in ch.results.items():
+        for stage, record in result.manifest["stages"].items():
+            rows.append([name, result.scale, stage, f"{record['wall_seconds']:.1f} s", record["finished"]])
+    show_html(
+        html_table(
+            ["experiment", "scale", "stage", "wall time", "finished"],
+            rows,
+            "Every stage behind the book, from the manifests in data/results.",
+        )
+    )
+    scales_used(ch)
+
+
+def findings(ch) -> None:
+    """The book's main measurements in one table, each row pointing to the chapter that shows it."""
+    main = ch["main"]
+    rows = []
+    baseline = None
+    for family in ("gan", "vae", "diffusion"):
+        summary = main.summary(f"score_{family}")
+        by = {r["criterion"]: r for r in summary["criteria"]}
+        baseline = by[HEADLINE]["baseline_rate"]
+        rows.append(
+            [
+                f"{MODEL_NAMES[family]} trained on all 60,000 digits",
+                f"{by[HEADLINE]['count']:,} of {summary['n']:,} samples are copies by the "
+                f"{CRITERION_NAMES[HEADLINE]}; "
+                f"{by['l2']['count']:,} lie within the pixel-distance threshold",
+                f"chapter {3 + ('gan', 'vae', 'diffusion').index(family)}",
+            ]
+        )
+    for _, point in sorted(smallest_sizes(ch).items()):
+        rows.append(
+            [
+                f"{MODEL_NAMES[point['family']]} trained on {point['n']:,} digits",
+                f"{pct(point['ratio_rate'])} of {point['samples']:,} samples are copies by the {HEADLINE_WORDS}",
+                "chapter 6",
+            ]
+        )
+    duplication = ch["duplication"]
+    for family in ("diffusion", "gan"):
+        top = max(duplication.summary(f"reproduction_{family}")["canaries"], key=lambda r: r["count"])
+        rows.append(
+            [
+                f"{MODEL_NAMES[family]}, a glyph planted {top['count']:,} times",
+                f"{top['reproduced']:,} of {top['n']:,} samples are copies of it by the {HEADLINE_WORDS}, "
+                f"judged against the model's own training set (closest pixel distance {top['closest_distance']:.2f})",
+                "chapter 6",
+            ]
+        )
+    shares = [main.summary(f"score_{family}")["confident_share"] for family in ("gan", "vae", "diffusion")]
+    glue(
+        "findings_caveat",
+        f"All of this is at the {main.scale} scale. The digit classifier recognises {pct(min(shares))} to "
+        f"{pct(max(shares))} of the main models' samples as a digit with at least 90% confidence, against "
+        f"{pct(main.summary('reference')['confident_share'])} of real training digits: these are small models "
+        "trained briefly, and better-trained models may behave differently.",
+    )
+    show_html(
+        html_table(
+            ["what was measured", "result", "where"],
+            rows,
+            f"The main measurements ({scale_note(main)}). The {HEADLINE_WORDS} calls {pct(baseline)} of "
+            "independent test digits copies; chapter 2 shows what it and the other definitions miss.",
+        )
+    )
+
+
+def conclusions(ch) -> None:
+    """Glue one sentence per objection, each computed from the results the earlier chapters show."""
+    main = ch["main"]
+    beyond, c_t = [], {}
+    for family in ("gan", "vae", "diffusion"):
+        summary = main.summary(f"score_{family}")
+        criteria = summary["criteria"]
+        above = [r for r in criteria if r["excess_ci_low"] > 0]
+        if above:
+            beyond.append(f"the {MODEL_SUBJECTS[family]} under {len(above)} of {len(criteria)} definitions")
+        if summary.get("c_t") is not None:
+            c_t[family] = summary["c_t"]
+    glue("concl_definitions", f"{len(criteria) + bool(c_t)}")
+    glue("concl_c_t", c_t_summary(c_t))
+    glue(
+        "concl_main",
+        "Trained on all 60,000 digits, "
+        + (
+            "none of the three models produced more copies than independent handwriting does, under any of the "
+            "definitions."
+            if not beyond
+            else "more samples counted as copies than independent test digits do for " + "; ".join(beyond) + "."
+        ),
+    )
+    smallest = smallest_sizes(ch)
+    glue(
+        "concl_size",
+        " ".join(
+            f"Trained on only {p['n']:,} digits, the {MODEL_SUBJECTS[f]}'s samples were copies by the {HEADLINE_WORDS} "
+            f"{pct(p['ratio_rate'])} of the time"
+            + (
+                ""
+                if p["own_share"] is None
+                else f", and {pct(p['own_share'])} had their nearest training image among those {p['n']:,} "
+                f"(chance: {pct(p['n'] / 60_000)})"
+            )
+            + "."
+            for f, p in sorted(smallest.items())
+        ),
+    )
+    contrast = ""
+    diffusion_main = main.summary("score_diffusion")["criteria"]
+    small = smallest.get("diffusion")
+    if small is not None:
+        main_copies = any(r["excess_ci_low"] > 0 for r in diffusion_main)
+        small_copies = small["ratio_low"] > next(
+            r["baseline_rate"] for r in diffusion_main if r["criterion"] == HEADLINE
+        )
+        if small_copies and not main_copies:
+            contrast = (
+                f"The same diffusion architecture emitted no copies when trained on 60,000 digits and did when trained "
+                f"on {small['n']:,}: whether a model emits copies is a property of a particular model and its "
+                'training, not of "generative models" as such.'
+            )
+        elif small_copies and main_copies:
+            contrast = "The diffusion model emitted copies both when trained on 60,000 digits and on fewer."
+        else:
+            contrast = (
+                f"Even trained on {small['n']:,} digits, the diffusion model's copies did not rise clearly above what "
+                "independent handwriting reaches at this scale."
+            )
+    glue("concl_contrast", contrast)
+    duplication = ch["duplication"]
+    parts = []
+    for family in ("diffusion", "gan"):
+        rows = duplication.summary(f"reproduction_{family}")["canaries"]
+        parts.append(
+            f"the {MODEL_SUBJECTS[family]} reproduced "
+            + ", ".join(f"the glyph planted {r['count']:,}× in {pct(r['share'])}" for r in rows)
+            + " of its samples"
+        )
+    glue("concl_duplication", "With the planted glyphs, " + "; ".join(parts) + ".")
+    if "storage" in ch.results:
+        storage = ch["storage"]
+        glue(
+            "concl_storage",
+            extraction_sentence(storage.summary("storage")["models"], storage.stage("storage")["config"]),
+        )
+    if "unlearning" in ch.results:
+        glue("concl_unlearning", unlearning_conclusion(ch["unlearning"]))
+    small_copies = small is not None and small["ratio_low"] > next(
+        r["baseline_rate"] for r in diffusion_main if r["criterion"] == HEADLINE
+    )
+    planted = [
+        r["count"]
+        for family in ("diffusion", "gan")
+        for r in duplication.summary(f"reproduction_{family}")["canaries"]
+        if r["share"] > 0
+    ]
+    glue("concl_overall", overall_answer(not beyond, small["n"] if small_copies else None, min(planted, default=None)))
+    models = [m for m in ch["randomness"].summary("seeds")["models"] if m["copies"]]
+    regenerated = [r for m in models for r in m["regenerated"]]
+    glue(
+        "concl_randomness",
+        f"No sample was a copy by the {HEADLINE_WORDS}, so there was no copy to trace to its seeds."
+        if not models
+        else f"{sum(m['reproduced_by_several_seeds'] for m in models):,} copied training images came back from two "
+        f"or more different seeds, and {sum(r['identical'] for r in regenerated)} of {len(regenerated)} copies "
+        "regenerated from their stored seed alone on the machine that drew them came out identical, bit for bit. "
+        + regeneration_sentence(ch["randomness"]),
+    )

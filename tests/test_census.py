@@ -1,0 +1,77 @@
+"""The census: chunks equal one long draw, a census stopped between chunks resumes to the same result, and
+what it commits agrees with the compact table it keeps."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from mnistmem import sampling
+from mnistmem.experiments import census, get
+from mnistmem.experiments.runner import run_experiment
+from mnistmem.integrity import sha256_file
+from mnistmem.models import build_model
+
+from .conftest import TINY
+
+
+def test_a_run_drawn_in_parts_equals_one_draw():
+    torch.manual_seed(0)
+    model = build_model("gan", **TINY["gan"]).eval()
+    whole, seeds = sampling.sample(model, 384, seed=5, batch_size=128, progress=False)
+    part, part_seeds = sampling.sample(model, 256, seed=5, batch_size=128, progress=False, first=128)
+    assert np.array_equal(part, whole[128:]) and np.array_equal(part_seeds, seeds[128:])
+    with pytest.raises(ValueError, match="multiple of batch_size"):
+        sampling.sample(model, 10, seed=5, batch_size=128, first=100)
+
+
+def _summaries(root):
+    import json
+
+    manifest = json.loads((root / "smoke" / "census" / "manifest.json").read_text())
+    return {
+        name: {k: v for k, v in record["summary"].items() if k != "seconds"}
+        for name, record in manifest["stages"].items()
+    }
+
+
+def test_a_census_stopped_between_chunks_resumes_to_the_same_result(smoke_results, tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(smoke_results, root, ignore=shutil.ignore_patterns("census"))
+    sittings = 0
+    while True:
+        try:
+            run_experiment(
+                get("census"), "smoke", root=root, progress=False, log=lambda _: None, deadline=time.monotonic()
+            )
+            break
+        except census.CensusPaused:
+            sittings += 1
+    assert sittings >= 2  # the GAN's and the VAE's 640 samples take three chunks each
+    assert _summaries(root) == _summaries(smoke_results)
+
+
+def test_the_committed_census_agrees_with_its_compact_table(smoke_results):
+    from mnistmem import results
+
+    result = results.load("census", "smoke", root=smoke_results)
+    for stage in result.manifest["stages"]:
+        summary = result.summary(stage)
+        folder = result.dir / result.stage(stage)["folder"]
+        table = folder / "scratch" / census.CENSUS_FILE
+        assert sha256_file(table) == summary["census_sha256"]
+        with np.load(table, allow_pickle=False) as columns:
+            flags, names = columns["flags"], [str(c) for c in columns["criteria"]]
+            assert len(flags) == summary["n"]
+            assert int((flags > 0).sum()) == summary["flagged_by_any"]
+            for row in summary["criteria"]:
+                bit = names.index(row["criterion"])
+                assert int((flags >> bit & 1).sum()) == row["count"] and row["n"] == summary["n"]
+                assert row["rate"] <= row["rate_upper_95"]
+        flagged = result.arrays(stage, census.FLAGGED_FILE)
+        assert len(flagged["images"]) == summary["flagged_stored"]
+        assert sum(d["samples"] for d in summary["per_digit"]) == summary["n"]
