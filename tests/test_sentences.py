@@ -157,8 +157,9 @@ class FakeUnlearning:
     """The unlearning result's summaries, as `unlearning_facts.method_rows` reads them (no verdicts stage):
     hits out of `n` samples before forgetting, and after each method (and after relearning)."""
 
-    def __init__(self, before: int, after: dict[str, tuple[int, int | None]], n: int = 1000):
+    def __init__(self, before: int, after: dict[str, tuple[int, int | None]], n: int = 1000, sisa_before=None):
         self.before, self.after, self.n, self.manifest = before, after, n, {"stages": {}}
+        self.sisa_before = before if sisa_before is None else sisa_before
 
     def _record(self, hits: int) -> dict:
         return {"hits": hits, "n": self.n, "share": hits / self.n}
@@ -166,6 +167,8 @@ class FakeUnlearning:
     def summary(self, stage: str) -> dict:
         if stage == "choose":
             return {"before": {"canary": self._record(self.before)}}
+        if stage == "sisa_train":
+            return {"before": {"canary": self._record(self.sisa_before)}}
         if stage == "retrain_digit":
             return {"skipped": "no digit"}
         if stage == "retrain_canary":
@@ -196,9 +199,19 @@ def test_the_unlearning_conclusion_claims_nothing_a_weak_base_cannot_show():
     result = FakeUnlearning(2, {"retrain": (0, None), "sisa": (0, 0), "finetune": (0, 1), "neggrad": (1, 0)}, n=500)
     text = sentences.unlearning_conclusion(result)
     assert "removed" not in text and "hidden" not in text and "At this scale the sign was" not in text
-    assert "the counts cannot tell a change from chance: 2 of 500 samples before" in text
+    assert "the counts cannot tell a change from chance" in text and "(2 of 500)" in text
     assert sentences.forgetting_outcome((2, 500), (0, 500), None) == "undecided"
     assert sentences.forgetting_outcome((60, 500), (0, 500), (30, 500)) == "hidden"
+
+
+def test_sisa_is_judged_against_its_own_ensemble_before_forgetting():
+    """The SISA ensemble is another model than the base: if it never emitted the sign, its 0 afterwards
+    removed nothing, however often the base model emitted it."""
+    after = {"retrain": (0, None), "sisa": (0, 0), "finetune": (50, 50), "neggrad": (40, 40)}
+    text = sentences.unlearning_conclusion(FakeUnlearning(120, after, sisa_before=0))
+    assert "removed by retrain from scratch;" in text or text.count("removed by retrain from scratch") == 1
+    assert "SISA (retrain one shard) 0.00% (0.00% after brief relearning), whose own model emitted it in 0 of" in text
+    assert "For SISA (retrain one shard), the counts cannot tell" in text
 
 
 def criterion(name: str, count: int, n: int = 10_000, baseline_rate: float = 0.001, excess_ci_low: float = -0.001):

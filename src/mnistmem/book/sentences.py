@@ -306,7 +306,11 @@ def unlearning_conclusion(result) -> str:
             text += f" ({pct(relearned['share'])} after brief relearning)"
         parts.append(text)
         again = None if relearned is None else counts(relearned)
-        outcomes[forgetting_outcome(counts(before), counts(row["forgotten"]), again)].append(METHOD_NAMES[method])
+        own_base = row.get("before") or before  # SISA is judged against its own ensemble before forgetting
+        outcome = forgetting_outcome(counts(own_base), counts(row["forgotten"]), again)
+        outcomes[outcome].append(METHOD_NAMES[method])
+        if outcome == "undecided" and own_base is not before:
+            parts[-1] += f", whose own model emitted it in {own_base['hits']:,} of {own_base['n']:,} before"
     verdict = []
     if outcomes["removed"]:
         verdict.append("removed by " + " and ".join(outcomes["removed"]))
@@ -322,7 +326,7 @@ def unlearning_conclusion(result) -> str:
         text += " At this scale the sign was " + "; ".join(verdict) + "."
     if outcomes["undecided"]:
         text += (
-            f" For {' and '.join(outcomes['undecided'])}, the counts cannot tell a change from chance: "
-            f"{before['hits']:,} of {before['n']:,} samples before is too few to show that fewer came after."
+            f" For {' and '.join(outcomes['undecided'])}, the counts cannot tell a change from chance: what its "
+            "model emitted before is too few to show that fewer came after."
         )
     return text

@@ -83,10 +83,12 @@ def unlearning_targets(ch) -> None:
 
 
 def quality_sentence(result, target: str = "canary") -> str:
-    """Sample quality (MNIST-FID) before and after each method: it separates methods that the counts of the
-    forgotten item cannot, such as one that erases the item by wrecking the model."""
+    """Sample quality (MNIST-FID) before and after each method, each against the model it started from (SISA
+    against its own ensemble before forgetting, the others against the base model): it separates methods that
+    the counts of the forgotten item cannot, such as one that erases the item by wrecking the model."""
     stages = result.manifest["stages"]
     before = result.summary("choose")["before"]["fid"]
+    sisa_before = result.summary("sisa_train")["before"].get("fid") if "sisa_train" in stages else None
     parts = []
     for method, words in (
         ("retrain", "after retraining"),
@@ -96,12 +98,15 @@ def quality_sentence(result, target: str = "canary") -> str:
     ):
         stage = f"{method}_{target}"
         if stage in stages and "after" in result.summary(stage) and result.summary(stage)["after"].get("fid"):
-            parts.append(f"{result.summary(stage)['after']['fid']:.0f} {words}")
+            text = f"{result.summary(stage)['after']['fid']:.0f} {words}"
+            if method == "sisa" and sisa_before is not None:
+                text += f" (its own ensemble: {sisa_before:.0f} before forgetting)"
+            parts.append(text)
     if before is None or not parts:
         return ""
     return (
         f"Sample quality separates the methods where those counts cannot: MNIST-FID (lower is better) was "
-        f"{before:.0f} before forgetting, and " + ", ".join(parts) + "."
+        f"{before:.0f} for the base model before forgetting, and " + ", ".join(parts) + "."
     )
 
 

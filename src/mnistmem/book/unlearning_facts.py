@@ -75,9 +75,12 @@ def judged(result, stage: str, label: str, measured: dict) -> dict:
     return out
 
 
-def before_forgetting(result) -> dict:
-    """The base model's measurements before any forgetting, judged by the book's definition of a copy."""
-    return judged(result, "choose", "before", result.summary("choose")["before"])
+def before_forgetting(result, method: str | None = None) -> dict:
+    """The measurements before any forgetting of the model a method starts from, judged by the book's definition
+    of a copy: the base model's, or for SISA its own ensemble's (trained shard by shard on the same data), so
+    that each method is compared with what it began with."""
+    stage = "sisa_train" if method == "sisa" else "choose"
+    return judged(result, stage, "before", result.summary(stage)["before"])
 
 
 def method_rows(result) -> list[dict]:
@@ -95,7 +98,9 @@ def method_rows(result) -> list[dict]:
             summary["after"] = judged(result, stage, "after", summary["after"])
             if summary.get("relearned"):
                 summary["relearned"] = judged(result, stage, "relearned", summary["relearned"])
-            rows.append(_row(target, method, stage, "samples.npz", summary["after"], summary["cost"], summary))
+            row = _row(target, method, stage, "samples.npz", summary["after"], summary["cost"], summary)
+            row["before"] = before_forgetting(result, method).get(target)
+            rows.append(row)
         diff = result.summary(f"diff_{target}")
         for key, applied in diff["applied"].items():
             method = f"diff_{applied['host']}"

@@ -390,7 +390,7 @@ def diff_stage(ctx: StageContext) -> dict:
 # ------------------------------------------------------------------------------------------------ verdicts
 def _sample_files(summary: dict, stage: str) -> dict[str, tuple[str, dict]]:
     """{file: (which measurement, the roles it was measured for)} of one stage's stored sample sets."""
-    if stage == "choose":
+    if stage in ("choose", "sisa_train"):  # the base model's samples, and the SISA ensemble's before forgetting
         return {SAMPLES: ("before", summary["before"])}
     if stage.startswith("diff_"):
         return {f"samples_{key}.npz": (f"applied:{key}", a) for key, a in summary.get("applied", {}).items()}
@@ -494,7 +494,7 @@ def plan(scale: str) -> list[Stage]:
                 after=("base", "choose", "other_seed", f"retrain_{target}", f"finetune_{target}"),
             ),
         ]
-    measured = [st.name for st in stages if st.name == "choose" or st.name.split("_")[-1] in TARGETS]
+    measured = [st.name for st in stages if st.name in ("choose", "sisa_train") or st.name.split("_")[-1] in TARGETS]
     from mnistmem.copies import HEADLINE
 
     stages.append(
