@@ -106,6 +106,26 @@ class FamilyModel(nn.Module):
         raise NotImplementedError
 
 
+class LatentModel(FamilyModel):
+    """A family that draws a sample by decoding a latent z ~ N(0, I) (the GAN's generator, the VAE's decoder).
+
+    Subclasses give `latent_size` and `from_latent` (differentiable, so that `mnistmem.extraction` can search
+    the latent whose image matches a given part of a digit); sampling draws each sample's z from its own
+    generator."""
+
+    latent_size: int
+
+    def from_latent(self, z: torch.Tensor) -> torch.Tensor:
+        """The image [B,1,28,28] in [-1, 1] of latents z [B, latent_size]."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(self, generators: list[torch.Generator], labels: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
+        if labels is not None:
+            raise ValueError(f"the {self.family.upper()} is unconditional: it cannot draw a requested label")
+        return self.from_latent(randn_per_sample(generators, (self.latent_size,), self.device))
+
+
 def randn_per_sample(generators: list[torch.Generator], shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """Stack one `randn(shape)` per generator, each drawn on the CPU so seeds give the same noise everywhere."""
     return torch.stack([torch.randn(shape, generator=g) for g in generators]).to(device)

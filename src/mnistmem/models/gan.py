@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import nn
 
-from mnistmem.models.base import FamilyModel, randn_per_sample, to_model_input
+from mnistmem.models.base import LatentModel, to_model_input
 
 
 def generator(nz: int = 100, ngf: int = 64) -> nn.Sequential:
@@ -55,7 +55,7 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-class GAN(FamilyModel):
+class GAN(LatentModel):
     """DCGAN: `nz` latent size, `ngf`/`ndf` generator/discriminator widths."""
 
     family = "gan"
@@ -90,13 +90,6 @@ class GAN(FamilyModel):
 
     def ema_module(self) -> nn.Module:
         return self.generator
-
-    @torch.no_grad()
-    def generate(self, generators: list[torch.Generator], labels: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
-        if labels is not None:
-            raise ValueError("the GAN is unconditional: it cannot draw a requested label")
-        z = randn_per_sample(generators, (self.nz,), self.device)
-        return self.from_latent(z)
 
     @property
     def latent_size(self) -> int:

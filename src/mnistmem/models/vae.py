@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import nn
 
-from mnistmem.models.base import FamilyModel, randn_per_sample, seeded_generator, to_model_input
+from mnistmem.models.base import LatentModel, seeded_generator, to_model_input
 
 
-class VAE(FamilyModel):
+class VAE(LatentModel):
     """Conv VAE: `latent` size, `width` channels of the first conv (the second has 2×), `hidden` units."""
 
     family = "vae"
@@ -68,13 +68,6 @@ class VAE(FamilyModel):
         loss = self.negative_elbo(x, eps).mean()
         log["loss"] = float(loss.detach())
         yield "main", loss
-
-    @torch.no_grad()
-    def generate(self, generators: list[torch.Generator], labels: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
-        if labels is not None:
-            raise ValueError("the VAE is unconditional: it cannot draw a requested label")
-        z = randn_per_sample(generators, (self.latent,), self.device)
-        return self.from_latent(z)
 
     @property
     def latent_size(self) -> int:
