@@ -34,7 +34,7 @@ from mnistmem.copies import HEADLINE, nearest_under
 def _glue_model(ch, family: str) -> None:
     result = ch["main"]
     summary = result.summary(f"score_{family}")
-    glue(f"{family}stage_samples", summary["n"])
+    glue(f"{family}_samples", summary["n"])
     glue(f"{family}_fid", summary["fid"])
     glue(f"{family}_scale_note", scale_note(result))
     glue(f"{family}_parameters", result.sampler_size(f"train_{family}")[0])

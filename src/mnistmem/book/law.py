@@ -572,6 +572,11 @@ def erasure(ch, criterion: str) -> Measurement:
         after = stage["after"]["roles"]["forgotten"]["by_criterion"][criterion]["hits"]
         m.numbers[f"{method}_after"] = after
         text = f"{unlearning_facts.METHOD_NAMES[method]} {after:,}"
+        own = judged.get("sisa_train", {}).get("before", {}).get("roles", {}).get("canary")
+        if method == "sisa" and own is not None:  # SISA starts from its own ensemble, not the base model
+            own_before = own["by_criterion"][criterion]["hits"]
+            m.numbers["sisa_before"] = own_before
+            text += f" (its own ensemble: {own_before:,} before forgetting)"
         if "relearned" in stage:
             again = stage["relearned"]["roles"]["forgotten"]["by_criterion"][criterion]["hits"]
             m.numbers[f"{method}_relearned"] = again
@@ -582,7 +587,7 @@ def erasure(ch, criterion: str) -> Measurement:
         f"{config.canary_copies:,} times. By the {definition_name(criterion)}, "
         f"{before['hits']:,} of {before['n']:,} samples reproduce the sign before any forgetting. Of "
         f"{before['n']:,} samples after each method: " + "; ".join(parts) + f". Relearning means "
-        f"{config['relearn_steps']:,} further training steps on data without the sign."
+        f"{config.relearn_steps:,} further training steps on data without the sign."
     )
     m.gallery = _erasure_strip(result)
     return m
