@@ -157,18 +157,21 @@ class FakeUnlearning:
     """The unlearning result's summaries, as `unlearning_facts.method_rows` reads them (no verdicts stage):
     hits out of `n` samples before forgetting, and after each method (and after relearning)."""
 
-    def __init__(self, before: int, after: dict[str, tuple[int, int | None]], n: int = 1000, sisa_before=None):
+    def __init__(
+        self, before: int, after: dict[str, tuple[int, int | None]], n: int = 1000, sisa_before=None, fid=None
+    ):
         self.before, self.after, self.n, self.manifest = before, after, n, {"stages": {}}
         self.sisa_before = before if sisa_before is None else sisa_before
+        self.fid = fid or {}  # MNIST-FID by stage ("choose", "sisa_train", or a method), default 100
 
     def _record(self, hits: int) -> dict:
         return {"hits": hits, "n": self.n, "share": hits / self.n}
 
     def summary(self, stage: str) -> dict:
         if stage == "choose":
-            return {"before": {"canary": self._record(self.before)}}
+            return {"before": {"canary": self._record(self.before), "fid": self.fid.get("choose", 100.0)}}
         if stage == "sisa_train":
-            return {"before": {"canary": self._record(self.sisa_before)}}
+            return {"before": {"canary": self._record(self.sisa_before), "fid": self.fid.get("sisa_train", 100.0)}}
         if stage == "retrain_digit":
             return {"skipped": "no digit"}
         if stage == "retrain_canary":
@@ -177,9 +180,11 @@ class FakeUnlearning:
             return {"applied": {}}
         else:
             base = {"cost": {"images": 250, "seconds": 2.5, "steps": 25}}
-        hits, again = self.after[stage.removesuffix("_canary")]
+        method = stage.removesuffix("_canary")
+        hits, again = self.after[method]
         relearned = None if again is None else {"forgotten": self._record(again)}
-        return {**base, "after": {"forgotten": self._record(hits)}, "relearned": relearned}
+        after = {"forgotten": self._record(hits), "fid": self.fid.get(method, 100.0)}
+        return {**base, "after": after, "relearned": relearned}
 
 
 def test_the_unlearning_conclusion_tells_removed_from_reduced_from_hidden():
@@ -202,6 +207,13 @@ def test_the_unlearning_conclusion_claims_nothing_a_weak_base_cannot_show():
     assert "the counts cannot tell a change from chance" in text and "(2 of 500)" in text
     assert sentences.forgetting_outcome((2, 500), (0, 500), None) == "undecided"
     assert sentences.forgetting_outcome((60, 500), (0, 500), (30, 500)) == "hidden"
+
+
+def test_an_item_gone_because_the_model_is_wrecked_is_not_called_removed():
+    after = {"retrain": (0, None), "sisa": (0, 0), "finetune": (50, 50), "neggrad": (0, 0)}
+    text = sentences.unlearning_conclusion(FakeUnlearning(120, after, fid={"choose": 500.0, "neggrad": 1300.0}))
+    assert "removed by retrain from scratch and SISA (retrain one shard);" in text
+    assert "gone after NegGrad, but only because the model no longer draws digits well" in text
 
 
 def test_sisa_is_judged_against_its_own_ensemble_before_forgetting():

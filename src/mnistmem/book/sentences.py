@@ -270,16 +270,29 @@ def overall_answer(full_data_clean: bool, small_n: int | None, fewest_copies: in
     )
 
 
-def forgetting_outcome(before: tuple[int, int], after: tuple[int, int], again: tuple[int, int] | None) -> str:
+#: A method "wrecks" the model when its samples' MNIST-FID exceeds its starting model's by this factor.
+WRECKED_FID_FACTOR = 1.5
+
+
+def forgetting_outcome(
+    before: tuple[int, int],
+    after: tuple[int, int],
+    again: tuple[int, int] | None,
+    fid_before: float | None = None,
+    fid_after: float | None = None,
+) -> str:
     """What one method did to the planted item, as far as the counts can tell (each a pair hits, samples):
-    "undecided" when the fall from the base model's count is within chance (the 95% Newcombe interval of the
-    difference reaches zero: 0 of 500 after 2 of 500 before proves nothing); "hidden" when brief relearning
-    brought it back significantly above its count after the method; otherwise "removed" (none left) or
-    "reduced" (fewer, but still emitted)."""
+    "undecided" when the fall from the starting model's count is within chance (the 95% Newcombe interval of
+    the difference reaches zero: 0 of 500 after 2 of 500 before proves nothing); "hidden" when brief
+    relearning brought it back significantly above its count after the method; "wrecked" when the item went
+    but the samples' MNIST-FID rose more than `WRECKED_FID_FACTOR`-fold (the model forgot how to draw digits
+    too); otherwise "removed" (none left) or "reduced" (fewer, but still emitted)."""
     if newcombe_difference_interval(*before, *after)[0] <= 0:
         return "undecided"
     if again is not None and newcombe_difference_interval(*again, *after)[0] > 0:
         return "hidden"
+    if fid_before and fid_after and fid_after > WRECKED_FID_FACTOR * fid_before:
+        return "wrecked"
     return "removed" if after[0] == 0 else "reduced"
 
 
@@ -291,7 +304,7 @@ def unlearning_conclusion(result) -> str:
 
     before = before_forgetting(result)["canary"]
     rows = {r["method"]: r for r in method_rows(result) if r["target"] == "canary"}
-    parts, outcomes = [], {"removed": [], "reduced": [], "hidden": [], "undecided": []}
+    parts, outcomes = [], {"removed": [], "reduced": [], "hidden": [], "wrecked": [], "undecided": []}
 
     def counts(record: dict) -> tuple[int, int]:
         return int(record["hits"]), int(record["n"])
@@ -307,7 +320,9 @@ def unlearning_conclusion(result) -> str:
         parts.append(text)
         again = None if relearned is None else counts(relearned)
         own_base = row.get("before") or before  # SISA is judged against its own ensemble before forgetting
-        outcome = forgetting_outcome(counts(own_base), counts(row["forgotten"]), again)
+        outcome = forgetting_outcome(
+            counts(own_base), counts(row["forgotten"]), again, row.get("base_fid"), row.get("fid")
+        )
         outcomes[outcome].append(METHOD_NAMES[method])
         if outcome == "undecided" and own_base is not before:
             parts[-1] += f", whose own model emitted it in {own_base['hits']:,} of {own_base['n']:,} before"
@@ -318,6 +333,11 @@ def unlearning_conclusion(result) -> str:
         verdict.append("reduced but still emitted after " + " and ".join(outcomes["reduced"]))
     if outcomes["hidden"]:
         verdict.append("hidden, and brought back by relearning, by " + " and ".join(outcomes["hidden"]))
+    if outcomes["wrecked"]:
+        verdict.append(
+            "gone after " + " and ".join(outcomes["wrecked"]) + ", but only because the model no longer draws "
+            "digits well (its MNIST-FID rose more than 1.5-fold)"
+        )
     text = (
         f"Before forgetting, the small model emitted the planted sign in {pct(before['share'])} of its samples "
         f"({before['hits']:,} of {before['n']:,}); afterwards: " + "; ".join(parts) + "."

@@ -160,6 +160,17 @@ def unlearning_tradeoff(ch) -> None:
     )
 
 
+def sisa_note(row: dict) -> str:
+    """What SISA's saving is worth: nothing measurable when its own ensemble did not reproduce the item before."""
+    before = row.get("before")
+    if before is None or before["hits"] > 0:
+        return ""
+    return (
+        f"But the SISA ensemble (one smaller model per shard) had not reproduced the sign before forgetting either "
+        f"(0 of {before['n']:,} of its samples), so at this scale its saving removed nothing that could be measured."
+    )
+
+
 def unlearning_table(ch) -> None:
     """Every measure for every method and item."""
     result = _result(ch)
@@ -170,6 +181,7 @@ def unlearning_table(ch) -> None:
             glue(f"ul_retrain_{row['target']}_seconds", f"{row['cost']['seconds']:.0f}")
         if row["method"] == "sisa":
             glue(f"ul_sisa_{row['target']}_speedup", f"{1 / max(row['relative_cost'], 1e-9):.1f}")
+            glue(f"ul_sisa_{row['target']}_note", sisa_note(row))
         if row["method"] in ("finetune", "neggrad"):
             glue(f"ul_{row['method']}_{row['target']}_share", _pct(row["forgotten"]["share"]))
             glue(f"ul_{row['method']}_{row['target']}_relearned", _pct((row["relearned"] or {}).get("share")))

@@ -99,7 +99,8 @@ def method_rows(result) -> list[dict]:
             if summary.get("relearned"):
                 summary["relearned"] = judged(result, stage, "relearned", summary["relearned"])
             row = _row(target, method, stage, "samples.npz", summary["after"], summary["cost"], summary)
-            row["before"] = before_forgetting(result, method).get(target)
+            own_base = before_forgetting(result, method)
+            row["before"], row["base_fid"] = own_base.get(target), own_base.get("fid")
             rows.append(row)
         diff = result.summary(f"diff_{target}")
         for key, applied in diff["applied"].items():
