@@ -369,6 +369,8 @@ def test_forget_explorer_recomputes_when_a_value_changes(tmp_path):
             "relearned": outcome(0.2),
         }
     summaries["retrain_digit"] = {"skipped": "no digit copied"}
+    for base in ("choose", "sisa_train"):  # what each method starts from, before any forgetting
+        summaries[base] = {"before": {"canary": {"hits": 4, "n": 8, "share": 0.5}, "fid": 100.0}}
     summaries["diff_canary"] = {"applied": {}}
     control = ForgetExplorer(FakeResult(tmp_path, summaries, files))
     first = control.output.value
