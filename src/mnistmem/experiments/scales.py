@@ -83,6 +83,9 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         "main": {"n_samples": 10_000, "cells": 50, "sampler": {"steps": 15}},
         # A million samples of each model whose weights are committed (the VAE's are not yet), searched
         # exactly in chunks that resume; the models issue moves this to the trained models once they exist.
+        # Budget, from the committed main stages on the AMX Xeon (2 threads): drawing and scoring 10,000 GAN
+        # samples takes ~45 s, so a million ~75 min; 50,000 diffusion samples (15 DPM-Solver steps) ~45 min to
+        # draw and ~7 min to score. Run in sittings: `--only census --minutes 85`.
         "census": {"n": {"gan": 1_000_000, "diffusion": 50_000}, "chunk": 50_048},
         "recall": {"images": 1000, "texture_bank": 1000},
         "training_curve": {"n_samples": 2000},
