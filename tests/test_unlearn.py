@@ -156,6 +156,7 @@ def test_retraining_truly_excludes_the_item(data):
     # a spec restricted to some sources (a SISA shard) loses the item from that list too
     shard = replace(SPEC, only=(digit, -1))
     assert set(spec_without(shard, -1).build().sources.tolist()) == {digit}
+    assert set(spec_without(shard, digit).build().sources.tolist()) == {-1}
 
 
 def test_bad_input_is_refused(base, tmp_path):

@@ -199,8 +199,7 @@ def read_state(checkpoint: Path) -> dict[str, Any]:
 def state_digest(checkpoint: Path) -> str:
     """SHA-256 of a checkpoint's state.json: it records the hashes of the tensor files, so this one value pins
     the whole checkpoint (a run continued from it names it by this, not by its path)."""
-    read_state(checkpoint)  # a readable checkpoint record, or the one-line error
-    if FILES not in json.loads((checkpoint / STATE).read_text()):
+    if FILES not in read_state(checkpoint):  # a readable checkpoint record, or the one-line error
         raise CheckpointError(
             f"{checkpoint / STATE} records no file hashes (written by an older version). Fix: resume that run "
             "once with `mnistmem train` (it records them), or train again"

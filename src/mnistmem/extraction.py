@@ -74,8 +74,9 @@ def invert_latent(
     given = torch.as_tensor(np.asarray(mask, dtype=bool), device=device).expand_as(x)
     generator = seeded_generator(seed)
     z = torch.randn(n * starts, size, generator=generator).to(device).requires_grad_(True)
+    trainable = [p.requires_grad for p in model.parameters()]
     for parameter in model.parameters():
-        parameter.requires_grad_(False)
+        parameter.requires_grad_(False)  # only the latents move
     try:
         optimizer = torch.optim.Adam([z], lr=lr)
         for _ in range(steps):
@@ -90,8 +91,8 @@ def invert_latent(
             rows = torch.arange(n, device=device) * starts + best
             return to_uint8(images[rows]), z[rows].detach().cpu().numpy(), error.min(1).values.cpu().numpy()
     finally:
-        for parameter in model.parameters():
-            parameter.requires_grad_(True)
+        for parameter, flag in zip(model.parameters(), trainable, strict=True):
+            parameter.requires_grad_(flag)
 
 
 def complete(model: FamilyModel, originals: np.ndarray, mask: np.ndarray, seed: int = 0, **options) -> np.ndarray:

@@ -82,9 +82,8 @@ def mixture_choice(seeds: np.ndarray, weights) -> np.ndarray:
 
 
 def _draw_block(models: list[FamilyModel], weights, block: np.ndarray, label, options) -> tuple[np.ndarray, np.ndarray]:
-    """One block of seeds: (images, which model drew each); with one model, the whole block in one pass."""
-    if len(models) == 1:
-        return _generate_block(models[0], block, label, options), np.zeros(len(block), dtype=np.int64)
+    """One block of seeds: (images, which model drew each). Each model computes the seeds that chose it in one
+    pass; a single model (the mixture of one) computes the whole block."""
     which = mixture_choice(block, weights)
     images = np.empty((len(block), 28, 28), dtype=np.uint8)
     for k in np.unique(which):
@@ -93,13 +92,19 @@ def _draw_block(models: list[FamilyModel], weights, block: np.ndarray, label, op
     return images, which.astype(np.int64)
 
 
-def _prepare(models: list[FamilyModel], batch_size: int, device) -> None:
+def _prepare(models: list[FamilyModel], weights, batch_size: int, device) -> np.ndarray:
+    """Check the models, weights (None = equal) and block size, move the models to `device` and into eval mode;
+    return the weights."""
     if not models:
         raise ValueError("sampling needs at least one model")
     for model in models:
         _check_model(model)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    weights = np.ones(len(models)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if weights.shape != (len(models),):
+        raise ValueError(f"mixture weights must be one per model ({len(models)}), got {weights}")
+    mixture_choice(np.zeros(1, dtype=np.int64), weights)  # refuse bad weights before any work
     if device is not None:
         from mnistmem.devices import pick_device
 
@@ -107,6 +112,7 @@ def _prepare(models: list[FamilyModel], batch_size: int, device) -> None:
             model.to(pick_device(device))
     for model in models:
         model.eval()
+    return weights
 
 
 def sample_mixture(
@@ -127,10 +133,7 @@ def sample_mixture(
     `first`: start at sample `first` of the run (a multiple of `batch_size`), so a long run can be drawn in
     parts (`mnistmem.experiments.census`) that equal, byte for byte, one call drawing them all."""
     models = list(models)
-    _prepare(models, batch_size, device)
-    weights = np.ones(len(models)) if weights is None else weights
-    if len(models) > 1:
-        mixture_choice(np.zeros(1, dtype=np.int64), weights)  # refuse bad weights before any work
+    weights = _prepare(models, weights, batch_size, device)
     if first < 0 or first % batch_size:
         raise ValueError(f"first must be a multiple of batch_size ({batch_size}) and >= 0, got {first}")
     seeds = sample_seeds(seed, first + n)[first:]
@@ -177,14 +180,11 @@ def regenerate_mixture(
     """The one sample (uint8 [28,28]) of a mixture with per-sample seed `sample_seed`, recomputed from the seed
     alone. Pass the weights, `batch_size`, `label` and options used in `sample_mixture`."""
     models = list(models)
-    _prepare(models, batch_size, None)
-    weights = np.ones(len(models)) if weights is None else weights
+    weights = _prepare(models, weights, batch_size, None)
     sample_seed = int(sample_seed)
     index = sample_seed & (2**SEED_SHIFT - 1)
     block = sample_seed - index % batch_size + np.arange(batch_size, dtype=np.int64)
-    if len(models) == 1:
-        return _generate_block(models[0], block, label, options)[index % batch_size]
-    which = mixture_choice(block, weights)
+    which = mixture_choice(block, weights)  # only the sub-block of the model that drew it is recomputed
     mine = which == which[index % batch_size]
     images = _generate_block(models[which[index % batch_size]], block[mine], label, options)
     return images[np.flatnonzero(block[mine] == sample_seed)[0]]

@@ -99,7 +99,7 @@ class TrainConfig:
     nearest other training image by pixels (`nearest_other_images`): hard negatives for contrastive training
     (the copy descriptor), so that it learns to tell an image's copies from similar handwriting.
 
-    Continuing a model: `init_from` is a checkpoint (or a run folder: its latest checkpoint) of the same family
+    Continuing a model: `init_from` is a checkpoint (a run folder is resolved to its latest) of the same family
     and size; the run starts from its weights, optimizer moments and EMA and takes `steps` steps of its own
     (its batches and random draws are those of its own `seed`, counted from 0; the learning rate is this
     config's). `init_digest`, the SHA-256 of that checkpoint's state.json (which holds the hashes of its
@@ -144,9 +144,10 @@ class TrainConfig:
         if self.forget is not None and not float(self.forget_weight) > 0:
             raise ConfigError(f"forget_weight must be positive (the ascent's weight), got {self.forget_weight!r}")
         if self.init_from is not None:
+            if self.init_digest is None:  # a new config: name the very checkpoint (a run folder's latest) and pin it
+                start = ckpt.resolve_checkpoint(self.init_from)
+                self.init_from, self.init_digest = str(start), ckpt.state_digest(start)
             self.init_from = str(self.init_from)
-            if self.init_digest is None:
-                self.init_digest = ckpt.state_digest(ckpt.resolve_checkpoint(self.init_from))
         elif self.init_digest is not None:
             raise ConfigError("init_digest is set without init_from; name the checkpoint to start from")
         family = model_class(self.model)

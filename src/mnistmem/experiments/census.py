@@ -63,6 +63,7 @@ def _chunk(model, ctx: StageContext, first: int, size: int, judges: dict, train:
         "scores": np.stack([table.scores[n] for n in names], axis=1).astype(np.float64),
         "flags": flags,
         "nearest": table.nn_index[:, 0].astype(np.uint16),
+        "second": table.nn_index[:, 1].astype(np.uint16),
         "headline_partner": copies.nearest_under(table, copies.HEADLINE).astype(np.uint16),
         "d1": table.nn_distance[:, 0].astype(np.float32),
         "d2": table.nn_distance[:, 1].astype(np.float32),
@@ -123,13 +124,14 @@ def census_stage(ctx: StageContext) -> dict:
     scores = np.concatenate([p["scores"] for p in parts])
     flags = np.concatenate([p["flags"] for p in parts])
     nearest = np.concatenate([p["nearest"] for p in parts]).astype(np.int64)
+    second = np.concatenate([p["second"] for p in parts]).astype(np.int64)
     partner = np.concatenate([p["headline_partner"] for p in parts]).astype(np.int64)
     d1, d2 = np.concatenate([p["d1"] for p in parts]), np.concatenate([p["d2"] for p in parts])
     seeds = (np.int64(config["seed"]) << np.int64(32)) + np.arange(n, dtype=np.int64)
     table = SampleTable(
         sample_id=np.arange(n),
         seed=seeds,
-        nn_index=np.stack([nearest, nearest], axis=1),
+        nn_index=np.stack([nearest, second], axis=1),
         nn_distance=np.stack([d1, d2], axis=1).astype(np.float64),
         scores={name: scores[:, k] for k, name in enumerate(names)},
         flags={name: (flags >> k & 1).astype(bool) for k, name in enumerate(names)},

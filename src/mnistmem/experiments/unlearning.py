@@ -212,15 +212,15 @@ def _finish(ctx: StageContext, checkpoint, cost, target: dict, extra: dict | Non
     """Evaluate a single-model result, relearn it (a run continuing it without the item), evaluate again."""
     from mnistmem.unlearn import relearn
 
-    config = ctx.config
+    original = original_config(ctx.config)
     models, weights, loss_fn = single(checkpoint)
     after = evaluate(ctx, models, weights, loss_fn, roles(items_of(ctx), target), SAMPLES)
     relearned_run, relearn_cost = relearn(
-        original_config(config),
+        original,
         checkpoint,
         target["source"],
-        config["relearn_steps"],
-        original_config(config).seed + 7,
+        ctx.config["relearn_steps"],
+        original.seed + 7,
         ctx.scratch / RELEARN_RUN,
     )
     models, weights, loss_fn = single(relearned_run)

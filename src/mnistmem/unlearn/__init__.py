@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from mnistmem.training import Cost
 from mnistmem.unlearn import diff, measures, sisa
-from mnistmem.unlearn.items import Item, ItemError, item_image, item_rows, only, spec_only, spec_without, without
+from mnistmem.unlearn.items import Item, ItemError, item_image, item_rows, spec_only, spec_without
 from mnistmem.unlearn.methods import continued, finetune, neggrad, relearn, retrain, run
 
 METHODS = ("retrain", "sisa", "finetune", "neggrad", "diff")
@@ -37,12 +37,10 @@ __all__ = [
     "item_rows",
     "measures",
     "neggrad",
-    "only",
     "relearn",
     "retrain",
     "run",
     "sisa",
     "spec_only",
     "spec_without",
-    "without",
 ]

@@ -47,45 +47,36 @@ def item_image(data: TrainingData, source: int) -> np.ndarray:
     return data.images[np.flatnonzero(item_rows(data, source))[0]]
 
 
-def without(data: TrainingData, source: int) -> TrainingData:
-    """`data` minus every row of `source` (the "retained" data)."""
-    keep = ~item_rows(data, source)
-    return TrainingData(data.images[keep], data.labels[keep], data.sources[keep])
-
-
-def only(data: TrainingData, source: int) -> TrainingData:
-    """Just the rows of `source` (the "forget set")."""
-    rows = item_rows(data, source)
-    return TrainingData(data.images[rows], data.labels[rows], data.sources[rows])
+def _require_in_spec(spec: DataSpec, source: int) -> None:
+    """An `ItemError` unless `source` has rows in `spec`: a digit it holds or a canary it plants."""
+    if source >= 0:
+        if source not in set(spec.indices().tolist()):
+            raise ItemError(f"training digit #{source} is not in this data spec; nothing to forget")
+        return
+    k = -source - 1
+    held = spec.only is None or source in spec.only
+    if not 0 <= k < len(spec.canaries) or spec.canaries[k].count == 0 or not held:
+        raise ItemError(f"canary source {source} (canary #{k}) is not in this data spec; nothing to forget")
 
 
 def spec_without(spec: DataSpec, source: int) -> DataSpec:
     """The data spec of the same training set without the item: a digit is excluded, a canary dropped (and
     the source left out of `only`, where the spec has one)."""
     source = int(source)
+    _require_in_spec(spec, source)
     if spec.only is not None:
-        if source not in spec.only:
-            raise ItemError(f"source {source} is not among this data spec's rows (only); nothing to forget")
         rest = tuple(s for s in spec.only if s != source)
         if not rest:
             raise ItemError(f"source {source} is the only item of this data spec: without it nothing is left")
         spec = replace(spec, only=rest)
     if source >= 0:
-        if source not in set(spec.indices().tolist()):
-            raise ItemError(f"training digit #{source} is not in this data spec; nothing to forget")
         return replace(spec, exclude=tuple(sorted(set(spec.exclude) | {source})))
-    k = -source - 1
-    if not 0 <= k < len(spec.canaries) or spec.canaries[k].count == 0:
-        raise ItemError(f"canary source {source} (canary #{k}) is not in this data spec; nothing to forget")
     # Count 0 rather than removal, so the other canaries keep their source ids.
-    canaries = tuple(replace(c, count=0) if i == k else c for i, c in enumerate(spec.canaries))
+    canaries = tuple(replace(c, count=0) if i == -source - 1 else c for i, c in enumerate(spec.canaries))
     return replace(spec, canaries=canaries)
 
 
 def spec_only(spec: DataSpec, source: int) -> DataSpec:
     """The data spec of just the item's rows (the "forget set" of NegGrad), e.g. a canary's 30 copies."""
-    if int(source) >= 0 and int(source) not in set(spec.indices().tolist()):
-        raise ItemError(f"training digit #{source} is not in this data spec; nothing to forget")
-    if int(source) < 0:
-        spec_without(spec, source)  # the same check: the canary must be planted
+    _require_in_spec(spec, int(source))
     return replace(spec, only=(int(source),))

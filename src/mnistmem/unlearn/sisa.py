@@ -82,18 +82,18 @@ def _train_slices(
     """Train slices `first`..R-1 of one shard (slice r on the original's rows of its slices <= r), each
     continuing the previous slice's checkpoint (`start` for the first; None = the shard's initial weights)."""
     spec = original.data
-    built = spec.build()
-    shard_of, part_of = assign(built.sources, layout.shards, layout.slices, seed)
+    sources = spec.build().sources
+    shard_of, part_of = assign(sources, layout.shards, layout.slices, seed)
     cost = Cost()
     for r, n_steps in enumerate(_slice_steps(steps, layout.slices)):
         if r < first:
             continue
-        sources = np.unique(built.sources[(shard_of == shard) & (part_of <= r)])
-        if not len(sources):
+        held = np.unique(sources[(shard_of == shard) & (part_of <= r)])
+        if not len(held):
             raise ValueError(
-                f"SISA shard {shard}, slices 0..{r} hold no rows of {len(built)}: use fewer shards or slices"
+                f"SISA shard {shard}, slices 0..{r} hold no rows of {len(sources)}: use fewer shards or slices"
             )
-        data = replace(spec, only=tuple(int(s) for s in sources))
+        data = replace(spec, only=tuple(int(s) for s in held))
         if start is None:
             config = replace(original, data=data, steps=n_steps, seed=shard_seed(seed, shard), checkpoint_every=n_steps)
         else:
@@ -109,10 +109,10 @@ def train(
     """Train a SISA ensemble of `shards` models of the original's family on its data into `folder`; each shard
     trains `steps` steps over its slices."""
     layout = SisaLayout(Path(folder), shards, slices)
-    shard_of, _ = assign(original.data.build().sources, shards, slices, seed)
-    empty = [k for k in range(shards) if not (shard_of == k).any()]
-    if empty:
-        raise ValueError(f"SISA shards {empty} of {shards} are empty: use fewer shards for {len(shard_of)} rows")
+    sizes = shard_sizes(original, shards, slices, seed)
+    if (sizes == 0).any():
+        empty = np.flatnonzero(sizes == 0).tolist()
+        raise ValueError(f"SISA shards {empty} of {shards} are empty: use fewer shards for {sizes.sum()} rows")
     cost = Cost()
     for k in range(shards):
         cost = cost + _train_slices(original, layout, k, 0, steps, seed, None)
@@ -169,8 +169,7 @@ def load_models(finals: SisaLayout | list[Path]) -> list:
     return [checkpoints.load_model(path) for path in finals]
 
 
-def shard_sizes(original: TrainConfig | np.ndarray, shards: int, slices: int, seed: int) -> np.ndarray:
-    """Rows per shard (the mixture's weights), from a config's data or from the rows' sources."""
-    sources = original.data.build().sources if isinstance(original, TrainConfig) else np.asarray(original)
-    shard_of, _ = assign(sources, shards, slices, seed)
+def shard_sizes(original: TrainConfig, shards: int, slices: int, seed: int) -> np.ndarray:
+    """Rows per shard of the original's data (the mixture's weights)."""
+    shard_of, _ = assign(original.data.build().sources, shards, slices, seed)
     return np.bincount(shard_of, minlength=shards)
