@@ -258,3 +258,84 @@ def test_the_verdict_on_a_model_says_none_at_the_test_digits_level_or_how_many_a
     text = sentences.verdict_sentence(above, **distances)
     assert text.startswith("More samples count as copies than independent test digits do under 1 of 3 definitions")
     assert "250 by the nearest-neighbour ratio (2.50%, test digits 0.10%)" in text and "pixel distance" not in text
+
+
+def _curve(rows: list[tuple[float, float, float, int, float]], targets=None) -> dict:
+    """A training curve summary from (epochs, recognised share, FID, headline copies, C_T) rows."""
+    return {
+        "n": 2000,
+        "headline": "copy_descriptor",
+        "targets": targets or {"recognised_share": 0.9, "fid": 15.0},
+        "curve": [
+            {
+                "step": 1000 * (i + 1),
+                "epochs": e,
+                "recognised_share": s,
+                "fid": f,
+                "copies": {"copy_descriptor": c},
+                "c_t": t,
+            }
+            for i, (e, s, f, c, t) in enumerate(rows)
+        ],
+    }
+
+
+def test_quality_progress_meets_its_bars_and_copies_rise():
+    text = sentences.quality_progress_sentence(
+        "diffusion", _curve([(4.3, 0.62, 90.0, 0, 11.0), (21.3, 0.91, 14.2, 3, 1.2), (42.7, 0.93, 12.0, 7, -0.4)])
+    )
+    assert "fell to 12.0 at its best (43 epochs; the bar is 15, met)" in text
+    assert "up to 93.0% of its samples (43 epochs; the bar is 90%, met)" in text
+    assert "flagged 0 of its 2,000 samples at the first checkpoint, 7 at the last" in text
+    assert "C_T went from +11.0 to −0.40" in text and "risen again" not in text
+
+
+def test_quality_progress_misses_its_bars_says_so_and_names_a_late_rise():
+    text = sentences.quality_progress_sentence(
+        "gan", _curve([(2.1, 0.5, 60.0, 2, 9.0), (8.7, 0.7, 30.0, 5, 6.0), (17.0, 0.66, 45.0, 3, 7.0)])
+    )
+    assert "fell to 30.0 at its best (9 epochs; the bar is 15, not met)" in text
+    assert "the bar is 90%, not met" in text and "risen again to 45.0" in text
+    assert "2 of its 2,000 samples at the first checkpoint, 3 at the last and most, 5, at 9 epochs" in text
+
+
+def test_quality_progress_no_copies_and_no_checkpoints():
+    none = sentences.quality_progress_sentence(
+        "vae", _curve([(5.0, 0.81, 49.0, 0, 3.0)], {"recognised_share": 0.8, "fid": 50.0})
+    )
+    assert "At no checkpoint did the" in none and "any of its 2,000 samples" in none and "C_T" not in none
+    assert "(5 epochs; the bar is 50, met)" in none
+    empty = sentences.quality_progress_sentence("vae", {**_curve([]), "curve": []})
+    assert "no kept checkpoints yet" in empty
+
+
+def test_model_quality_names_the_models_below_their_bars():
+    bar = {"recognised_share": 0.9, "fid": 15.0}
+    reference = {"confident_share": 0.978, "fid": 1.6}
+    good = {
+        "gan": {"confident_share": 0.93, "fid": 9.0, "targets": bar},
+        "vae": {"confident_share": 0.85, "fid": 40.0, "targets": {"recognised_share": 0.8, "fid": 50.0}},
+    }
+    text = sentences.model_quality_sentence(good, reference)
+    assert "85.00% to 93.00%" in text and "9.0 to 40.0" in text and "real digits: 1.6" in text
+    assert text.endswith("each meets the quality bar set for it before its copies were counted")
+    weak = {**good, "diffusion": {"confident_share": 0.6, "fid": 194.0, "targets": bar}}
+    text = sentences.model_quality_sentence(weak, reference)
+    assert "the diffusion model (60.00% recognised and FID 194.0, against bars of 90% and 15) falls short" in text
+    assert "GAN (" not in text and "better-trained models may behave differently" in text
+
+
+def test_training_words_come_from_the_recipe_and_the_logged_time():
+    from mnistmem.book import progress
+
+    assert progress.passes_words(29.87) == "30 passes over them" and progress.passes_words(1.02) == "one pass over them"
+    assert progress.passes_words(0.0027) == "0.0027 of one pass over them"
+    assert progress.duration_words(8.54) == "about 8.5 hours" and progress.duration_words(0.57) == "about 34 minutes"
+    assert progress.duration_words(0.001) == "under a minute"
+    gan = {"model": "gan", "ema": 0.999, "lr_schedule": "constant"}
+    assert progress.recipe_words(gan).endswith("rather than from its last weights (Yazıcı et al. 2019)")
+    diffusion = {"model": "diffusion", "model_kwargs": {"snr_gamma": 5.0}, "lr_schedule": "cosine", "grad_clip": 1.0}
+    words = progress.recipe_words(diffusion)
+    assert words.startswith("a loss that weighs") and ", a learning rate that rises" in words
+    assert words.endswith(" and gradient clipping")
+    assert progress.recipe_words({"model": "vae"}) == "a constant learning rate"

@@ -265,8 +265,9 @@ def load_model(
 
     The model has `.family`, `.model_kwargs`, `.config` (the training config with its data spec) and
     `.step`; sample it with `mnistmem.sampling.sample(model, ...)`. With `ema=True`
-    (default) the EMA weights are used where the run kept them. `family` checks the checkpoint is of the
-    expected kind.
+    (default) the EMA weights are used where the run kept them (an exported sampler, `export_sampler`, holds
+    only those, in the precision it was stored in, computed in float32). `family` checks the checkpoint is of
+    the expected kind.
     """
     checkpoint = resolve_checkpoint(path)
     state = read_state(checkpoint)
@@ -279,13 +280,16 @@ def load_model(
         raise CheckpointError(f"{checkpoint / STATE} does not describe a known model ({error})") from error
     verify = state if FILES in state else _verified_by_stage_record(checkpoint)
     load_into(model, read_tensors(checkpoint / MODEL, verify), checkpoint / MODEL)
-    if ema and model.ema_module() is not None and state.get("config", {}).get("ema") is not None:
+    # an exported sampler holds the EMA weights already (`export_sampler`); loading casts them to float32
+    exported = SAMPLER in state
+    if ema and not exported and model.ema_module() is not None and state.get("config", {}).get("ema") is not None:
         if not (checkpoint / EMA).exists():
             raise CheckpointError(
                 f"{checkpoint / EMA} is missing, though the run kept an EMA of its weights. Fix: restore the file, "
                 "or pass --no-ema to sample the training weights"
             )
         load_ema_weights(model.ema_module(), read_tensors(checkpoint / EMA, verify), checkpoint / EMA)
+        model.averaged_weights_loaded()
     bad = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
         raise CheckpointError(
@@ -299,6 +303,52 @@ def load_model(
 
         model.to(pick_device(device))
     return model.eval()
+
+
+#: state.json field of an exported sampler (`export_sampler`): where its weights came from and how they were stored
+SAMPLER = "sampler"
+#: dtypes a sampler's parameters may be stored in
+SAMPLER_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
+
+def export_sampler(checkpoint: str | os.PathLike, target: Path, dtype: str = "float16") -> dict[str, Any]:
+    """Write the weights every sample is drawn with into the folder `target` (a checkpoint folder, as `model/`
+    of a stage): the EMA weights already in place of the trained ones (and, for the GAN, its batch-norm
+    statistics re-estimated for them), parameters in `dtype`, no optimizer state. It loads with `load_model`
+    like any checkpoint, and gives the same samples as the training checkpoint up to the rounding of `dtype`.
+
+    Why: the committed data must stay small (the data budget), and a model's training weights, EMA copy and
+    optimizer moments are four times what sampling needs. Half precision (11 significant bits) rounds less than
+    the bfloat16 (8 bits) the networks computed in during training. Returns the record kept under `sampler` in
+    the exported state.json."""
+    if dtype not in SAMPLER_DTYPES:
+        raise CheckpointError(f"unknown sampler dtype {dtype!r}; choose one of {sorted(SAMPLER_DTYPES)}")
+    source = resolve_checkpoint(checkpoint)
+    state = read_state(source)
+    model = load_model(source)
+    parameters = {name for name, _ in model.named_parameters()}
+    tensors = {
+        name: tensor.to(SAMPLER_DTYPES[dtype]) if name in parameters else tensor
+        for name, tensor in model.state_dict().items()
+    }
+    record = {
+        "from_step": state["step"],
+        "from_state_sha256": state_digest(source),
+        "ema_applied": bool(model.ema_module() is not None and state["config"].get("ema") is not None),
+        "parameter_dtype": dtype,
+    }
+    kept = {k: state[k] for k in ("family", "model_kwargs", "config", "step", "device", "precision") if k in state}
+    target = Path(target)
+    tmp = target.parent / f".tmp-{target.name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / MODEL))
+    write_json(tmp / STATE, {**kept, SAMPLER: record, FILES: _file_hashes(tmp, [MODEL])})
+    if target.exists():
+        shutil.rmtree(target)
+    os.rename(tmp, target)
+    return record
 
 
 def _verified_by_stage_record(checkpoint: Path) -> None:

@@ -174,7 +174,8 @@ class ExperimentResult:
             raise ResultError(f"result file {path} is not valid JSON ({error}). {self._fix()}") from error
 
     def sampler_size(self, train_stage: str) -> tuple[int, int]:
-        """(parameters, bits) of the sampling network a training stage trained. They follow from the
+        """(parameters, bits) of the sampling network a training stage trained (or a model stage holds: any
+        stage whose config names its `train` config), in 32-bit floats. They follow from the
         architecture its record names (family and size options), not from trained values, so no weights are
         read: the committed results keep the weights of only some models (`models.sampler_size`)."""
         from mnistmem.models import sampler_size

@@ -707,3 +707,16 @@ def read_metrics(out_dir: str | os.PathLike) -> list[dict[str, float]]:
     """The logged loss curve of a run."""
     path = Path(out_dir) / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def logged_seconds(metrics: list[dict[str, float]], batch_size: int) -> dict[int, float]:
+    """{logged step: training seconds up to it}, from the throughput each metrics line records for the steps
+    since the line before. A run resumed from a checkpoint logs some steps again; the later line counts (the
+    steps were redone). Sittings' start-up and checkpoint writing are not included: this is the time spent in
+    training steps, on whatever else the machine was doing at the time."""
+    latest = {int(m["step"]): float(m["images_per_s"]) for m in metrics if m.get("images_per_s")}
+    total, previous, out = 0.0, 0, {}
+    for step in sorted(latest):
+        total += (step - previous) * batch_size / latest[step]
+        out[step], previous = total, step
+    return out

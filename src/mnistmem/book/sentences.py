@@ -350,3 +350,82 @@ def unlearning_conclusion(result) -> str:
             "model emitted before is too few to show that fewer came after."
         )
     return text
+
+
+def quality_progress_sentence(family: str, summary: dict, criterion_words: str = HEADLINE_WORDS) -> str:
+    """What one family's training curve (a `training` curve stage's summary: `targets`, `n`, `curve` rows with
+    `epochs`, `recognised_share`, `fid`, `copies`, `c_t`) says: the best quality reached and whether it met its
+    targets, and how the copies counted by the headline definition moved as quality rose.
+
+    A target counts as met only by the curve's own numbers; the curve's FID is of `n` samples, so the sentence
+    says the 10,000-sample figure of the chapter is the one held to the bar."""
+    rows, targets, n = summary["curve"], summary["targets"], summary["n"]
+    subject = MODEL_SUBJECTS.get(family, family)
+    if not rows:
+        return f"The {subject} has no kept checkpoints yet, so there is no curve to read."
+    best_fid = min(rows, key=lambda r: r["fid"])
+    best_share = max(rows, key=lambda r: r["recognised_share"])
+    last = rows[-1]
+
+    def epochs(row: dict) -> str:
+        value = row["epochs"]
+        return f"{value:.0f} {'epoch' if round(value) == 1 else 'epochs'}" if value >= 1 else f"{value:.1f} epochs"
+
+    fid_met = best_fid["fid"] <= targets["fid"]
+    share_met = best_share["recognised_share"] >= targets["recognised_share"]
+    text = (
+        f"The {subject}'s MNIST-FID fell to {best_fid['fid']:.1f} at its best ({epochs(best_fid)}; the bar is "
+        f"{threshold_text(targets['fid'])}, {'met' if fid_met else 'not met'}), and the classifier recognised up to "
+        f"{100 * best_share['recognised_share']:.1f}% of its samples ({epochs(best_share)}; the bar is "
+        f"{100 * targets['recognised_share']:.0f}%, {'met' if share_met else 'not met'}). "
+    )
+    if last is not best_fid and last["fid"] > best_fid["fid"] * 1.1:
+        text += f"By the last checkpoint ({epochs(last)}) its FID had risen again to {last['fid']:.1f}. "
+    first_copies, last_copies = rows[0]["copies"][summary["headline"]], last["copies"][summary["headline"]]
+    most = max(rows, key=lambda r: r["copies"][summary["headline"]])
+    peak = most["copies"][summary["headline"]]
+    if peak == 0:
+        text += f"At no checkpoint did the {criterion_words} flag any of its {n:,} samples"
+    elif first_copies == last_copies == peak:
+        text += f"The {criterion_words} flagged {peak:,} of its {n:,} samples at every checkpoint"
+    else:
+        text += (
+            f"The {criterion_words} flagged {first_copies:,} of its {n:,} samples at the first checkpoint, "
+            f"{last_copies:,} at the last"
+            + (f" and most, {peak:,}, at {epochs(most)}" if peak not in (first_copies, last_copies) else "")
+        )
+    c_t = [r["c_t"] for r in rows if r.get("c_t") is not None]
+    if len(c_t) >= 2:
+        text += f"; Meehan's C_T went from {c_t_text(c_t[0])} to {c_t_text(c_t[-1])}"
+    return text + "."
+
+
+def model_quality_sentence(models: dict[str, dict], reference: dict) -> str:
+    """How good the main models are, against the bars the study set them: `models` maps a family to its score
+    summary (`confident_share`, `fid`) plus the `targets` its model stage records (`recognised_share`, `fid`);
+    `reference` is the real-digit reference (`confident_share`, `fid`). Says plainly which model falls short,
+    because a model that writes poor digits says little about whether good models copy."""
+    shares = [m["confident_share"] for m in models.values()]
+    fids = [m["fid"] for m in models.values()]
+    text = (
+        f"the digit classifier recognises {pct(min(shares))} to {pct(max(shares))} of their samples as a digit with "
+        f"at least 90% confidence (real digits: {pct(reference['confident_share'])}), and their MNIST-FID is "
+        f"{min(fids):.1f} to {max(fids):.1f} (real digits: {reference['fid']:.1f}; lower is better)"
+    )
+    short = {
+        family: m
+        for family, m in models.items()
+        if m["confident_share"] < m["targets"]["recognised_share"] or m["fid"] > m["targets"]["fid"]
+    }
+    if not short:
+        return text + "; each meets the quality bar set for it before its copies were counted"
+    parts = [
+        f"the {MODEL_SUBJECTS.get(family, family)} ({pct(m['confident_share'])} recognised and FID {m['fid']:.1f}, "
+        f"against bars of {100 * m['targets']['recognised_share']:.0f}% and {threshold_text(m['targets']['fid'])})"
+        for family, m in short.items()
+    ]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return text + (
+        f". Not every model reached the quality bar set for it: {listed} {'falls' if len(parts) == 1 else 'fall'} "
+        "short, and better-trained models may behave differently"
+    )

@@ -14,9 +14,9 @@ from mnistmem.experiments.runner import Experiment, Stage, StageContext, run_exp
 #: name -> module, in the order they run.
 REGISTRY: dict[str, str] = {
     "calibration": "mnistmem.experiments.calibration",
+    "training": "mnistmem.experiments.training",
     "main": "mnistmem.experiments.main",
     "census": "mnistmem.experiments.census",
-    "training": "mnistmem.experiments.training",
     "recall": "mnistmem.experiments.recall",
     "size": "mnistmem.experiments.size",
     "duplication": "mnistmem.experiments.duplication",

@@ -46,6 +46,30 @@ def train_stage(ctx: StageContext) -> dict:
     }
 
 
+def sampler_stage(ctx: StageContext) -> dict:
+    """The trained model as the book's samples are drawn from it, small enough to commit: the final checkpoint
+    of the training stage `from` (of the experiment `experiment`, if given) as an exported sampler, its EMA
+    weights with parameters stored in `dtype` (`checkpoints.export_sampler`); and a measurement of what the
+    storage changed: `check_n` samples drawn from the full-precision checkpoint, regenerated from the stored
+    sampler with the same seeds, compared pixel by pixel."""
+    from mnistmem import checkpoints, sampling
+
+    upstream = ctx.config.get("experiment")
+    source = (
+        ctx.upstream(upstream).path(ctx.config["from"], MODEL_DIR)
+        if upstream
+        else ctx.input(ctx.config["from"]) / MODEL_DIR
+    )
+    record = checkpoints.export_sampler(source, ctx.dir / MODEL_DIR, ctx.config["dtype"])
+    check = {"n": ctx.config["check_n"], "seed": ctx.config["seed"], "sampler": ctx.config["sampler"]}
+    images, seeds = draw(checkpoints.load_model(source), check)
+    stored = checkpoints.load_model(ctx.dir / MODEL_DIR)
+    compared = sampling.compare_regenerated(
+        stored, images, seeds, batch_size=sample_batch_size(check), **ctx.config["sampler"]
+    )
+    return {**record, "stored_vs_full_precision": compared, "parameters": stored.sampler_size()[0]}
+
+
 def sample_batch_size(sample_config: dict) -> int:
     """The block size a sample stage used (see `mnistmem.sampling` on why regeneration needs it)."""
     return int(sample_config.get("batch_size", SAMPLE_BATCH))
@@ -325,14 +349,21 @@ def model_stages(scale: str, tag: str, train: dict, n_samples: int, data: dict) 
 
     `train` is a `train_config(...)` dict; `data` its data spec (for the own-training-set share).
     """
-    main = scales.config(scale, "main")
     return [
         Stage(f"train_{tag}", {"train": train}, train_stage),
+        *sampled_stages(scale, tag, f"train_{tag}", train["model"], n_samples, data),
+    ]
+
+
+def sampled_stages(scale: str, tag: str, model_stage: str, family: str, n_samples: int, data: dict) -> list[Stage]:
+    """Draw `n_samples` from the model in `model_stage`'s `model/` folder and score them."""
+    main = scales.config(scale, "main")
+    return [
         Stage(
             f"sample_{tag}",
-            {"from": f"train_{tag}", "n": n_samples, "seed": 1, "sampler": sampler_options(scale, train["model"])},
+            {"from": model_stage, "n": n_samples, "seed": 1, "sampler": sampler_options(scale, family)},
             sample_stage,
-            after=(f"train_{tag}",),
+            after=(model_stage,),
         ),
         Stage(
             f"score_{tag}",

@@ -115,7 +115,7 @@ def storage_stage(ctx: StageContext) -> dict:
             model = name.removeprefix("score_")
             table = result.table(name)
             images, _ = result.samples(f"sample_{model}")
-            parameters, bits = result.sampler_size(f"train_{model}")
+            parameters, bits = result.sampler_size(result.stage(f"sample_{model}")["config"]["from"])
             copied = np.unique(copies.nearest_under(table, copies.HEADLINE)[table.flags[copies.HEADLINE]])
             reproduced_bits = int(sum(png_bits(train[i]) for i in copied))
             groups = clusters(images, ctx.config["radius"], ctx.config["min_cluster"])

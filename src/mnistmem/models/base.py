@@ -90,6 +90,10 @@ class FamilyModel(nn.Module):
     def ema_module(self) -> nn.Module | None:
         return None
 
+    def averaged_weights_loaded(self) -> None:
+        """Called by `checkpoints.load_model` once the EMA weights have replaced the trained ones. A family whose
+        sampler keeps statistics of its own activations (batch norm) re-estimates them here; others do nothing."""
+
     def sampler_size(self) -> tuple[int, int]:
         """(parameters, bits) of the part that draws samples (a GAN's generator, a VAE's decoder, a diffusion
         model's U-Net; the EMA target where there is one): everything consulted when a sample is made, buffers

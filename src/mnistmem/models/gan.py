@@ -16,7 +16,10 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import nn
 
-from mnistmem.models.base import LatentModel, to_model_input
+from mnistmem.models.base import LatentModel, seeded_generator, to_model_input
+
+#: Standing statistics of an averaged generator: this many batches of this many latents, from this seed.
+STANDING_BATCHES, STANDING_BATCH, STANDING_SEED = 20, 500, 12345
 
 
 def generator(nz: int = 100, ngf: int = 64) -> nn.Sequential:
@@ -90,6 +93,31 @@ class GAN(LatentModel):
 
     def ema_module(self) -> nn.Module:
         return self.generator
+
+    @torch.no_grad()
+    def averaged_weights_loaded(self) -> None:
+        """Batch-norm statistics for the averaged generator ("standing statistics", Brock et al. 2019, BigGAN).
+
+        A checkpoint's running means and variances are those of the *training* generator's activations; the EMA
+        weights produce other activations, so with the saved statistics their samples come out washed out or
+        saturated. The statistics are re-estimated as plain averages over `STANDING_BATCHES` batches of latents
+        from a fixed seed: the same checkpoint always gives the same samples."""
+        norms = [m for m in self.generator.modules() if isinstance(m, nn.BatchNorm2d)]
+        momenta = [m.momentum for m in norms]
+        was_training = self.generator.training
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a cumulative average over the batches below
+        self.generator.train()
+        latents = seeded_generator(STANDING_SEED)
+        try:
+            for _ in range(STANDING_BATCHES):
+                z = torch.randn(STANDING_BATCH, self.nz, 1, 1, generator=latents).to(self.device)
+                self.generator(z)
+        finally:
+            for norm, momentum in zip(norms, momenta, strict=True):
+                norm.momentum = momentum
+            self.generator.train(was_training)
 
     @property
     def latent_size(self) -> int:
