@@ -208,7 +208,7 @@ def plan(scale: str) -> list[Stage]:
             f"census_{family}",
             {
                 "experiment": "main",
-                "from": f"model_{family}",
+                "from": f"train_{family}",
                 "n": s["n"][family],
                 "chunk": s["chunk"],
                 "seed": 3,
