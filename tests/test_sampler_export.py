@@ -39,7 +39,8 @@ def test_an_exported_sampler_draws_the_checkpoints_samples_up_to_rounding(gan_ru
     stored = ckpt.load_model(tmp_path / "model")
     assert all(p.dtype == torch.float32 for p in stored.parameters())
     compared = compare_regenerated(stored, images, seeds)
-    assert compared["max_grey_levels"] <= 2  # rounding to 11 significant bits moves a pixel by a grey level at most
+    # rounding to 11 significant bits moves a pixel by a grey level or two at most
+    assert compared["max_grey_levels"] <= 2
     again, _ = sample(ckpt.load_model(tmp_path / "model"), 64, seed=5)
     assert np.array_equal(again, sample(stored, 64, seed=5)[0])  # the stored sampler is deterministic
 

@@ -106,7 +106,12 @@ def write_checkpoint(
     out_dir: Path, step: int, state: dict[str, Any], files: dict[str, dict[str, torch.Tensor]]
 ) -> Path:
     """Atomically create `checkpoints/step_<step>/` holding `state.json` and one safetensors per `files` entry."""
-    final = step_dir(out_dir, step)
+    return write_checkpoint_folder(step_dir(out_dir, step), state, files)
+
+
+def write_checkpoint_folder(final: Path, state: dict[str, Any], files: dict[str, dict[str, torch.Tensor]]) -> Path:
+    """Atomically create (or replace) the checkpoint folder `final`: `state.json`, with the SHA-256 of each
+    tensor file under `files`, and one safetensors per `files` entry."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
     if tmp.exists():
@@ -338,16 +343,7 @@ def export_sampler(checkpoint: str | os.PathLike, target: Path, dtype: str = "fl
         "parameter_dtype": dtype,
     }
     kept = {k: state[k] for k in ("family", "model_kwargs", "config", "step", "device", "precision") if k in state}
-    target = Path(target)
-    tmp = target.parent / f".tmp-{target.name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / MODEL))
-    write_json(tmp / STATE, {**kept, SAMPLER: record, FILES: _file_hashes(tmp, [MODEL])})
-    if target.exists():
-        shutil.rmtree(target)
-    os.rename(tmp, target)
+    write_checkpoint_folder(Path(target), {**kept, SAMPLER: record}, {MODEL: tensors})
     return record
 
 

@@ -357,8 +357,8 @@ def quality_progress_sentence(family: str, summary: dict, criterion_words: str =
     `epochs`, `recognised_share`, `fid`, `copies`, `c_t`) says: the best quality reached and whether it met its
     targets, and how the copies counted by the headline definition moved as quality rose.
 
-    A target counts as met only by the curve's own numbers; the curve's FID is of `n` samples, so the sentence
-    says the 10,000-sample figure of the chapter is the one held to the bar."""
+    A target counts as met here by the curve's own numbers, whose FID is of `n` samples (biased upwards against
+    the chapter's 10,000-sample figure); the chapter's text around the curve says so."""
     rows, targets, n = summary["curve"], summary["targets"], summary["n"]
     subject = MODEL_SUBJECTS.get(family, family)
     if not rows:

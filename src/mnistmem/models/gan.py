@@ -98,10 +98,11 @@ class GAN(LatentModel):
     def averaged_weights_loaded(self) -> None:
         """Batch-norm statistics for the averaged generator ("standing statistics", Brock et al. 2019, BigGAN).
 
-        A checkpoint's running means and variances are those of the *training* generator's activations; the EMA
-        weights produce other activations, so with the saved statistics their samples come out washed out or
-        saturated. The statistics are re-estimated as plain averages over `STANDING_BATCHES` batches of latents
-        from a fixed seed: the same checkpoint always gives the same samples."""
+        A checkpoint's running means and variances are those of the *training* generator's activations, not of
+        the EMA weights' activations; they are re-estimated as plain averages over `STANDING_BATCHES` batches of
+        latents from a fixed seed, so the same checkpoint always gives the same samples. (Measured on the cpu
+        training run, 2,000 samples: at steps 1,000 and 7,000 the MNIST-FID with re-estimated and with saved
+        statistics differs by less than 1; the re-estimate is kept because it is the consistent choice.)"""
         norms = [m for m in self.generator.modules() if isinstance(m, nn.BatchNorm2d)]
         momenta = [m.momentum for m in norms]
         was_training = self.generator.training
