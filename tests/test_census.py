@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnistmem import sampling
+from mnistmem import results, sampling
 from mnistmem.experiments import census, get
 from mnistmem.experiments.runner import run_experiment
 from mnistmem.integrity import sha256_file
@@ -75,3 +75,30 @@ def test_the_committed_census_agrees_with_its_compact_table(smoke_results):
         flagged = result.arrays(stage, census.FLAGGED_FILE)
         assert len(flagged["images"]) == summary["flagged_stored"]
         assert sum(d["samples"] for d in summary["per_digit"]) == summary["n"]
+
+
+def test_the_book_reads_the_census_as_a_table_pairs_a_gallery_and_a_digit_chart(smoke_results, monkeypatch):
+    from mnistmem.book import census as book
+
+    result = results.load("census", "smoke", root=smoke_results)
+    shown, glued = [], {}
+    monkeypatch.setattr(book, "glue", lambda name, value: glued.__setitem__(name, value))
+    monkeypatch.setattr(book, "show_html", shown.append)
+    monkeypatch.setattr(book, "show", lambda fig, caption: shown.append((fig, caption)))
+    ch = {"census": result}
+    book.census_table(ch)
+    families = book.census_families(result)
+    assert families == ["gan", "vae", "diffusion"] and "samples searched" in shown[0]
+    for family in families:
+        summary = result.summary(f"census_{family}")
+        assert glued[f"census_{family}"].startswith(f"Among {summary['n']:,} samples")
+        book.flagged_pairs(ch, family)
+        html_or_note = shown[-1]
+        assert ("mnistmem-pair" in html_or_note) == (summary["flagged_stored"] > 0)
+        book.most_often_nearest(ch, family)
+        fig, caption = shown[-1]
+        assert "nearest to the most" in caption and len(fig.data) == 2
+    book.per_digit_chart(ch)
+    fig, _ = shown[-1]
+    assert len(fig.data) == 1 + len(families)
+    assert all(abs(sum(trace.y) - 100) < 1e-6 for trace in fig.data)  # shares of all samples, digit by digit

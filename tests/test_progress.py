@@ -53,3 +53,23 @@ def test_the_sampler_stage_exports_the_final_checkpoint_and_measures_the_roundin
     assert summary["ema_applied"] and summary["parameter_dtype"] == "float16"
     assert summary["stored_vs_full_precision"]["n"] == 32
     assert summary["stored_vs_full_precision"]["max_grey_levels"] <= 2
+
+
+def test_the_solver_stage_measures_the_diffusion_model_at_each_step_count(smoke_results, monkeypatch):
+    training = results.load("training", "smoke", root=smoke_results)
+    record = training.stage("solver_diffusion")
+    points = record["summary"]["points"]
+    assert [[p["step"], p["solver_steps"]] for p in points] == record["config"]["points"]
+    for point in points:
+        assert 0 <= point["recognised_share"] <= 1 and math.isfinite(point["fid"]) and point["seconds"] >= 0
+    # The curve and this stage draw the same seeds: a point at the curve's solver steps is the curve's row.
+    curve = {r["step"]: r for r in training.summary("curve_diffusion")["curve"]}
+    same = [p for p in points if p["solver_steps"] == training.sampler_steps("curve_diffusion") and p["step"] in curve]
+    for point in same:
+        assert point["fid"] == curve[point["step"]]["fid"]
+    glued = {}
+    monkeypatch.setattr(progress, "glue", lambda name, value: glued.__setitem__(name, value))
+    main = results.load("main", "smoke", root=smoke_results)
+    progress.glue_solver({"training": training, "main": main})
+    assert glued["diffusion_solver"].startswith("Drawn from the final model on the same seeds")
+    assert f"drawn with {main.sampler_steps('sample_diffusion')} steps" in glued["diffusion_solver"]

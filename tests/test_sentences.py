@@ -297,6 +297,23 @@ def test_quality_progress_misses_its_bars_says_so_and_names_a_late_rise():
     assert "fell to 30.0 at its best (9 epochs; the bar is 15, not met)" in text
     assert "the bar is 90%, not met" in text and "risen again to 45.0" in text
     assert "2 of its 2,000 samples at the first checkpoint, 3 at the last and most, 5, at 9 epochs" in text
+    assert "still improving" not in text and "stopped improving" not in text  # a late rise says enough
+
+
+def test_quality_progress_says_whether_a_model_short_of_its_bar_was_still_improving():
+    rising = [
+        (10.0, 0.5, 300.0, 0, 9.0),
+        (20.0, 0.6, 200.0, 0, 8.0),
+        (30.0, 0.7, 150.0, 0, 7.0),
+        (40.0, 0.72, 104.3, 0, 6.4),
+    ]
+    text = sentences.quality_progress_sentence("gan", _curve(rising))
+    assert "still improving when training stopped (its FID went from 150.0 to 104.3 between 30 epochs and 40" in text
+    flat = [(10.0, 0.6, 250.0, 0, 3.0), (30.0, 0.71, 162.0, 0, 1.8), (40.0, 0.71, 159.6, 0, 1.8)]
+    text = sentences.quality_progress_sentence("vae", _curve(flat, {"recognised_share": 0.8, "fid": 50.0}))
+    assert "stopped improving (its FID went from 162.0 to 159.6" in text and "would not reach the bar" in text
+    met = [(10.0, 0.95, 30.0, 0, 1.0), (30.0, 0.95, 12.0, 0, 0.5), (40.0, 0.95, 11.9, 0, 0.4)]
+    assert "improving" not in sentences.quality_progress_sentence("diffusion", _curve(met))
 
 
 def test_quality_progress_no_copies_and_no_checkpoints():
@@ -339,3 +356,50 @@ def test_training_words_come_from_the_recipe_and_the_logged_time():
     assert words.startswith("a loss that weighs") and ", a learning rate that rises" in words
     assert words.endswith(" and gradient clipping")
     assert progress.recipe_words({"model": "vae"}) == "a constant learning rate"
+
+
+def _point(step, solver_steps, fid):
+    return {"step": step, "solver_steps": solver_steps, "fid": fid, "recognised_share": 0.9}
+
+
+def test_solver_steps_blames_the_sampler_only_when_the_final_model_wins_at_more_steps():
+    curve = [{"step": 12_000, "fid": 26.8}, {"step": 20_000, "fid": 36.2}]
+    points = [_point(12_000, 40, 15.1), _point(20_000, 25, 18.7), _point(20_000, 40, 12.7)]
+    text = sentences.solver_steps_sentence(points, curve, curve_steps=15, used_steps=40)
+    assert "36.2 with 15 steps, 18.7 with 25 steps and 12.7 with 40 steps" in text
+    assert "beats the snapshot after 12,000 training steps (12.7 against 15.1)" in text
+    assert "too few steps, not from training longer" in text and text.endswith("drawn with 40 steps.")
+    worse = [_point(12_000, 40, 11.0), _point(20_000, 40, 12.7)]
+    text = sentences.solver_steps_sentence(worse, curve, curve_steps=15, used_steps=40)
+    assert "training longer did make this model worse" in text and "too few steps" not in text
+    alone = sentences.solver_steps_sentence([_point(20_000, 40, 12.7)], [], curve_steps=15, used_steps=40)
+    assert alone.startswith("Drawn from the final model on the same seeds, the MNIST-FID is 12.7 with 40 steps.")
+    assert sentences.solver_steps_sentence([], curve, curve_steps=15, used_steps=40) == ""
+
+
+def _census(count, n, upper, baseline=0.002, excess_low=-0.001, l2=0):
+    return {
+        "n": n,
+        "criteria": [
+            {
+                "criterion": "copy_descriptor",
+                "count": count,
+                "rate_upper_95": upper,
+                "baseline_rate": baseline,
+                "excess_ci_low": excess_low,
+            },
+            {"criterion": "l2", "count": l2, "rate_upper_95": upper, "baseline_rate": 0.0, "excess_ci_low": -0.001},
+        ],
+    }
+
+
+def test_census_sentence_bounds_a_zero_and_calls_an_excess_only_when_its_interval_says_so():
+    none = sentences.census_sentence("gan", _census(0, 1_000_000, 3.84e-6))
+    assert "Among 1,000,000 samples of the GAN" in none and "found no copy" in none
+    assert "at most 0.00038% of its samples" in none and "none lies within the pixel-distance threshold" in none
+    some = sentences.census_sentence("vae", _census(2100, 1_000_000, 0.00219, excess_low=-0.0002, l2=3))
+    assert "counted 2,100 as copies (0.21%; at most 0.22% at 95% confidence)" in some
+    assert "no more than independent handwriting gives" in some and "3 lie within" in some
+    more = sentences.census_sentence("diffusion", _census(900, 50_000, 0.019, excess_low=0.01))
+    assert "more than independent handwriting gives" in more and "no more" not in more
+    assert sentences.bound_pct(0) == "0%" and sentences.bound_pct(4.1e-4) == "0.041%"

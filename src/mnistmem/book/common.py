@@ -49,7 +49,7 @@ def scale_note(result) -> str:
     hardware = device_text(result)
     words = {
         "smoke": "smoke scale: tiny models trained for seconds, for testing only; the numbers mean nothing",
-        "cpu": "cpu scale: small models trained briefly on 2 CPU cores",
+        "cpu": "cpu scale: small models trained on 2 CPU cores",
         "gpu": "gpu scale: the paper scale, on one GPU",
     }
     return f"{words.get(result.scale, result.scale)}; computed on {hardware}"
@@ -113,3 +113,15 @@ def slider_stops(values: np.ndarray, default: float, direction: str) -> np.ndarr
     """About SLIDER_STOPS stops spread over the scores (by quantile), each at a round value, plus the default."""
     quantiles = np.quantile(values, np.linspace(0, 1, SLIDER_STOPS))
     return np.unique(np.append([round_stop(q, direction) for q in quantiles], default))
+
+
+def main_model_quality(main) -> tuple[dict[str, dict], dict]:
+    """({family: its score summary's `confident_share` and `fid`, with the quality `targets` its model stage
+    records}, the real-digit reference summary) of the `main` experiment's models: what
+    `sentences.model_quality_sentence` reads."""
+    models = {}
+    for family in MODEL_NAMES:
+        summary = main.summary(f"score_{family}")
+        targets = main.stage(main.stage(f"sample_{family}")["config"]["from"])["config"].get("quality_targets")
+        models[family] = {"confident_share": summary["confident_share"], "fid": summary["fid"], "targets": targets}
+    return models, main.summary("reference")

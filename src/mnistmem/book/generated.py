@@ -37,7 +37,7 @@ def _glue_model(ch, family: str) -> None:
     glue(f"{family}_samples", summary["n"])
     glue(f"{family}_fid", summary["fid"])
     glue(f"{family}_scale_note", scale_note(result))
-    glue(f"{family}_parameters", result.sampler_size(f"train_{family}")[0])
+    glue(f"{family}_parameters", result.sampler_size(f"model_{family}")[0])
     glue(f"{family}_confident", pct(summary["confident_share"]))
     reference = result.summary("reference")
     glue("real_fid", reference["fid"])

@@ -27,6 +27,7 @@ from mnistmem.book import figures
 from mnistmem.book.common import (
     CRITERION_NAMES,
     MODEL_NOUNS,
+    main_model_quality,
     pct,
     scale_note,
     stage_samples,
@@ -274,7 +275,7 @@ def census(ch, criterion: str) -> Measurement:
             else f"{len(beyond)} of the 3 models produce more copies than independent handwriting does. "
         )
         + f"Trained on {m.numbers['small_training_images']:,} digits, "
-        + _same_architecture(weights_bytes(main, "train_diffusion"), weights_bytes(ch["size"], f"train_{SMALL}"))
+        + _same_architecture(weights_bytes(main, "model_diffusion"), weights_bytes(ch["size"], f"train_{SMALL}"))
         + ": "
         f"{own['count']:,} of {own['n']:,} samples ({pct(own['rate'])}) are copies of its own training digits, "
         f"against {pct(own['baseline_rate'])} of test digits judged against the same "
@@ -367,7 +368,7 @@ def size(ch, criterion: str) -> Measurement:
     main, storage, duplication = ch["main"], ch["storage"], ch["duplication"]
     m = Measurement("size", criterion)
     models = {r["model"]: r for r in storage.summary("storage")["models"]}
-    full_images, full_bytes = training_bytes(main, "train_diffusion")
+    full_images, full_bytes = training_bytes(main, "model_diffusion")
     m.numbers.update(full_training_images=full_images, full_training_bytes=full_bytes)
     for f in FULL_MODELS:
         m.numbers[f"full_{f}_weights_bytes"] = models[f]["weight_bits"] // 8
@@ -636,7 +637,7 @@ def measure(ch, test: LegalTest | str, criterion: str = HEADLINE) -> Measurement
 def glue_numbers(ch) -> None:
     """Glue what the prose quotes: one sentence per legal test under the headline definition, the sizes for the
     size argument, the extraction search, and the scale note."""
-    from mnistmem.book.sentences import extraction_sentence
+    from mnistmem.book.sentences import extraction_sentence, model_quality_sentence
 
     done: dict[str, Measurement] = {}
     for test in LEGAL_TESTS:
@@ -660,15 +661,7 @@ def glue_numbers(ch) -> None:
     storage = ch["storage"]
     models, config = storage.summary("storage")["models"], storage.stage("storage")["config"]
     glue("law_extraction", extraction_sentence(models, config))
-    main = ch["main"]
-    fids = [main.summary(f"score_{f}")["fid"] for f in FULL_MODELS]
-    shares = [main.summary(f"score_{f}")["confident_share"] for f in FULL_MODELS]
-    glue(
-        "law_quality",
-        f"the digit classifier recognises {pct(min(shares))} to {pct(max(shares))} of their samples (real digits: "
-        f"{pct(main.summary('reference')['confident_share'])}), and their MNIST-FID is {min(fids):.0f} to "
-        f"{max(fids):.0f} (real digits: {main.summary('reference')['fid']:.1f})",
-    )
+    glue("law_quality", model_quality_sentence(*main_model_quality(ch["main"])))
     scales = sorted({ch[e].scale for e in EXPERIMENTS})
     glue(
         "law_scale_note",

@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 from mnistmem.book import figures
 from mnistmem.book.common import HEADLINE_WORDS, MODEL_NAMES, MODEL_SUBJECTS, pct, scale_note
 from mnistmem.book.display import glue, show
-from mnistmem.book.sentences import quality_progress_sentence
+from mnistmem.book.sentences import quality_progress_sentence, solver_steps_sentence
 
 FAMILIES = ("gan", "vae", "diffusion")
 
@@ -145,3 +145,18 @@ def duration_words(hours: float) -> str:
 def glue_training(ch, family: str) -> None:
     """`<family>_training`: how the model was trained (`training_sentence`)."""
     glue(f"{family}_training", training_sentence(ch, family))
+
+
+def glue_solver(ch) -> None:
+    """`diffusion_solver`: what more denoising steps did for the diffusion model (`solver_steps_sentence`), from
+    the `training` experiment's solver_diffusion stage, beside its curve and the steps `main` samples with."""
+    result = ch["training"]
+    glue(
+        "diffusion_solver",
+        solver_steps_sentence(
+            result.summary("solver_diffusion")["points"],
+            result.summary("curve_diffusion")["curve"],
+            curve_steps=result.sampler_steps("curve_diffusion"),
+            used_steps=ch["main"].sampler_steps("sample_diffusion"),
+        ),
+    )

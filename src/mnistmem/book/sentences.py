@@ -381,6 +381,8 @@ def quality_progress_sentence(family: str, summary: dict, criterion_words: str =
     )
     if last is not best_fid and last["fid"] > best_fid["fid"] * 1.1:
         text += f"By the last checkpoint ({epochs(last)}) its FID had risen again to {last['fid']:.1f}. "
+    elif not (fid_met and share_met) and len(rows) >= 3:
+        text += _trend_words(rows, epochs)
     first_copies, last_copies = rows[0]["copies"][summary["headline"]], last["copies"][summary["headline"]]
     most = max(rows, key=lambda r: r["copies"][summary["headline"]])
     peak = most["copies"][summary["headline"]]
@@ -398,6 +400,28 @@ def quality_progress_sentence(family: str, summary: dict, criterion_words: str =
     if len(c_t) >= 2:
         text += f"; Meehan's C_T went from {c_t_text(c_t[0])} to {c_t_text(c_t[-1])}"
     return text + "."
+
+
+#: Over the last quarter of a curve, an FID that fell by more than this share was still improving; by less
+#: than `FLAT_SHARE`, it had stopped.
+STILL_IMPROVING_SHARE = 0.10
+FLAT_SHARE = 0.03
+
+
+def _trend_words(rows: list[dict], epochs) -> str:
+    """Whether a curve that missed its bar was still improving when training stopped: its FID over the last
+    quarter of its epochs (from the first checkpoint at or after three quarters of the final epoch count)."""
+    last = rows[-1]
+    start = next(r for r in rows if r["epochs"] >= 0.75 * last["epochs"])
+    if start is last:
+        start = rows[-2]
+    change = f"its FID went from {start['fid']:.1f} to {last['fid']:.1f} between {epochs(start)} and {epochs(last)}"
+    drop = (start["fid"] - last["fid"]) / start["fid"]
+    if drop > STILL_IMPROVING_SHARE:
+        return f"It was still improving when training stopped ({change}): more training would bring it closer. "
+    if drop < FLAT_SHARE:
+        return f"It had stopped improving ({change}): more of the same training would not reach the bar. "
+    return f"It was improving only slowly when training stopped ({change}). "
 
 
 def model_quality_sentence(models: dict[str, dict], reference: dict) -> str:
@@ -429,3 +453,84 @@ def model_quality_sentence(models: dict[str, dict], reference: dict) -> str:
         f". Not every model reached the quality bar set for it: {listed} {'falls' if len(parts) == 1 else 'fall'} "
         "short, and better-trained models may behave differently"
     )
+
+
+def solver_steps_sentence(points: list[dict], curve_rows: list[dict], curve_steps: int, used_steps: int) -> str:
+    """What the diffusion model's solver-step measurement says (`training`'s solver_diffusion stage: `points`
+    rows with `step`, `solver_steps`, `fid`, `recognised_share`, drawn on the curve's seeds), beside the curve
+    drawn with `curve_steps` (`curve_rows`); `used_steps`: the steps the chapter's samples are drawn with.
+
+    The rule: the final checkpoint's FID at each step count measured; then, where an earlier checkpoint was
+    measured at the same (largest) step count, which of the two is better there. Only when the final one is
+    better does the sentence blame the curve's rise on the sampler; otherwise it says longer training hurt."""
+    if not points:
+        return ""
+    final_step = max(p["step"] for p in points)
+    curve_final = next((r for r in curve_rows if r["step"] == final_step), None)
+    finals = sorted((p for p in points if p["step"] == final_step), key=lambda p: p["solver_steps"])
+    measured = ([(curve_steps, curve_final["fid"])] if curve_final else []) + [
+        (p["solver_steps"], p["fid"]) for p in finals if p["solver_steps"] != curve_steps
+    ]
+    measured.sort()
+    listed = [f"{fid:.1f} with {steps} steps" for steps, fid in measured]
+    listing = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " and " + listed[-1]
+    text = f"Drawn from the final model on the same seeds, the MNIST-FID is {listing}"
+    top = finals[-1]
+    earlier = [p for p in points if p["step"] != final_step and p["solver_steps"] == top["solver_steps"]]
+    if earlier:
+        other = min(earlier, key=lambda p: p["fid"])
+        at = f"at {top['solver_steps']} steps"
+        if top["fid"] < other["fid"]:
+            text += (
+                f"; {at}, the final model also beats the snapshot after {other['step']:,} training steps "
+                f"({top['fid']:.1f} against {other['fid']:.1f}). The rise along the chart came from drawing with "
+                "too few steps, not from training longer"
+            )
+        else:
+            text += (
+                f"; even {at}, the snapshot after {other['step']:,} training steps scores better "
+                f"({other['fid']:.1f} against {top['fid']:.1f}): training longer did make this model worse"
+            )
+    return text + f". This chapter's samples are drawn with {used_steps} steps."
+
+
+def bound_pct(rate: float) -> str:
+    """A small share with two significant digits, so that a 95% bound of a million samples reads as what it is:
+    "0.00038%", "0.041%", "1.2%"."""
+    return f"{100 * rate:.2g}%" if rate > 0 else "0%"
+
+
+def census_sentence(family: str, summary: dict) -> str:
+    """What one model's census says (a `census` stage summary: `n`, `criteria` rows with `count`,
+    `rate_upper_95`, `baseline_rate`, `excess_ci_low`, and `census`): the headline definition's count with the
+    most its rate can be at 95%, against the false-alarm rate on independent test digits, and the pixel-distance
+    count. A count above the test digits' is called an excess only when its interval says so."""
+    from mnistmem.copies import HEADLINE
+
+    by = {row["criterion"]: row for row in summary["criteria"]}
+    head, n = by[HEADLINE], summary["n"]
+    subject = MODEL_SUBJECTS.get(family, family)
+    if head["count"] == 0:
+        text = (
+            f"Among {n:,} samples of the {subject}, the {HEADLINE_WORDS} found no copy: at 95% confidence, at most "
+            f"{bound_pct(head['rate_upper_95'])} of its samples are copies by that definition"
+        )
+    else:
+        text = (
+            f"Among {n:,} samples of the {subject}, the {HEADLINE_WORDS} counted {head['count']:,} as copies "
+            f"({bound_pct(head['count'] / n)}; at most {bound_pct(head['rate_upper_95'])} at 95% confidence), "
+            f"against {pct(head['baseline_rate'])} of independent test digits"
+        )
+        text += (
+            ": more than independent handwriting gives"
+            if head["excess_ci_low"] > 0
+            else ", no more than independent handwriting gives"
+        )
+    if "l2" in by:
+        l2 = by["l2"]
+        text += (
+            f"; {l2['count']:,} lie within the pixel-distance threshold"
+            if l2["count"]
+            else "; none lies within the pixel-distance threshold"
+        )
+    return text + "."

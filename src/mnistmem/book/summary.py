@@ -13,6 +13,7 @@ from mnistmem.book.common import (
     MODEL_SUBJECTS,
     device_text,
     html_table,
+    main_model_quality,
     model_name,
     pct,
     scale_note,
@@ -22,6 +23,7 @@ from mnistmem.book.scale import scored_tags, smallest_sizes
 from mnistmem.book.sentences import (
     c_t_summary,
     extraction_sentence,
+    model_quality_sentence,
     overall_answer,
     regeneration_sentence,
     unlearning_conclusion,
@@ -97,12 +99,15 @@ def findings(ch) -> None:
         summary = main.summary(f"score_{family}")
         by = {r["criterion"]: r for r in summary["criteria"]}
         baseline = by[HEADLINE]["baseline_rate"]
+        train = main.stage(main.stage(f"sample_{family}")["config"]["from"])["config"].get("train", {})
+        passes = f" for {train['steps'] * train['batch_size'] / 60_000:.0f} passes" if "steps" in train else ""
         rows.append(
             [
-                f"{MODEL_NAMES[family]} trained on all 60,000 digits",
+                f"{MODEL_NAMES[family]} trained on all 60,000 digits{passes}",
                 f"{by[HEADLINE]['count']:,} of {summary['n']:,} samples are copies by the "
                 f"{CRITERION_NAMES[HEADLINE]}; "
-                f"{by['l2']['count']:,} lie within the pixel-distance threshold",
+                f"{by['l2']['count']:,} lie within the pixel-distance threshold (the classifier recognises "
+                f"{pct(summary['confident_share'])} of the samples; MNIST-FID {summary['fid']:.1f})",
                 f"chapter {3 + ('gan', 'vae', 'diffusion').index(family)}",
             ]
         )
@@ -125,13 +130,11 @@ def findings(ch) -> None:
                 "chapter 6",
             ]
         )
-    shares = [main.summary(f"score_{family}")["confident_share"] for family in ("gan", "vae", "diffusion")]
     glue(
         "findings_caveat",
-        f"All of this is at the {main.scale} scale. The digit classifier recognises {pct(min(shares))} to "
-        f"{pct(max(shares))} of the main models' samples as a digit with at least 90% confidence, against "
-        f"{pct(main.summary('reference')['confident_share'])} of real training digits: these are small models "
-        "trained briefly, and better-trained models may behave differently.",
+        f"All of this is at the {main.scale} scale, with small models. For the three main models, "
+        + model_quality_sentence(*main_model_quality(main))
+        + ".",
     )
     show_html(
         html_table(
@@ -191,11 +194,16 @@ def conclusions(ch) -> None:
         small_copies = small["ratio_low"] > next(
             r["baseline_rate"] for r in diffusion_main if r["criterion"] == HEADLINE
         )
+        same = main.sampler_size(main.stage("sample_diffusion")["config"]["from"]) == ch["size"].sampler_size(
+            ch["size"].stage(f"sample_diffusion_{small['n']}")["config"]["from"]
+        )
         if small_copies and not main_copies:
             contrast = (
-                f"The same diffusion architecture emitted no copies when trained on 60,000 digits and did when trained "
-                f"on {small['n']:,}: whether a model emits copies is a property of a particular model and its "
-                'training, not of "generative models" as such.'
+                ("The same diffusion architecture" if same else "A diffusion model of the same design")
+                + " emitted no copies when trained on 60,000 digits, and "
+                + ("did" if same else "a smaller one did")
+                + f" when trained on {small['n']:,}: whether a model emits copies is a property of a particular "
+                'model and its training, not of "generative models" as such.'
             )
         elif small_copies and main_copies:
             contrast = "The diffusion model emitted copies both when trained on 60,000 digits and on fewer."
@@ -243,4 +251,27 @@ def conclusions(ch) -> None:
         f"or more different seeds, and {sum(r['identical'] for r in regenerated)} of {len(regenerated)} copies "
         "regenerated from their stored seed alone on the machine that drew them came out identical, bit for bit. "
         + regeneration_sentence(ch["randomness"]),
+    )
+
+
+def limits(ch) -> None:
+    """`limits_models`: how big and how well trained the models are, from the results (chapter 10's limits)."""
+    main, training = ch["main"], ch["training"]
+    hours = [
+        training.summary(f"curve_{family}")["curve"][-1].get("train_hours")
+        for family in ("gan", "vae", "diffusion")
+        if f"curve_{family}" in training.manifest["stages"]
+    ]
+    hours = [h for h in hours if h]
+    trained = (
+        f"The three main models were trained for {min(hours):.1f} to {max(hours):.1f} hours on two processor cores"
+        if hours
+        else "The three main models were trained on two processor cores"
+    )
+    glue(
+        "limits_models",
+        f"{trained}; {model_quality_sentence(*main_model_quality(main))}. The models of the other experiments "
+        "(smaller training sets, planted duplicates, unlearning) are smaller still and were trained for minutes. How "
+        "copying changes with a model's size is not measured here, and how it changes with training time only along "
+        "the main models' own training (chapters 3 to 5).",
     )

@@ -26,6 +26,7 @@ import numpy as np
 
 from mnistmem.experiments import scales
 from mnistmem.experiments.runner import Experiment, Stage, StageContext
+from mnistmem.experiments.stages import sampler_options
 from mnistmem.training import TrainingPaused
 
 FAMILIES = ("gan", "vae", "diffusion")
@@ -202,17 +203,16 @@ def census_stage(ctx: StageContext) -> dict:
 
 def plan(scale: str) -> list[Stage]:
     s = scales.config(scale, "census")
-    sampler = scales.config(scale, "main")["sampler"]
     return [
         Stage(
             f"census_{family}",
             {
                 "experiment": "main",
-                "from": f"train_{family}",
+                "from": f"model_{family}",
                 "n": s["n"][family],
-                "chunk": s["chunk"],
+                "chunk": s["chunk"][family],
                 "seed": 3,
-                "sampler": sampler if family == "diffusion" else {},
+                "sampler": sampler_options(scale, family, trained=True),
             },
             census_stage,
         )

@@ -14,7 +14,8 @@ import numpy as np
 
 from mnistmem.experiments import scales
 from mnistmem.experiments.runner import Experiment, Stage, StageContext
-from mnistmem.experiments.stages import model_stages, train_config
+from mnistmem.experiments.stages import sampled_stages, sampler_options, sampler_stage, train_config
+from mnistmem.experiments.training import TARGETS
 
 FAMILIES = ("gan", "vae", "diffusion")
 
@@ -44,10 +45,23 @@ def reference_stage(ctx: StageContext) -> dict:
 
 
 def plan(scale: str) -> list[Stage]:
+    """The reference, then for each family: its model (the `training` experiment's final checkpoint, exported
+    as a sampler small enough to commit), `n_samples` drawn from it, and their scores."""
     n_samples = scales.config(scale, "main")["n_samples"]
     stages = [Stage("reference", {"n": n_samples, "seed": 0}, reference_stage)]
     for family in FAMILIES:
-        stages += model_stages(scale, family, train_config(scale, family, data={}), n_samples, data={})
+        model = {
+            "experiment": "training",
+            "from": f"train_{family}",
+            "train": train_config(scale, family, data={}, section="training"),
+            "dtype": "float16",
+            "check_n": 256,
+            "seed": 4,
+            "sampler": sampler_options(scale, family, trained=True),
+            "quality_targets": TARGETS[family],
+        }
+        stages.append(Stage(f"model_{family}", model, sampler_stage))
+        stages += sampled_stages(scale, family, f"model_{family}", family, n_samples, data={}, trained=True)
     return stages
 
 
@@ -55,5 +69,5 @@ EXPERIMENT = Experiment(
     name="main",
     question="Do a GAN, a VAE and a diffusion model trained on all 60,000 digits emit copies of training images?",
     plan=plan,
-    requires=("calibration",),
+    requires=("calibration", "training"),
 )

@@ -49,7 +49,7 @@ _VAE_CPU_RECIPE = {
 #: training": the average sits near the centre of the orbit the adversarial game makes the weights circle).
 _GAN_CPU_RECIPE = {
     "model_kwargs": {"ngf": 64, "ndf": 64},
-    "steps": 14_000,
+    "steps": 20_000,
     "batch_size": 128,
     "lr": 2e-4,
     "ema": 0.999,
@@ -77,10 +77,20 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             },
             "gan": {"model_kwargs": _GAN_SMALL, "steps": 10, "batch_size": 16, "ema": 0.9, "keep_every": 5},
         },
-        "main": {"n_samples": 200, "cells": 10, "cells_fit": 3000, "sampler": {"steps": 4}},
-        "census": {"n": {"gan": 640, "vae": 640, "diffusion": 128}, "chunk": 256},
+        "main": {
+            "n_samples": 200,
+            "cells": 10,
+            "cells_fit": 3000,
+            "sampler": {"steps": 4},
+            "trained_sampler": {"steps": 6},
+        },
+        "census": {
+            "n": {"gan": 640, "vae": 640, "diffusion": 128},
+            "chunk": {"gan": 256, "vae": 256, "diffusion": 128},
+        },
         "recall": {"images": 20, "texture_bank": 50},
         "training_curve": {"n_samples": 64},
+        "training_solver": {"n_samples": 64, "points": [[10, 4], [10, 6]]},
         "size": {"sizes": {"gan": [100, 1000], "diffusion": [100]}, "n_samples": 100, "keep_every": 10},
         "duplication": {"n": 300, "canaries": [1, 10, 100], "n_samples": 100, "steps": 20},
         "unlearning": {
@@ -112,16 +122,27 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         # Models trained to MNIST quality, with kept checkpoints for the quality curve; `main` moves to them
         # once they are finished.
         "training": {"diffusion": _DIFFUSION_CPU_RECIPE, "vae": _VAE_CPU_RECIPE, "gan": _GAN_CPU_RECIPE},
-        "main": {"n_samples": 10_000, "cells": 50, "sampler": {"steps": 15}},
-        # A million samples of each model whose weights are committed (the VAE's are not yet), searched
-        # exactly in chunks that resume; the models issue moves this to the trained models once they exist.
-        # Budget, from the committed main stages on the AMX Xeon (2 threads): drawing and scoring 10,000 GAN
-        # samples takes ~45 s, so a million ~75 min; 50,000 diffusion samples (15 DPM-Solver steps) ~45 min to
-        # draw and ~7 min to score. Run in sittings: `--only census --minutes 85`.
-        "census": {"n": {"gan": 1_000_000, "diffusion": 50_000}, "chunk": 50_048},
+        # `sampler`: the diffusion models every experiment trains (size, duplication, unlearning...) are sampled
+        # with 15 DPM-Solver++ steps. `trained_sampler`: the trained diffusion model of `training`, which `main`
+        # and the census sample, needs more: measured on its final checkpoint (`training`'s solver_diffusion
+        # stage, 2,000 samples) MNIST-FID 36.2 at 15 steps, 12.7 at 40.
+        "main": {"n_samples": 10_000, "cells": 50, "sampler": {"steps": 15}, "trained_sampler": {"steps": 40}},
+        # A million samples of the GAN and of the VAE, 50,000 of the diffusion model, searched exactly in chunks
+        # that resume. Budget, from the main stages on the AMX Xeon (2 threads): drawing and scoring 10,000 GAN
+        # or VAE samples takes ~50 s, so a million ~80 min each; the trained diffusion model draws ~6 samples/s
+        # at 40 DPM-Solver++ steps, so 50,000 take ~2.3 h, plus ~7 min to score. Run in sittings:
+        # `--only census --minutes 85`. A chunk (a multiple of the census's sampling block of 128) is the unit a
+        # sitting stops after: ~4 min of GAN or VAE, ~15 min of diffusion samples.
+        "census": {
+            "n": {"gan": 1_000_000, "vae": 1_000_000, "diffusion": 50_000},
+            "chunk": {"gan": 50_048, "vae": 50_048, "diffusion": 5_120},
+        },
         "recall": {"images": 1000, "texture_bank": 1000},
         # 2,000 samples per checkpoint; the diffusion model (~19 samples/s) every 4,000 steps of its 20,000
         "training_curve": {"n_samples": 2000, "every": {"diffusion": 4000}},
+        # The diffusion model's best checkpoint along the curve (12,000 steps) and its final one at more solver
+        # steps than the curve's 15, on the curve's seeds.
+        "training_solver": {"n_samples": 2000, "points": [[12_000, 40], [20_000, 25], [20_000, 40]]},
         "size": {
             # Each size is a full training, so the cpu scale keeps few: the GAN at 100, 1,000 and 10,000 digits,
             # the diffusion model (six times slower per step) at 100 only; 60,000 is the `main` experiment.
@@ -165,10 +186,15 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "vae": {**_VAE_CPU_RECIPE, "steps": 40_000, "keep_every": 5000},
             "gan": {**_GAN_CPU_RECIPE, "steps": 40_000, "keep_every": 5000},
         },
-        "main": {"n_samples": 100_000, "cells": 50, "sampler": {}},
-        "census": {"n": {"gan": 1_000_000, "vae": 1_000_000, "diffusion": 100_000}, "chunk": 100_096},
+        # trained_sampler: the cpu scale's measured choice; measure again on the GPU model (training_solver).
+        "main": {"n_samples": 100_000, "cells": 50, "sampler": {}, "trained_sampler": {"steps": 40}},
+        "census": {
+            "n": {"gan": 1_000_000, "vae": 1_000_000, "diffusion": 100_000},
+            "chunk": {"gan": 100_096, "vae": 100_096, "diffusion": 100_096},
+        },
         "recall": {"images": 1000, "texture_bank": 1000},
         "training_curve": {"n_samples": 10_000},
+        "training_solver": {"n_samples": 10_000, "points": [[30_000, 20], [30_000, 40], [30_000, 60]]},
         "size": {
             "sizes": {"gan": [100, 300, 1000, 3000, 10_000], "diffusion": [100, 300, 1000, 3000, 10_000]},
             "n_samples": 10_000,

@@ -339,9 +339,13 @@ def checkpoint_curve_stage(ctx: StageContext) -> dict:
     return {"curve": rows, "chance": len(own) / len(train)}
 
 
-def sampler_options(scale: str, family: str) -> dict:
-    """The sampler settings at `scale` (only the diffusion model has any: solver steps)."""
-    return dict(scales.config(scale, "main")["sampler"]) if family == "diffusion" else {}
+def sampler_options(scale: str, family: str, trained: bool = False) -> dict:
+    """The sampler settings at `scale` (only the diffusion model has any: solver steps): those of the models the
+    experiments train, or (`trained`) those of the `training` experiment's model, which `main` and the census
+    sample and which needs more solver steps (measured: `training`'s solver_diffusion stage)."""
+    if family != "diffusion":
+        return {}
+    return dict(scales.config(scale, "main")["trained_sampler" if trained else "sampler"])
 
 
 def model_stages(scale: str, tag: str, train: dict, n_samples: int, data: dict) -> list[Stage]:
@@ -355,13 +359,16 @@ def model_stages(scale: str, tag: str, train: dict, n_samples: int, data: dict) 
     ]
 
 
-def sampled_stages(scale: str, tag: str, model_stage: str, family: str, n_samples: int, data: dict) -> list[Stage]:
-    """Draw `n_samples` from the model in `model_stage`'s `model/` folder and score them."""
+def sampled_stages(
+    scale: str, tag: str, model_stage: str, family: str, n_samples: int, data: dict, trained: bool = False
+) -> list[Stage]:
+    """Draw `n_samples` from the model in `model_stage`'s `model/` folder and score them (`trained`: the
+    `training` experiment's model, with its sampler settings)."""
     main = scales.config(scale, "main")
     return [
         Stage(
             f"sample_{tag}",
-            {"from": model_stage, "n": n_samples, "seed": 1, "sampler": sampler_options(scale, family)},
+            {"from": model_stage, "n": n_samples, "seed": 1, "sampler": sampler_options(scale, family, trained)},
             sample_stage,
             after=(model_stage,),
         ),
