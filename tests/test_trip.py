@@ -91,13 +91,13 @@ def _reproduce(root, monkeypatch, *extra: str) -> int:
     parser = argparse.ArgumentParser()
     reproduce.add_arguments(parser)
     return reproduce.run(
-        parser.parse_args(["--scale", "smoke", "--only", "calibration", "main", "--no-progress", *extra])
+        parser.parse_args(["--scale", "smoke", "--only", "calibration", "training", "main", "--no-progress", *extra])
     )
 
 
 @pytest.mark.slow
 def test_two_time_boxed_loans_with_pack_and_unpack_end_like_one_run(tmp_path, monkeypatch, smoke_results):
-    """Loan 1 runs out of time in a training (exit 3) and packs; the results travel back and are unpacked
+    """Loan 1 runs out of time in a training of the `training` experiment (exit 3) and packs; the results travel back and are unpacked
     into a fresh folder, where loan 2 finishes. Samples and scores equal those of one uninterrupted run."""
     from mnistmem import results
 
