@@ -103,20 +103,19 @@ def findings(ch) -> None:
         passes = f" for {train['steps'] * train['batch_size'] / 60_000:.0f} passes" if "steps" in train else ""
         rows.append(
             [
-                f"{MODEL_NAMES[family]} trained on all 60,000 digits{passes}",
+                f"{MODEL_NAMES[family]} trained on all 60,000 digits{passes} "
+                f"(chapter {3 + ('gan', 'vae', 'diffusion').index(family)})",
                 f"{by[HEADLINE]['count']:,} of {summary['n']:,} samples are copies by the "
                 f"{CRITERION_NAMES[HEADLINE]}; "
                 f"{by['l2']['count']:,} lie within the pixel-distance threshold (the classifier recognises "
                 f"{pct(summary['confident_share'])} of the samples; MNIST-FID {summary['fid']:.1f})",
-                f"chapter {3 + ('gan', 'vae', 'diffusion').index(family)}",
             ]
         )
     for _, point in sorted(smallest_sizes(ch).items()):
         rows.append(
             [
-                f"{MODEL_NAMES[point['family']]} trained on {point['n']:,} digits",
+                f"{MODEL_NAMES[point['family']]} trained on {point['n']:,} digits (chapter 6)",
                 f"{pct(point['ratio_rate'])} of {point['samples']:,} samples are copies by the {HEADLINE_WORDS}",
-                "chapter 6",
             ]
         )
     duplication = ch["duplication"]
@@ -124,10 +123,9 @@ def findings(ch) -> None:
         top = max(duplication.summary(f"reproduction_{family}")["canaries"], key=lambda r: r["count"])
         rows.append(
             [
-                f"{MODEL_NAMES[family]}, a glyph planted {top['count']:,} times",
+                f"{MODEL_NAMES[family]}, a glyph planted {top['count']:,} times (chapter 6)",
                 f"{top['reproduced']:,} of {top['n']:,} samples are copies of it by the {HEADLINE_WORDS}, "
                 f"judged against the model's own training set (closest pixel distance {top['closest_distance']:.2f})",
-                "chapter 6",
             ]
         )
     glue(
@@ -138,7 +136,7 @@ def findings(ch) -> None:
     )
     show_html(
         html_table(
-            ["what was measured", "result", "where"],
+            ["what was measured (where)", "result"],
             rows,
             f"The main measurements ({scale_note(main)}). The {HEADLINE_WORDS} calls {pct(baseline)} of "
             "independent test digits copies; chapter 2 shows what it and the other definitions miss.",
