@@ -97,8 +97,9 @@ def _reproduce(root, monkeypatch, *extra: str) -> int:
 
 @pytest.mark.slow
 def test_two_time_boxed_loans_with_pack_and_unpack_end_like_one_run(tmp_path, monkeypatch, smoke_results):
-    """Loan 1 runs out of time in a training of the `training` experiment (exit 3) and packs; the results travel back and are unpacked
-    into a fresh folder, where loan 2 finishes. Samples and scores equal those of one uninterrupted run."""
+    """Loan 1 runs out of time in a training of the `training` experiment (exit 3) and packs; the results travel
+    back and are unpacked into a fresh folder, where loan 2 finishes. Samples and scores equal those of one
+    uninterrupted run."""
     from mnistmem import results
 
     assert _reproduce(tmp_path / "loan1", monkeypatch, "--minutes", "0.0001") == 3
