@@ -115,6 +115,12 @@ def slider_stops(values: np.ndarray, default: float, direction: str) -> np.ndarr
     return np.unique(np.append([round_stop(q, direction) for q in quantiles], default))
 
 
+def model_stage_config(result, sample_stage: str) -> dict:
+    """The config of the stage whose model a sample stage drew from (a training stage, or a `model_*` stage that
+    exported a trained model): its `train` config and, for `main`'s models, their `quality_targets`."""
+    return result.stage(result.stage(sample_stage)["config"]["from"])["config"]
+
+
 def main_model_quality(main) -> tuple[dict[str, dict], dict]:
     """({family: its score summary's `confident_share` and `fid`, with the quality `targets` its model stage
     records}, the real-digit reference summary) of the `main` experiment's models: what
@@ -122,6 +128,6 @@ def main_model_quality(main) -> tuple[dict[str, dict], dict]:
     models = {}
     for family in MODEL_NAMES:
         summary = main.summary(f"score_{family}")
-        targets = main.stage(main.stage(f"sample_{family}")["config"]["from"])["config"].get("quality_targets")
+        targets = model_stage_config(main, f"sample_{family}").get("quality_targets")
         models[family] = {"confident_share": summary["confident_share"], "fid": summary["fid"], "targets": targets}
     return models, main.summary("reference")

@@ -15,6 +15,7 @@ from mnistmem.book.common import (
     html_table,
     main_model_quality,
     model_name,
+    model_stage_config,
     pct,
     scale_note,
 )
@@ -99,7 +100,7 @@ def findings(ch) -> None:
         summary = main.summary(f"score_{family}")
         by = {r["criterion"]: r for r in summary["criteria"]}
         baseline = by[HEADLINE]["baseline_rate"]
-        train = main.stage(main.stage(f"sample_{family}")["config"]["from"])["config"].get("train", {})
+        train = model_stage_config(main, f"sample_{family}").get("train", {})
         passes = f" for {train['steps'] * train['batch_size'] / 60_000:.0f} passes" if "steps" in train else ""
         rows.append(
             [
