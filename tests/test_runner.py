@@ -318,3 +318,25 @@ def test_every_committed_result_was_made_by_this_code_s_plan():
         )
         checked += 1
     assert checked >= 5
+
+
+def test_a_stage_paused_at_its_time_budget_records_the_time_of_every_sitting(tmp_path):
+    """`--minutes` sittings: the finished record's wall time is the sum over the paused sittings and the last."""
+    import time
+
+    from mnistmem.training import TrainingPaused
+
+    def slow(ctx):
+        marker = ctx.scratch / "sat-once"
+        time.sleep(0.3)
+        if not marker.exists():
+            marker.write_text("")
+            raise TrainingPaused(ctx.dir, 1, 2)
+        return {}
+
+    toy = Experiment(name="slow", question="?", plan=lambda scale: [Stage("slow", {}, slow)])
+    with pytest.raises(TrainingPaused):
+        run_experiment(toy, "smoke", root=tmp_path, log=lambda _: None)
+    record = run_experiment(toy, "smoke", root=tmp_path, log=lambda _: None)["stages"]["slow"]
+    assert record["sittings"] == 2
+    assert record["wall_seconds"] >= 0.6, "the paused sitting's time was not counted"

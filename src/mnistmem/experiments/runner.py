@@ -33,6 +33,8 @@ from mnistmem.paths import results_dir
 from mnistmem.results import SCRATCH, STAGE_FILE
 
 MANIFEST_SCHEMA = 1
+#: In a stage's scratch folder: the wall seconds of each sitting that paused at a time budget (`--minutes`).
+SITTINGS_FILE = "sittings.json"
 #: Stage folders are `<stage name>-<12 hex digits>`; a stage's `scratch/` subfolder is never committed.
 _STAGE_FOLDER = re.compile(r"^[A-Za-z0-9_]+-[0-9a-f]{12}$")
 
@@ -135,6 +137,8 @@ def run_experiment(
 
 
 def _run_locked(experiment, scale, root, out, progress, log, only, deadline, rerun=()) -> dict[str, Any] | None:
+    from mnistmem.training import TrainingPaused  # imports torch: only when a plan is run
+
     upstream = _upstream_digest(experiment, scale, root)
     out.mkdir(parents=True, exist_ok=True)
     stages = experiment.plan(scale)
@@ -193,14 +197,21 @@ def _run_locked(experiment, scale, root, out, progress, log, only, deadline, rer
                 deadline=deadline,
             )
             tick = time.perf_counter()
-            summary = stage.run(context) or {}
+            try:
+                summary = stage.run(context) or {}
+            except TrainingPaused:
+                _log_sitting(context.scratch, time.perf_counter() - tick)
+                raise
+            earlier = _earlier_sittings(folder)
             record = {
                 "stage": stage.name,
                 "hash": digest,
                 "config": stage.config,
                 "after": list(stage.after),
                 "summary": summary,
-                "wall_seconds": round(time.perf_counter() - tick, 3),
+                # every sitting that ended at a time budget, and this last one (a killed sitting is not counted)
+                "wall_seconds": round(sum(earlier) + time.perf_counter() - tick, 3),
+                "sittings": len(earlier) + 1,
                 "finished": provenance.now(),
                 # per stage: a rerun elsewhere keeps finished stages, so the manifest's machine may not be theirs
                 "hardware": _hardware(),
@@ -256,6 +267,24 @@ def _upstream_digest(experiment: Experiment, scale: str, root: Path) -> list[str
             raise results.ResultError(f"experiment {experiment.name!r} reads {name!r} results first: {error}") from None
         digests += [f"{name}:{record['hash']}" for record in manifest["stages"].values()]
     return digests
+
+
+def _log_sitting(scratch: Path, seconds: float) -> None:
+    """Add one paused sitting's wall time to the stage's ledger, so its record can give the total of all."""
+    path = scratch / SITTINGS_FILE
+    write_json(path, [*_earlier_sittings(scratch.parent), round(seconds, 3)])
+
+
+def _earlier_sittings(folder: Path) -> list[float]:
+    """Wall seconds of the sittings of a stage that paused at a time budget before (empty for a fresh stage)."""
+    path = folder / SCRATCH / SITTINGS_FILE
+    if not path.exists():
+        return []
+    try:
+        seconds = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []  # a ledger cut short by a kill: the sittings it held are not counted, and the record says so
+    return [float(s) for s in seconds] if isinstance(seconds, list) else []
 
 
 def _hardware() -> dict:
