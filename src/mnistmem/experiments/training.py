@@ -106,7 +106,13 @@ def solver_steps_stage(ctx: StageContext) -> dict:
     kept = dict(checkpoints.list_checkpoints(run))
     missing = [step for step, _ in ctx.config["points"] if step not in kept]
     if missing:
-        raise ValueError(f"{run}: no kept checkpoint at step(s) {missing}; kept: {sorted(kept)}")
+        from mnistmem.results import ResultError
+
+        raise ResultError(
+            f"{run}: no kept checkpoint at step(s) {missing} (kept: {sorted(kept)}); the solver points must name "
+            f"kept checkpoints of train_diffusion. Fix: set them in scales (training_solver) or retrain: "
+            f"mnistmem reproduce --scale {ctx.scale} --only training"
+        )
     score, _ = _scorer(ctx)
     rows = []
     for step, steps in ctx.config["points"]:
