@@ -340,3 +340,8 @@ def test_a_stage_paused_at_its_time_budget_records_the_time_of_every_sitting(tmp
     record = run_experiment(toy, "smoke", root=tmp_path, log=lambda _: None)["stages"]["slow"]
     assert record["sittings"] == 2
     assert record["wall_seconds"] >= 0.6, "the paused sitting's time was not counted"
+    folder = tmp_path / "smoke" / "slow" / f"slow-{record['hash']}"
+    (folder / "scratch" / "sittings.json").write_text('{"a": 1}')  # an altered ledger is refused, not dropped
+    (folder / "stage.json").unlink()  # run the stage again
+    with pytest.raises(results.ResultError, match=r"sittings\.json is not a list"):
+        run_experiment(toy, "smoke", root=tmp_path, log=lambda _: None)

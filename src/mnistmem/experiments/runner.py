@@ -200,7 +200,7 @@ def _run_locked(experiment, scale, root, out, progress, log, only, deadline, rer
             try:
                 summary = stage.run(context) or {}
             except TrainingPaused:
-                _log_sitting(context.scratch, time.perf_counter() - tick)
+                _log_sitting(folder, time.perf_counter() - tick)
                 raise
             earlier = _earlier_sittings(folder)
             record = {
@@ -269,22 +269,31 @@ def _upstream_digest(experiment: Experiment, scale: str, root: Path) -> list[str
     return digests
 
 
-def _log_sitting(scratch: Path, seconds: float) -> None:
-    """Add one paused sitting's wall time to the stage's ledger, so its record can give the total of all."""
-    path = scratch / SITTINGS_FILE
-    write_json(path, [*_earlier_sittings(scratch.parent), round(seconds, 3)])
+def _log_sitting(folder: Path, seconds: float) -> None:
+    """Add one paused sitting's wall time to the ledger of the stage in `folder`, so that its record can give
+    the total of all its sittings."""
+    write_json(folder / SCRATCH / SITTINGS_FILE, [*_earlier_sittings(folder), round(seconds, 3)])
 
 
 def _earlier_sittings(folder: Path) -> list[float]:
-    """Wall seconds of the sittings of a stage that paused at a time budget before (empty for a fresh stage)."""
+    """Wall seconds of the earlier sittings of the stage in `folder` that paused at a time budget (empty for a
+    fresh stage). The ledger is written atomically, so one that does not read as a list of numbers was altered:
+    refused in one line rather than silently dropped."""
+    from mnistmem.results import ResultError
+
     path = folder / SCRATCH / SITTINGS_FILE
     if not path.exists():
         return []
     try:
         seconds = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return []  # a ledger cut short by a kill: the sittings it held are not counted, and the record says so
-    return [float(s) for s in seconds] if isinstance(seconds, list) else []
+        if not isinstance(seconds, list):
+            raise TypeError
+        return [float(s) for s in seconds]
+    except (OSError, ValueError, TypeError):
+        raise ResultError(
+            f"{path} is not a list of sitting times in seconds (altered?). Fix: delete it to continue without "
+            "the time of the earlier sittings, or restore it"
+        ) from None
 
 
 def _hardware() -> dict:
