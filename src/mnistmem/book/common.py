@@ -115,6 +115,11 @@ def slider_stops(values: np.ndarray, default: float, direction: str) -> np.ndarr
     return np.unique(np.append([round_stop(q, direction) for q in quantiles], default))
 
 
+def and_list(items: list[str]) -> str:
+    """["a", "b", "c"] -> "a, b and c" (one item as it is)."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def model_stage_config(result, sample_stage: str) -> dict:
     """The config of the stage whose model a sample stage drew from (a training stage, or a `model_*` stage that
     exported a trained model): its `train` config and, for `main`'s models, their `quality_targets`."""

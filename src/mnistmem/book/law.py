@@ -27,6 +27,7 @@ from mnistmem.book import figures
 from mnistmem.book.common import (
     CRITERION_NAMES,
     MODEL_NOUNS,
+    and_list,
     main_model_quality,
     pct,
     scale_note,
@@ -184,7 +185,7 @@ def _same_architecture(a: int, b: int) -> str:
 def _listed(values) -> str:
     """[0, 0, 206] -> "0, 0 and 206"."""
     words = [f"{v:,}" for v in values]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return and_list(words)
 
 
 def _mb(n_bytes: float) -> str:
@@ -788,7 +789,7 @@ def reconstructed_sentence(rows: list[dict], n_train: int) -> str:
         f"{r['samples']:,} by the {definition_name(r['criterion'])} ({r['distinct']:,} different training digits)"
         for r in strict
     ]
-    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    listed = and_list(parts)
     bound = max(r["false_alarm_ci_high"] for r in strict)
     which = "This definition calls no" if len(strict) == 1 else f"None of these {len(strict)} definitions calls a"
     return (

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from mnistmem.book import figures
-from mnistmem.book.common import HEADLINE_WORDS, MODEL_NAMES, MODEL_SUBJECTS, pct, scale_note
+from mnistmem.book.common import HEADLINE_WORDS, MODEL_NAMES, MODEL_SUBJECTS, and_list, pct, scale_note
 from mnistmem.book.display import glue, show
 from mnistmem.book.sentences import quality_progress_sentence, solver_steps_sentence
 
@@ -107,7 +107,7 @@ def recipe_words(train: dict) -> str:
         )
     if not parts:
         return "a constant learning rate"
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return and_list(parts)
 
 
 def training_sentence(ch, family: str) -> str:

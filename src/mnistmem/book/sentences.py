@@ -7,7 +7,15 @@ Nothing here computes a result; it only reads `data/results` through `mnistmem.r
 
 from __future__ import annotations
 
-from mnistmem.book.common import CRITERION_NAMES, HEADLINE_WORDS, MODEL_NOUNS, MODEL_SUBJECTS, model_name, pct
+from mnistmem.book.common import (
+    CRITERION_NAMES,
+    HEADLINE_WORDS,
+    MODEL_NOUNS,
+    MODEL_SUBJECTS,
+    and_list,
+    model_name,
+    pct,
+)
 from mnistmem.book.figures import threshold_text
 from mnistmem.stats import newcombe_difference_interval
 
@@ -228,7 +236,7 @@ def c_t_summary(c_t: dict[str, float]) -> str:
     if not c_t:
         return ""
     parts = [f"C_T = {c_t_text(v)} for the {MODEL_SUBJECTS.get(f, f)}" for f, v in c_t.items()]
-    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    listed = and_list(parts)
     readings = {c_t_reading(v) for v in c_t.values()}
     if len(readings) == 1:
         each = "its" if len(parts) == 1 else "in each case the"
@@ -448,7 +456,7 @@ def model_quality_sentence(models: dict[str, dict], reference: dict) -> str:
         f"against bars of {100 * m['targets']['recognised_share']:.0f}% and {threshold_text(m['targets']['fid'])})"
         for family, m in short.items()
     ]
-    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    listed = and_list(parts)
     return text + (
         f". Not every model reached the quality bar set for it: {listed} {'falls' if len(parts) == 1 else 'fall'} "
         "short, and better-trained models may behave differently"
@@ -473,7 +481,7 @@ def solver_steps_sentence(points: list[dict], curve_rows: list[dict], curve_step
     ]
     measured.sort()
     listed = [f"{fid:.1f} with {steps} steps" for steps, fid in measured]
-    listing = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " and " + listed[-1]
+    listing = and_list(listed)
     text = f"Drawn from the final model on the same seeds, the MNIST-FID is {listing}"
     top = finals[-1]
     earlier = [p for p in points if p["step"] != final_step and p["solver_steps"] == top["solver_steps"]]
