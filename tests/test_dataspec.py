@@ -31,6 +31,34 @@ def test_canaries_are_distinct_visible_glyphs():
             assert np.abs(a.astype(int) - b).sum() > 1000
 
 
+def test_stroke_canaries_are_deterministic_pen_strokes_that_plant_like_glyphs():
+    a, again, other = render_canary("stroke:3"), render_canary("stroke:3"), render_canary("stroke:4")
+    assert np.array_equal(a, again) and np.abs(a.astype(int) - other).sum() > 1000
+    for image in (a, other):
+        assert image.max() == 255 and 40 < (image > 128).sum() < 250  # an MNIST-like amount of ink
+        assert image[:4].max() == 0 and image[-4:].max() == 0
+    built = DataSpec(n=20, canaries=(CanarySpec("stroke:3", 5),)).build()
+    assert (built.images[built.sources == -1] == a).all() and (built.sources == -1).sum() == 5
+    for bad in ("stroke:x", "stroke:-1", "stroke:"):
+        with pytest.raises(DataSpecError, match="stroke:K"):
+            CanarySpec(bad, 1)
+
+
+def test_the_planted_strokes_lie_farther_from_every_digit_and_each_other_than_most_digits_from_their_nearest():
+    """`UNLIKE_DIGIT_STROKES` keeps its promise: each lies farther from every training digit, and from every
+    other stroke, than 90% of the test digits lie from their nearest training digit."""
+    from mnistmem.canaries import UNLIKE_DIGIT_QUANTILE, UNLIKE_DIGIT_STROKES
+    from mnistmem.neighbors import knn
+
+    train, _ = data.load_mnist("train")
+    test, _ = data.load_mnist("test")
+    bar = np.quantile(knn(test, train, k=1, progress=False)[0][:, 0], UNLIKE_DIGIT_QUANTILE)
+    strokes = np.stack([render_canary(name) for name in UNLIKE_DIGIT_STROKES])
+    assert len(UNLIKE_DIGIT_STROKES) == len(set(UNLIKE_DIGIT_STROKES)) == 21
+    assert knn(strokes, train, k=1, progress=False)[0][:, 0].min() > bar
+    assert knn(strokes, strokes, k=2, progress=False)[0][:, 1].min() > bar  # k=2: the first is itself
+
+
 def test_subset_is_deterministic_and_exclude_removes():
     a = DataSpec(n=200, seed=7).build()
     assert np.array_equal(a.sources, DataSpec(n=200, seed=7).build().sources)
