@@ -86,3 +86,16 @@ def test_round_trip_and_errors():
     outside = int(np.setdiff1d(np.arange(100), DataSpec(n=10).indices())[0])
     with pytest.raises(DataSpecError, match="exclude"):
         DataSpec(n=10, exclude=(outside,)).build()
+
+
+def test_parts_are_disjoint_cover_the_set_and_round_trip():
+    whole = DataSpec(n=201, seed=4).indices()
+    halves = [DataSpec(n=201, seed=4, part=(k, 2)) for k in range(2)]
+    a, b = (h.indices() for h in halves)
+    assert not np.isin(a, b).any() and np.array_equal(np.sort(np.concatenate([a, b])), whole)
+    assert abs(len(a) - len(b)) <= 1 and np.array_equal(a, DataSpec(n=201, seed=4, part=(0, 2)).indices())
+    assert DataSpec.from_dict(halves[1].to_dict()) == halves[1] and halves[1].to_dict()["part"] == [1, 2]
+    assert "part" not in DataSpec(n=5).to_dict()  # specs written before parts existed read the same
+    for bad in ((2, 2), (0, 1), (0, 300), (0.5, 2), "01"):
+        with pytest.raises(DataSpecError, match="data spec part must be"):
+            DataSpec(n=201, part=bad)

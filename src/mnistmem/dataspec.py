@@ -66,7 +66,9 @@ class CanarySpec:
 @dataclass(frozen=True)
 class DataSpec:
     """Which training set: `n` digits drawn with `seed` (None = all 60k), minus `exclude`, plus `canaries`,
-    restricted to the rows of the sources in `only` (None = every row)."""
+    restricted to the rows of the sources in `only` (None = every row). `part` (k, m): only the k-th of m
+    disjoint parts of the `n` digits (a seeded shuffle cut into m blocks of nearly equal size), so that two
+    models trained on parts (0, 2) and (1, 2) share no training digit (Kadkhodaie et al., ICLR 2024)."""
 
     n: int | None = None
     seed: int = 0
@@ -75,6 +77,7 @@ class DataSpec:
     #: "train" only in practice; kept explicit so a spec can never silently mean the test split.
     split: str = field(default="train")
     only: tuple[int, ...] | None = None
+    part: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         total = data.SPLIT_SIZES["train"]
@@ -95,10 +98,27 @@ class DataSpec:
             if not only:
                 raise DataSpecError("data spec only: an empty list selects no rows; leave it out to keep every row")
             object.__setattr__(self, "only", only)
+        if self.part is not None:
+            part = tuple(self.part) if isinstance(self.part, (list, tuple)) else ()
+            size = total if self.n is None else self.n
+            if (
+                len(part) != 2
+                or not all(_is_int(v) for v in part)
+                or not (0 <= part[0] < part[1] <= size and part[1] >= 2)
+            ):
+                raise DataSpecError(
+                    f"data spec part must be [k, m] with 0 <= k < m <= n and m >= 2 (the k-th of m disjoint parts), "
+                    f"got {self.part!r}"
+                )
+            object.__setattr__(self, "part", (int(part[0]), int(part[1])))
 
     def indices(self) -> np.ndarray:
         """The MNIST training indices in this set, in order (before canaries)."""
         chosen = data.subset_indices(self.n, self.seed)
+        if self.part is not None:
+            k, m = self.part
+            shuffled = np.random.default_rng([self.seed, m]).permutation(chosen)
+            chosen = np.sort(np.array_split(shuffled, m)[k])
         if self.exclude:
             try:
                 chosen = data.without_indices(chosen, np.asarray(self.exclude))
@@ -150,20 +170,24 @@ class DataSpec:
         }
         if self.only is not None:
             out["only"] = list(self.only)
+        if self.part is not None:
+            out["part"] = list(self.part)
         return out
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DataSpec:
-        unknown = set(values) - {"n", "seed", "exclude", "canaries", "split", "only"}
+        unknown = set(values) - {"n", "seed", "exclude", "canaries", "split", "only", "part"}
         if unknown:
             raise DataSpecError(
-                f"data spec has unknown fields {sorted(unknown)}; allowed: n, seed, exclude, canaries, only"
+                f"data spec has unknown fields {sorted(unknown)}; allowed: n, seed, exclude, canaries, only, part"
             )
         values = dict(values)
         values["exclude"] = tuple(values.get("exclude", ()))
         values["canaries"] = tuple(CanarySpec(**c) for c in values.get("canaries", ()))
         if values.get("only") is not None:
             values["only"] = tuple(values["only"])
+        if values.get("part") is not None:
+            values["part"] = tuple(values["part"]) if isinstance(values["part"], list) else values["part"]
         return cls(**values)
 
 
