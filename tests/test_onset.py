@@ -1,8 +1,10 @@
-"""The onset estimator on synthetic curves: the first crossing of the false-alarm bar, censored runs kept as
-such, failed runs kept out of the fit, and a planted linear law recovered."""
+"""The onset of copying: the estimator on synthetic curves (first crossing of the false-alarm bar, censored runs
+kept as such, failed runs kept out of the fit, a planted linear law recovered), and the onset experiment at smoke
+scale (resume after a pause, rows and galleries consistent, disjoint halves sampled from the same noise)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from mnistmem import onset
@@ -51,3 +53,96 @@ def test_share_interval_brackets_the_share_and_refuses_an_empty_count():
     assert onset.share_interval(0, 2000)[1] == 0.0
     with pytest.raises(ValueError, match="at least one sample"):
         onset.share_interval(0, 0)
+
+
+def _onset_manifest(root):
+    import json
+
+    return json.loads((root / "smoke" / "onset" / "manifest.json").read_text())["stages"]
+
+
+def test_a_grid_run_stopped_in_training_and_between_checkpoints_resumes_to_the_same_rows(smoke_results, tmp_path):
+    import shutil
+    import time
+
+    from mnistmem.experiments import get
+    from mnistmem.experiments.runner import run_experiment
+    from mnistmem.training import TrainingPaused
+
+    root = tmp_path / "results"
+    shutil.copytree(smoke_results, root)
+    onset_dir = root / "smoke" / "onset"
+    (onset_dir / "manifest.json").unlink()
+    for folder in onset_dir.glob("grid_vae_100-*"):  # the other stages stay finished: only this one reruns
+        shutil.rmtree(folder)
+    sittings = 0
+    while True:
+        try:
+            run_experiment(
+                get("onset"), "smoke", root, False, lambda _: None, only={"grid_vae_100"}, deadline=time.monotonic()
+            )
+            break
+        except TrainingPaused:
+            sittings += 1
+    assert sittings >= 2
+    run_experiment(get("onset"), "smoke", root, False, lambda _: None)
+    resumed, whole = _onset_manifest(root), _onset_manifest(smoke_results)
+    assert {k: v["summary"] for k, v in resumed.items()} == {k: v["summary"] for k, v in whole.items()}
+
+
+def test_the_onset_stage_agrees_with_the_grid_rows_and_the_galleries_with_the_grid(smoke_results):
+    from mnistmem import results
+    from mnistmem.experiments import onset as experiment
+    from mnistmem.experiments import scales
+
+    result = results.load("onset", "smoke", root=smoke_results)
+    settings = scales.config("smoke", "onset")
+    summary = result.summary("onset")
+    for family, sizes in settings["sizes"].items():
+        found = summary["families"][family]["onsets"]
+        halves = [n for n in sizes if family == "diffusion" and n in settings["halves"]]
+        assert sorted((o["n"], o["run"]) for o in found) == sorted(
+            [(n, "a") for n in sizes] + [(n, "b") for n in halves]
+        )
+        for entry in found:
+            n, run = entry["n"], entry["run"]
+            stage = f"grid_{family}_{n}" + ("_b" if run == "b" else "")
+            grid = result.summary(stage)
+            assert [r["step"] for r in grid["curve"]] == settings["grid"] and grid["n"] == n and grid["run"] == run
+            rows = [
+                {"step": r["step"], "low": r["criteria"]["nn_ratio"]["ci_low"], "recognised": r["recognised_share"]}
+                for r in grid["curve"]
+            ]
+            bar = max(r["criteria"]["nn_ratio"]["baseline_ci_high"] for r in grid["curve"])
+            gate = summary["families"][family]["gate"]
+            assert {**onset.onset(n, rows, bar=bar, gate=gate, share="low").as_dict(), "run": run} == entry
+            for r in grid["curve"]:
+                assert r["passes"] == pytest.approx(r["step"] * grid["batch_size"] / n)
+                own = r["own_nearest"]
+                assert own["ci_low"] <= own["share"] <= own["ci_high"] and own["count"] <= r["n_samples"]
+            copied = grid["final_copies"]
+            assert sum(m["samples"] for m in copied["most_copied"]) <= copied["count"] <= grid["curve"][-1]["n_samples"]
+            gallery = result.arrays(stage, experiment.GALLERY_FILE)
+            assert gallery["first_seeds"].shape == (len(settings["grid"]), experiment.GALLERY_SEEDS, 28, 28)
+            assert gallery["closest"].shape == gallery["partners"].shape == (experiment.GALLERY_CLOSEST, 28, 28)
+            assert (gallery["partner_sources"] >= 0).all()  # a real digit of the run's own training set
+
+
+def test_the_two_halves_share_no_digit_and_their_same_noise_pairs_are_measured(smoke_results):
+    from mnistmem import results
+    from mnistmem.dataspec import DataSpec
+    from mnistmem.experiments import onset as experiment
+    from mnistmem.experiments import scales
+
+    result = results.load("onset", "smoke", root=smoke_results)
+    for n in scales.config("smoke", "onset")["halves"]:
+        summary = result.summary(f"same_noise_{n}")
+        a, b = (DataSpec.from_dict(h["data"]).indices() for h in summary["halves"])
+        assert len(a) == len(b) == n == summary["half_size"] and not np.isin(a, b).any()
+        pairs = result.arrays(f"same_noise_{n}", experiment.PAIRS_FILE)
+        kept = min(experiment.PAIRS_KEPT, summary["n"])
+        assert pairs["a"].shape == pairs["b"].shape == pairs["nearest_a"].shape == (kept, 28, 28)
+        distance = np.sqrt(((pairs["a"].astype(float) - pairs["b"]) ** 2).sum(axis=(1, 2))) / 255
+        assert np.allclose(distance, pairs["between"])
+        low, high = summary["between_quartiles"]
+        assert low <= summary["median_between"] <= high

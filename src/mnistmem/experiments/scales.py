@@ -56,6 +56,8 @@ _GAN_CPU_RECIPE = {
     "ema_warmup": True,
     "keep_every": 1000,
 }
+#: The dose experiment's canaries: all 60,000 digits, three stroke canaries at each of seven counts.
+_DOSE = {"n": None, "counts": [1, 3, 10, 30, 100, 300, 1000], "per_count": 3, "families": ["diffusion", "gan"]}
 _DIFFUSION_GPU = {"channels": [64, 128, 128], "attention": True}
 _GAN_SMALL = {"ngf": 16, "ndf": 16}
 
@@ -92,6 +94,26 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         "training_curve": {"n_samples": 64},
         "training_solver": {"n_samples": 64, "points": [[10, 4], [10, 6]]},
         "size": {"sizes": {"gan": [100, 1000], "diffusion": [100]}, "n_samples": 100, "keep_every": 10},
+        "onset": {
+            "sizes": {"diffusion": [100, 200], "gan": [100], "vae": [100]},
+            "grid": [4, 8],
+            "n_samples": 64,
+            "halves": [100],
+            "same_noise_samples": 32,
+        },
+        "onset_recipes": {
+            "diffusion": {"model_kwargs": {"channels": [8, 16, 16]}, "batch_size": 16},
+            "gan": {"model_kwargs": _GAN_SMALL, "batch_size": 16, "ema": 0.9},
+            "vae": {"model_kwargs": {"latent": 8, "width": 8, "hidden": 32}, "batch_size": 16},
+        },
+        "dose": {
+            "n": 300,
+            "counts": [1, 10, 100],
+            "per_count": 2,
+            "steps": 16,
+            "n_samples": 64,
+            "families": ["diffusion", "gan"],
+        },
         "duplication": {"n": 300, "canaries": [1, 10, 100], "n_samples": 100, "steps": 20},
         "unlearning": {
             "n": 60,
@@ -151,6 +173,51 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "keep_every": 500,
             "small_steps": {"gan": 1200, "diffusion": 1800},
         },
+        # The size × training-time grid: each run trains 8,000 steps with checkpoints at the grid's steps, which
+        # double as the sizes double, so equal steps (a column) and equal passes (the diagonal: 160 passes at
+        # 100 digits after 250 steps ... at 3,200 after 8,000) are both read off it. Budget (AMX Xeon, 2 threads,
+        # before measuring): the small UNet ~0.3 s per step of 64, so ~40 min a diffusion run; the GAN and VAE
+        # less. Run in sittings: `--only onset --minutes 85`.
+        "onset": {
+            "sizes": {
+                "diffusion": [100, 200, 400, 800, 1600, 3200],
+                "gan": [100, 1000, 10_000],
+                "vae": [100, 1000, 10_000],
+            },
+            "grid": [250, 500, 1000, 2000, 4000, 8000],
+            "n_samples": 2000,
+            # at these sizes a second diffusion run trains on the other half of the same 2n digits, and both
+            # final models are sampled from the same noise (Kadkhodaie et al. 2024): ~45 min more each
+            "halves": [100, 3200],
+            "same_noise_samples": 1000,
+        },
+        # Recipes of the grid's runs: constant learning rate after a short warm-up, so that a checkpoint halfway is
+        # the same training as the end of a run half as long (a cosine schedule would tie each step to the run's
+        # length); the small UNet with min-SNR-5 weighting, batch 64.
+        "onset_recipes": {
+            "diffusion": {
+                "model_kwargs": {**_DIFFUSION_SMALL, "snr_gamma": 5.0},
+                "batch_size": 64,
+                "lr": 1e-3,
+                "warmup_steps": 250,
+                "grad_clip": 1.0,
+                "ema": 0.999,
+                "ema_warmup": True,
+            },
+            "gan": {
+                "model_kwargs": {"ngf": 32, "ndf": 32},
+                "batch_size": 64,
+                "lr": 2e-4,
+                "ema": 0.999,
+                "ema_warmup": True,
+            },
+            "vae": {"model_kwargs": {}, "batch_size": 64, "lr": 1e-3, "warmup_steps": 250},
+        },
+        # 21 stroke canaries among all 60,000 digits, three at each count (4,332 planted rows in all: a canary
+        # planted 1,000 times is 1.6% of the 64,332 rows). The grid's recipes (not the `training` experiment's
+        # 20,000 steps of a 4× wider UNet, which would take ~9 h a run): 8,000 steps of 64, ~8 passes over the
+        # set; ~40 min a diffusion run, three runs.
+        "dose": {**_DOSE, "steps": 8000, "n_samples": 10_000},
         # 10,000 digits (not all 60,000) plus 1,111 canary copies: the canary shares are then 10× those of a
         # 60k set; the chapter says so.
         "duplication": {
@@ -201,6 +268,31 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "keep_every": 2000,
             "small_steps": {"gan": 10_000, "diffusion": 20_000},
         },
+        "onset": {
+            "sizes": {
+                "diffusion": [100, 300, 1000, 3000, 10_000],
+                "gan": [100, 1000, 10_000],
+                "vae": [100, 1000, 10_000],
+            },
+            "grid": [500, 1000, 2000, 4000, 8000, 16_000, 32_000],
+            "n_samples": 10_000,
+            "halves": [100, 10_000],
+            "same_noise_samples": 10_000,
+        },
+        "onset_recipes": {
+            "diffusion": {
+                "model_kwargs": {**_DIFFUSION_CPU, "snr_gamma": 5.0},
+                "batch_size": 128,
+                "lr": 1e-3,
+                "warmup_steps": 500,
+                "grad_clip": 1.0,
+                "ema": 0.9995,
+                "ema_warmup": True,
+            },
+            "gan": dict(_GAN_CPU_RECIPE),
+            "vae": {"model_kwargs": {}, "batch_size": 128, "lr": 1e-3, "warmup_steps": 500},
+        },
+        "dose": {**_DOSE, "steps": 30_000, "n_samples": 50_000},
         "duplication": {"n": None, "canaries": [1, 10, 100, 1000], "n_samples": 50_000, "steps": 30_000},
         "unlearning": {
             "n": 1000,

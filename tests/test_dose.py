@@ -1,0 +1,84 @@
+"""The dose experiment: the canary assignment, a positive control (samples that are exact copies of one canary
+are counted as reproducing it, and only it, by the duplicate-aware judging), and the pooled curve."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from mnistmem.experiments import dose
+
+
+def test_the_assignment_plants_each_stroke_once_per_run_and_a_rotation_moves_every_stroke_to_another_count():
+    counts = [1, 3, 10, 30, 100, 300, 1000]
+    first, rotated = dose.assignment(counts, 3), dose.assignment(counts, 3, rotation=3)
+    assert [c["count"] for c in first] == [c for c in counts for _ in range(3)]
+    assert [c["glyph"] for c in first] == [c["glyph"] for c in rotated] and len({c["glyph"] for c in first}) == 21
+    assert all(a["count"] != b["count"] for a, b in zip(first, rotated, strict=True))
+    with pytest.raises(ValueError, match="stroke canaries exist"):
+        dose.assignment(counts, 4)
+
+
+def test_exact_copies_of_one_canary_are_counted_as_reproducing_it_and_no_other(monkeypatch, tmp_path):
+    """The positive control: five samples identical to canary 0 (planted 10 times, so five identical rows in
+    the training set) must be reproductions of it under the pixel distance and the ratio test, which a ratio
+    taken over the duplicated rows (0 / 0) would miss."""
+    from mnistmem import checkpoints, data
+    from mnistmem.canaries import render_canary
+    from mnistmem.experiments.runner import StageContext
+
+    spec = {"n": 200, "seed": 0, "canaries": dose.assignment([1, 10], 1)}
+    copy = render_canary(spec["canaries"][1]["glyph"])
+    test, _ = data.load_mnist("test")
+    images = np.concatenate([np.repeat(copy[None], 5, axis=0), test[:59]])
+    monkeypatch.setattr(dose, "draw", lambda model, config, progress=False: (images, np.arange(len(images))))
+    monkeypatch.setattr(checkpoints, "load_model", lambda path: None)
+    ctx = StageContext(
+        dir=tmp_path,
+        config={"from": "train_x", "n": len(images), "seed": 1, "sampler": {}, "data": spec},
+        scale="smoke",
+        root=tmp_path,
+        inputs={"train_x": tmp_path},
+        progress=False,
+    )
+    summary = dose.reproduction_stage(ctx)
+    once, ten = summary["canaries"]
+    assert ten["count"] == 10 and ten["reproduced"]["l2"] == 5 and ten["reproduced"]["nn_ratio"] == 5
+    assert ten["closest_distance"] == 0.0 and ten["nearest_is_canary"] == 5
+    assert all(v == 0 for v in once["reproduced"].values())
+    kept = np.load(tmp_path / dose.CLOSEST_FILE)
+    assert kept["images"].shape == (2, dose.CLOSEST_KEPT, 28, 28) and (kept["images"][1, :5] == copy).all()
+
+
+def test_the_curve_pools_canaries_and_runs_and_keeps_each_canary_s_share():
+    def run(shares):
+        rows = [
+            {
+                "glyph": f"stroke:{k}",
+                "count": c,
+                "training_share": c / 1000,
+                "closest_distance": 1.0 + k,
+                "reproduced": {"l2": int(s * 100)},
+            }
+            for k, (c, s) in enumerate(shares)
+        ]
+        return {"n": 100, "canaries": rows}
+
+    ctx = SimpleNamespace(
+        summaries={
+            "reproduction_diffusion": run([(1, 0.0), (1, 0.1), (100, 0.5)]),
+            "reproduction_diffusion_b": run([(1, 0.0), (100, 0.3), (100, 0.7)]),
+        }
+    )
+
+    curve = dose.dose_stage(ctx)["families"]["diffusion"]
+    assert curve["runs"] == ["diffusion", "diffusion_b"]
+    one, hundred = curve["points"]
+    assert one["count"] == 1 and one["canaries"] == 3 and one["samples"] == 300
+    assert one["by_criterion"]["l2"]["reproduced"] == 10 and one["closest_distance"] == 1.0
+    assert hundred["by_criterion"]["l2"]["share"] == pytest.approx(1.5 / 3)
+    assert sorted(c["share"] for c in hundred["by_criterion"]["l2"]["per_canary"]) == [0.3, 0.5, 0.7]
+    low, high = hundred["by_criterion"]["l2"]["ci_low"], hundred["by_criterion"]["l2"]["ci_high"]
+    assert low < 0.5 < high
