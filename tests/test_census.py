@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from mnistmem import results, sampling
+from mnistmem.book.chapter import Chapter
+from mnistmem.copies import HEADLINE
 from mnistmem.experiments import census, get
 from mnistmem.experiments.runner import run_experiment
 from mnistmem.integrity import sha256_file
@@ -82,7 +84,7 @@ def test_the_book_reads_the_census_as_a_table_pairs_a_gallery_and_a_digit_chart(
     monkeypatch.setattr(book, "glue", lambda name, value: glued.__setitem__(name, value))
     monkeypatch.setattr(book, "show_html", shown.append)
     monkeypatch.setattr(book, "show", lambda fig, caption: shown.append((fig, caption)))
-    ch = {"census": result}
+    ch = Chapter({"census": result})
     book.census_table(ch)
     families = book.census_families(result)
     assert families == ["gan", "vae", "diffusion"] and "samples searched" in shown[0]
@@ -92,6 +94,14 @@ def test_the_book_reads_the_census_as_a_table_pairs_a_gallery_and_a_digit_chart(
         book.flagged_pairs(ch, family)
         html_or_note = shown[-1]
         assert ("mnistmem-pair" in html_or_note) == (summary["flagged_stored"] > 0)
+        strict = book.strict_flags(ch, family)
+        by = {row["criterion"]: row["count"] for row in summary["criteria"]}
+        assert strict["counts"] == {c: n for c, n in by.items() if c not in (HEADLINE, "nn_ratio")}
+        assert max(strict["counts"].values()) <= strict["union"] <= summary["flagged_by_any"]
+        assert strict["ratio_passed"] <= strict["union"]
+        if summary["flagged_stored"] == summary["flagged_by_any"]:  # the digits are read off the stored samples
+            assert sum(strict["digits"].values()) == strict["union"]
+        assert glued[f"census_strict_{family}"].endswith(".")
         book.most_often_nearest(ch, family)
         fig, caption = shown[-1]
         assert "nearest to the most" in caption and len(fig.data) == 2
@@ -99,3 +109,15 @@ def test_the_book_reads_the_census_as_a_table_pairs_a_gallery_and_a_digit_chart(
     fig, _ = shown[-1]
     assert len(fig.data) == 1 + len(families)
     assert all(abs(sum(trace.y) - 100) < 1e-6 for trace in fig.data)  # shares of all samples, digit by digit
+    assert glued["census_digits"].startswith("Measured against the training set, the GAN makes too many")
+
+
+def test_the_introduction_gives_one_census_row_per_model_with_its_bound(smoke_results):
+    from mnistmem.book.summary import census_findings
+
+    result = results.load("census", "smoke", root=smoke_results)
+    rows = census_findings(result)
+    assert [row[0].split(",")[0] for row in rows] == ["GAN", "VAE", "Diffusion"]
+    for row, family in zip(rows, ("gan", "vae", "diffusion"), strict=True):
+        head = next(r for r in result.summary(f"census_{family}")["criteria"] if r["criterion"] == HEADLINE)
+        assert f"{head['count']:,} are copies" in row[1] and "at most" in row[1]

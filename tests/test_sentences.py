@@ -403,3 +403,56 @@ def test_census_sentence_bounds_a_zero_and_calls_an_excess_only_when_its_interva
     more = sentences.census_sentence("diffusion", _census(900, 50_000, 0.019, excess_low=0.01))
     assert "more than independent handwriting gives" in more and "no more" not in more
     assert sentences.bound_pct(0) == "0%" and sentences.bound_pct(4.1e-4) == "0.041%"
+
+
+def _strict(counts, digits, ratio_passed=0, stored=100, flagged=100):
+    return {
+        "counts": counts,
+        "union": sum(digits.values()),
+        "digits": digits,
+        "ratio_passed": ratio_passed,
+        "stored": stored,
+        "flagged": flagged,
+    }
+
+
+def test_strict_flags_sentence_says_what_the_flags_resemble_and_whether_they_pass_the_ratio_test():
+    crowd = sentences.strict_flags_sentence("gan", _strict({"l2": 35, "ssim": 36}, {1: 40}))
+    assert "35 by pixel distance and 36 by structural similarity (SSIM) (40 samples in all)" in crowd
+    assert "Every one of them lies nearest to a training 1: thin strokes" in crowd
+    assert "None of them passes the nearest-neighbour ratio test" in crowd
+    mixed = sentences.strict_flags_sentence("vae", _strict({"l2": 9}, {7: 6, 3: 3}, ratio_passed=2))
+    assert "6 of them lie nearest to a training 7" in mixed and "thin strokes" not in mixed
+    assert "2 of them also pass the nearest-neighbour ratio test" in mixed and "candidates" in mixed
+    kept = sentences.strict_flags_sentence("diffusion", _strict({"l2": 9000}, {1: 5000}, stored=5000, flagged=9000))
+    assert "(of the 5,000 kept with their images)" in kept
+    assert sentences.strict_flags_sentence("gan", _strict({"l2": 0}, {})).startswith("No definition besides")
+
+
+def test_per_digit_sentence_names_each_model_s_largest_lean_against_the_training_set():
+    training = [0.1] * 10
+    gan = [0.1] * 10
+    gan[9], gan[2] = 0.14, 0.06
+    text = sentences.per_digit_sentence({"gan": gan}, training)
+    assert text == (
+        "Measured against the training set, the GAN makes too many 9s (14.00% of its samples against 10.00% of the "
+        "training digits) and too few 2s (6.00% against 10.00%)."
+    )
+
+
+def test_census_conclusion_sorts_models_by_where_their_interval_lies():
+    def summary(count, low, high):
+        row = {"criterion": "copy_descriptor", "count": count, "excess_ci_low": low, "excess_ci_high": high}
+        return {"n": 1_000_000, "criteria": [row]}
+
+    text = sentences.census_conclusion(
+        {
+            "gan": summary(617, -0.001, 0.0001),
+            "vae": summary(5000, 0.001, 0.004),
+            "diffusion": summary(1, -0.002, -1e-3),
+        }
+    )
+    assert text.startswith("Searching 1,000,000 samples of the GAN, 1,000,000 samples of the VAE and")
+    assert "above the rate it gives independent test digits, beyond chance for the VAE (0.5%)" in text
+    assert "no different from the rate it gives independent test digits for the GAN (0.062%)" in text
+    assert "below the rate it gives independent test digits for the diffusion model" in text

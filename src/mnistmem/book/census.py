@@ -28,9 +28,10 @@ from mnistmem.book.common import (
 )
 from mnistmem.book.display import glue, show, show_html
 from mnistmem.book.figures import threshold_text
-from mnistmem.book.sentences import bound_pct, census_sentence
+from mnistmem.book.sentences import bound_pct, census_sentence, per_digit_sentence, strict_flags_sentence
 from mnistmem.copies import CRITERIA, HEADLINE
 from mnistmem.experiments.census import FLAGGED_FILE
+from mnistmem.stats import wilson_interval
 
 FAMILIES = ("gan", "vae", "diffusion")
 
@@ -54,7 +55,8 @@ def census_table(ch) -> None:
     """One row per model: samples drawn, copies by the headline definition and by the pixel-distance threshold
     (each with the most its rate can be at 95%), samples any definition flags, and the headline definition's
     false-alarm rate on independent test digits. Glues `census_<family>` (`sentences.census_sentence`) and
-    `census_n_<family>`."""
+    `census_n_<family>`; with `main` loaded, also `census_main_n` and `census_main_bound` (the most a copy rate
+    can be at 95% when none of the main chapters' samples is a copy: what a census is needed to go beyond)."""
     result = ch["census"]
     rows = []
     for family in census_families(result):
@@ -73,6 +75,10 @@ def census_table(ch) -> None:
         )
         glue(f"census_{family}", census_sentence(family, summary))
         glue(f"census_n_{family}", summary["n"])
+    if "main" in ch.results:
+        main_n = ch["main"].summary("score_gan")["n"]
+        glue("census_main_n", f"{main_n:,}")
+        glue("census_main_bound", bound_pct(wilson_interval(0, main_n)[1]))
     show_html(
         html_table(
             [
@@ -140,6 +146,44 @@ def flagged_pairs(ch, family: str, count: int = 6) -> None:
     )
 
 
+def strict_flags(ch, family: str) -> dict:
+    """What the definitions other than the headline one and the ratio test flag in one model's census, read off
+    its stored flagged samples: how many each flags, how many any of them flags, the digit of their nearest
+    training images, and how many of them also pass the ratio test. Glues `census_strict_<family>`
+    (`sentences.strict_flags_sentence`) and returns the numbers."""
+    from mnistmem import data
+
+    result = ch["census"]
+    summary = result.summary(f"census_{family}")
+    by = _by_criterion(summary)
+    others = [name for name in by if name not in (HEADLINE, "nn_ratio")]
+    numbers = {
+        "counts": {name: by[name]["count"] for name in others},
+        "union": 0,
+        "digits": {},
+        "ratio_passed": 0,
+        "stored": summary["flagged_stored"],
+        "flagged": summary["flagged_by_any"],
+    }
+    if summary["flagged_stored"]:
+        flagged = result.arrays(f"census_{family}", FLAGGED_FILE)
+        names = [str(c) for c in flagged["criteria"]]
+        bits = flagged["flags"].astype(np.int64)
+        hit = np.zeros(len(bits), dtype=bool)
+        for name in others:
+            hit |= (bits >> names.index(name) & 1).astype(bool)
+        ratio = (bits >> names.index("nn_ratio") & 1).astype(bool)
+        _, labels = data.load_mnist("train")
+        digits = np.bincount(labels[flagged["nearest"][hit]], minlength=10)
+        numbers.update(
+            union=int(hit.sum()),
+            digits={d: int(n) for d, n in enumerate(digits)},
+            ratio_passed=int((hit & ratio).sum()),
+        )
+    glue(f"census_strict_{family}", strict_flags_sentence(family, numbers))
+    return numbers
+
+
 def most_often_nearest(ch, family: str, count: int = 10) -> None:
     """The training digits nearest to the most census samples, each with how many samples it is nearest to,
     against the number an even spread over the 60,000 would give."""
@@ -169,7 +213,8 @@ def most_often_nearest(ch, family: str, count: int = 10) -> None:
 
 def per_digit_chart(ch) -> None:
     """For each model, the share of its census samples whose nearest training image is each digit, beside the
-    share of the training set each digit makes up; hover gives the headline definition's copies per digit."""
+    share of the training set each digit makes up; hover gives the headline definition's copies per digit.
+    Glues `census_digits` (`sentences.per_digit_sentence`)."""
     from mnistmem import data
 
     result = ch["census"]
@@ -186,10 +231,12 @@ def per_digit_chart(ch) -> None:
         )
     )
     families = census_families(result)
+    shares = {}
     for family in families:
         summary = result.summary(f"census_{family}")
         rows = sorted(summary["per_digit"], key=lambda r: r["digit"])
         n = summary["n"]
+        shares[family] = [r["samples"] / n for r in rows]
         fig.add_trace(
             go.Bar(
                 x=digits,
@@ -213,6 +260,7 @@ def per_digit_chart(ch) -> None:
         yaxis={"title": "share (%)", "rangemode": "tozero"},
         legend={"orientation": "h", "y": -0.25},
     )
+    glue("census_digits", per_digit_sentence(shares, list(training_share)))
     show(
         figures.wrap_figure_text(fig),
         "Which digits the census samples resemble: the share of each model's samples whose nearest training image "

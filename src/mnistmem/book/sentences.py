@@ -542,3 +542,87 @@ def census_sentence(family: str, summary: dict) -> str:
             else "; none lies within the pixel-distance threshold"
         )
     return text + "."
+
+
+def strict_flags_sentence(family: str, flags: dict) -> str:
+    """What the definitions other than the headline one and the ratio test flag in one model's census, and what
+    those flags look like. `flags` (`book.census.strict_flags`): `counts` {criterion: samples it flags},
+    `union` (samples any of them flags), `digits` {digit: how many of those have a training image of that digit
+    nearest}, `ratio_passed` (how many of them also pass the nearest-neighbour ratio test of Yoon et al. 2023),
+    and `stored` / `flagged` (the flagged samples kept with their images, of all flagged; the digits are read off
+    the kept ones). Why: a threshold on distance alone also fires on a sample that is merely close to a crowd of
+    similar training digits (a thin 1 lies close to thousands of training 1s); the ratio test tells the two
+    apart, and a reader should know which kind the flags are before counting them."""
+    subject = MODEL_SUBJECTS.get(family, family)
+    counts = {name: n for name, n in flags["counts"].items() if n}
+    if not counts:
+        return f"No definition besides the {HEADLINE_WORDS} flags any sample of the {subject}."
+    union = flags["union"]
+    text = (
+        f"Besides the {HEADLINE_WORDS}, the other definitions flag samples of the {subject} too: "
+        + and_list([f"{n:,} by {CRITERION_NAMES.get(c, c)}" for c, n in counts.items()])
+        + (f" ({union:,} samples in all)" if len(counts) > 1 else "")
+    )
+    digits = {int(d): int(n) for d, n in flags["digits"].items() if n}
+    top, top_n = max(digits.items(), key=lambda item: item[1])
+    read = sum(digits.values())
+    kept = "" if flags["stored"] >= flags["flagged"] else f" (of the {read:,} kept with their images)"
+    if top_n == read:
+        text += f". Every one of them{kept} lies nearest to a training {top}"
+    else:
+        text += f". {top_n:,} of them{kept} lie nearest to a training {top}"
+    if top == 1 and top_n >= 0.8 * read:
+        text += ": thin strokes, which lie close to many training 1s at once"
+    passed = flags["ratio_passed"]
+    if passed == 0:
+        text += (
+            f". None of them passes the {CRITERION_NAMES['nn_ratio']} test, which asks that a sample be far "
+            "closer to one training image than to any other: they are near a crowd, not near one digit."
+        )
+    else:
+        text += (
+            f". {passed:,} of them also pass the {CRITERION_NAMES['nn_ratio']} test, which asks that a sample be "
+            "far closer to one training image than to any other: those are the candidates for true copies."
+        )
+    return text
+
+
+def per_digit_sentence(shares: dict[str, list[float]], training_share: list[float]) -> str:
+    """Which digit each model makes most too often and most too rarely, against the training set. `shares`:
+    {family: the share of its census samples whose nearest training image is each digit 0-9}; `training_share`:
+    each digit's share of the training set. Why: a model that leans towards some digits is not spreading its
+    samples as the training set does, and that is where a per-digit copy count should be read first."""
+    parts = []
+    for family, share in shares.items():
+        ratio = [s / t for s, t in zip(share, training_share, strict=True)]
+        high = max(range(10), key=lambda d: ratio[d])
+        low = min(range(10), key=lambda d: ratio[d])
+        parts.append(
+            f"the {MODEL_SUBJECTS.get(family, family)} makes too many {high}s ({pct(share[high])} of its samples "
+            f"against {pct(training_share[high])} of the training digits) and too few {low}s "
+            f"({pct(share[low])} against {pct(training_share[low])})"
+        )
+    return "Measured against the training set, " + "; ".join(parts) + "."
+
+
+def census_conclusion(summaries: dict[str, dict]) -> str:
+    """One sentence on the census for the conclusions: for each model ({family: its census stage summary}), how
+    many samples were searched, and whether the headline definition's rate lies above, at or below its false-alarm
+    rate on independent test digits (by the interval of the difference, `excess_ci_low` / `excess_ci_high`)."""
+    from mnistmem.copies import HEADLINE
+
+    searched = and_list(
+        [f"{summary['n']:,} samples of the {MODEL_SUBJECTS.get(f, f)}" for f, summary in summaries.items()]
+    )
+    verdicts = {"above": [], "level": [], "below": []}
+    for family, summary in summaries.items():
+        head = next(r for r in summary["criteria"] if r["criterion"] == HEADLINE)
+        key = "above" if head["excess_ci_low"] > 0 else "below" if head["excess_ci_high"] < 0 else "level"
+        verdicts[key].append(f"the {MODEL_SUBJECTS.get(family, family)} ({bound_pct(head['count'] / summary['n'])})")
+    words = {
+        "above": "above the rate it gives independent test digits, beyond chance",
+        "level": "no different from the rate it gives independent test digits",
+        "below": "below the rate it gives independent test digits",
+    }
+    parts = [f"{words[key]} for {and_list(names)}" for key, names in verdicts.items() if names]
+    return f"Searching {searched}, the {HEADLINE_WORDS}'s copy rate was " + "; and ".join(parts) + "."

@@ -22,7 +22,9 @@ from mnistmem.book.common import (
 from mnistmem.book.display import glue, show_html
 from mnistmem.book.scale import scored_tags, smallest_sizes
 from mnistmem.book.sentences import (
+    bound_pct,
     c_t_summary,
+    census_conclusion,
     extraction_sentence,
     model_quality_sentence,
     overall_answer,
@@ -112,6 +114,8 @@ def findings(ch) -> None:
                 f"{pct(summary['confident_share'])} of the samples; MNIST-FID {summary['fid']:.1f})",
             ]
         )
+    if "census" in ch.results:
+        rows += census_findings(ch["census"])
     for _, point in sorted(smallest_sizes(ch).items()):
         rows.append(
             [
@@ -143,6 +147,26 @@ def findings(ch) -> None:
             "independent test digits copies; chapter 2 shows what it and the other definitions miss.",
         )
     )
+
+
+def census_findings(census) -> list[list[str]]:
+    """The findings table's census rows: per model, the headline definition's count among all its census samples,
+    the most its rate can be at 95%, and the same definition's false-alarm rate on independent test digits."""
+    from mnistmem.book.census import census_families
+
+    rows = []
+    for family in census_families(census):
+        summary = census.summary(f"census_{family}")
+        head = next(r for r in summary["criteria"] if r["criterion"] == HEADLINE)
+        rows.append(
+            [
+                f"{MODEL_NAMES[family]}, {summary['n']:,} samples searched (chapter 6)",
+                f"{head['count']:,} are copies by the {HEADLINE_WORDS} ({bound_pct(head['count'] / summary['n'])}; "
+                f"at most {bound_pct(head['rate_upper_95'])} at 95% confidence), against "
+                f"{pct(head['baseline_rate'])} of independent test digits",
+            ]
+        )
+    return rows
 
 
 def conclusions(ch) -> None:
@@ -212,6 +236,12 @@ def conclusions(ch) -> None:
                 "independent handwriting reaches at this scale."
             )
     glue("concl_contrast", contrast)
+    if "census" in ch.results:
+        from mnistmem.book.census import census_families
+
+        census = ch["census"]
+        families = census_families(census)
+        glue("concl_census", census_conclusion({f: census.summary(f"census_{f}") for f in families}))
     duplication = ch["duplication"]
     parts = []
     for family in ("diffusion", "gan"):
