@@ -92,3 +92,49 @@ def test_membership_finds_a_planted_gap_and_reads_chance_where_there_is_none():
     assert none["auc_low"] < 0.5 < none["auc_high"]
     with pytest.raises(ValueError, match="at least 2"):
         extraction.membership(np.zeros(1), outsiders)
+
+
+def test_blind_extraction_finds_planted_duplicates_and_not_a_cluster_of_unseen_handwriting():
+    """The positive control of generate-and-filter: five near-copies each of two training digits among test
+    digits are found as two candidates naming exactly those digits; a tight cluster of a digit that is not in
+    the training set is a candidate too, but a miss (precision 2/3), and recall counts the copied digits."""
+    train, _ = data.load_mnist("train")
+    test, _ = data.load_mnist("test")
+    own = train[:500]
+    rng = np.random.default_rng(0)
+
+    def near(image, k):
+        noise = rng.integers(-2, 3, size=(k, 28, 28))
+        return np.clip(image[None].astype(int) + noise * (image[None] > 0), 0, 255).astype(np.uint8)
+
+    samples = np.concatenate([near(own[7], 5), near(own[9], 5), near(test[0], 5), test[1:200]])
+    found = extraction.blind_candidates(samples, own, bar=1.004, radius=0.75, min_size=3, top=10)
+    named = sorted(c["nearest"] for c in found["candidates"] if c["distance"] <= found["bar"])
+    assert named == [7, 9] and len(found["candidates"]) == 3
+    assert found["precision"] == pytest.approx(2 / 3) and found["recall"] == 1.0
+    assert found["copied_by_exact_search"] == 2
+    empty = extraction.blind_candidates(test[1:100], own, bar=1.004, radius=0.75, min_size=3, top=10)
+    assert empty["candidates"] == [] and empty["precision"] is None and empty["recall"] is None
+
+
+def test_the_extraction_experiment_reads_every_regime_with_its_control_prompts(smoke_results):
+    from mnistmem import results
+    from mnistmem.experiments import extraction as experiment
+    from mnistmem.experiments import scales
+
+    result = results.load("extraction", "smoke", root=smoke_results)
+    settings = scales.config("smoke", "extraction")
+    for regime in settings["regimes"]:
+        completion = result.summary(f"completion_{regime}")
+        sets = {row["prompts"] for row in completion["rows"]}
+        assert sets == ({"training", "test", "canaries"} if regime == "canaries" else {"training", "test"})
+        for row in completion["rows"]:
+            assert row["ci_low"] <= row["share"] <= row["ci_high"]
+            assert row["best_hidden_distance"] <= row["median_hidden_distance"]
+        examples = result.arrays(f"completion_{regime}", experiment.EXAMPLES_FILE)
+        assert examples["training_top_prompt"].shape == examples["training_top_completion"].shape
+        membership = result.summary(f"membership_{regime}")
+        assert membership["auc_low"] <= membership["auc"] <= membership["auc_high"]
+        assert ("canary_loss_percentile" in membership) == (regime == "canaries")
+        blind = result.summary(f"blind_{regime}")
+        assert blind["n"] == settings["blind_samples"] and len(blind["candidates"]) <= settings["candidates"]

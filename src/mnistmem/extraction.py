@@ -12,6 +12,9 @@ issue.
   from several starts (`invert_latent`, the GAN-inversion of Zhu et al. 2016, arXiv 1609.03552), and the
   hidden part is read off its image. `hidden_distance` says how close a completion's hidden part comes to the
   original's, in the pixel units of every copy threshold.
+* **Blind extraction** (`blind_candidates`): Carlini et al. (2023)'s generate-and-filter attack. Group
+  near-identical samples, call each group's medoid a candidate training image, and score the candidates
+  against the exact search of the same samples (precision and recall).
 * **Membership** (`membership`): does the model's per-example loss tell its training digits from digits it
   never saw? ROC AUC with a bootstrap interval and the true-positive rate at 1% false positives (the LiRA
   convention, Carlini et al. 2022, arXiv 2112.03570): the EDPB's "probabilistically" (Opinion 28/2024).
@@ -132,4 +135,41 @@ def membership(member_losses: np.ndarray, outsider_losses: np.ndarray, resamples
         "tpr_at_1pct_fpr": float(tpr[np.searchsorted(fpr, 0.01, side="right") - 1]),
         "members": len(members),
         "outsiders": len(outsiders),
+    }
+
+
+def blind_candidates(
+    samples: np.ndarray, train: np.ndarray, bar: float, radius: float, min_size: int, top: int
+) -> dict:
+    """Generate-and-filter on `samples` (uint8 [N,28,28]) without looking at `train` until the end: groups of
+    samples linked by distances below `radius` with at least `min_size` members (`storage.clusters`), the
+    `top` largest, each represented by its medoid (`storage.medoid`). Then, and only to score the attack: a
+    candidate is a hit when its medoid lies within `bar` (pixel distance) of a training image; precision is the
+    share of hits, recall the share of the distinct training images that the samples copy (some sample within
+    `bar`, by exact search) which a hit names."""
+    from mnistmem.experiments.storage import clusters, medoid
+    from mnistmem.neighbors import knn
+
+    distance, index = knn(samples, train, k=1, progress=False)
+    copied = {int(i) for i, d in zip(index[:, 0], distance[:, 0], strict=True) if d <= bar}
+    candidates = []
+    for group in clusters(samples, radius, min_size)[:top]:
+        centre = int(group[medoid(samples[group])])
+        candidates.append(
+            {
+                "size": len(group),
+                "medoid": centre,
+                "nearest": int(index[centre, 0]),
+                "distance": float(distance[centre, 0]),
+            }
+        )
+    found = {c["nearest"] for c in candidates if c["distance"] <= bar}
+    hits = sum(c["distance"] <= bar for c in candidates)
+    return {
+        "n": len(samples),
+        "bar": bar,
+        "candidates": candidates,
+        "precision": hits / len(candidates) if candidates else None,
+        "copied_by_exact_search": len(copied),
+        "recall": len(found & copied) / len(copied) if copied else None,
     }

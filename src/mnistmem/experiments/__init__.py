@@ -25,6 +25,7 @@ REGISTRY: dict[str, str] = {
     "randomness": "mnistmem.experiments.randomness",
     "storage": "mnistmem.experiments.storage",
     "unlearning": "mnistmem.experiments.unlearning",
+    "extraction": "mnistmem.experiments.extraction",
 }
 
 __all__ = ["REGISTRY", "Experiment", "Stage", "StageContext", "get", "run_experiment"]

@@ -36,6 +36,8 @@ from mnistmem.results import MODEL_DIR
 from mnistmem.stats import wilson_interval
 
 CLOSEST_FILE = "closest.npz"
+#: The first diffusion run keeps its model here (EMA weights in half precision) for the extraction experiment.
+SAMPLER_DIR = "sampler"
 #: Per canary, the samples closest to it that a run keeps with their images (the gallery).
 CLOSEST_KEPT = 8
 #: The runs: (name, family, training seed, rotation of the count assignment).
@@ -91,6 +93,8 @@ def reproduction_stage(ctx: StageContext) -> dict:
                 "closest_distance": float(to_canary[closest[k, 0], k]),
             }
         )
+    if ctx.config.get("keep_sampler"):  # the extraction experiment attacks this model
+        checkpoints.export_sampler(ctx.input(ctx.config["from"]) / MODEL_DIR, ctx.dir / SAMPLER_DIR, "float16")
     write_atomic(
         ctx.dir / CLOSEST_FILE,
         lambda h: np.savez_compressed(
@@ -178,6 +182,7 @@ def plan(scale: str) -> list[Stage]:
                     "seed": 1,
                     "sampler": sampler_options(scale, family),
                     "data": data,
+                    "keep_sampler": name == "diffusion",
                 },
                 reproduction_stage,
                 after=(f"train_{name}",),

@@ -114,6 +114,14 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "n_samples": 64,
             "families": ["diffusion", "gan"],
         },
+        "extraction": {
+            "regimes": ["diffusion", "gan", "diffusion_100", "canaries"],
+            "prompts": 6,
+            "inpaint_steps": 4,
+            "inversion": {"starts": 2, "steps": 10},
+            "blind_samples": 128,
+            "candidates": 10,
+        },
         "duplication": {"n": 300, "canaries": [1, 10, 100], "n_samples": 100, "steps": 20},
         "unlearning": {
             "n": 60,
@@ -218,6 +226,16 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         # 20,000 steps of a 4× wider UNet, which would take ~9 h a run): 8,000 steps of 64, ~8 passes over the
         # set; ~40 min a diffusion run, three runs.
         "dose": {**_DOSE, "steps": 8000, "n_samples": 10_000},
+        # 200 prompts per set and mask; the diffusion models inpaint with 40 solver steps, the GAN searches its
+        # latent from 4 starts for 200 Adam steps; 4,000 samples for blind extraction per regime.
+        "extraction": {
+            "regimes": ["diffusion", "gan", "diffusion_100", "canaries"],
+            "prompts": 200,
+            "inpaint_steps": 40,
+            "inversion": {"starts": 4, "steps": 200},
+            "blind_samples": 4000,
+            "candidates": 50,
+        },
         # 10,000 digits (not all 60,000) plus 1,111 canary copies: the canary shares are then 10× those of a
         # 60k set; the chapter says so.
         "duplication": {
@@ -293,6 +311,14 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "vae": {"model_kwargs": {}, "batch_size": 128, "lr": 1e-3, "warmup_steps": 500},
         },
         "dose": {**_DOSE, "steps": 30_000, "n_samples": 50_000},
+        "extraction": {
+            "regimes": ["diffusion", "gan", "diffusion_100", "canaries"],
+            "prompts": 1000,
+            "inpaint_steps": 40,
+            "inversion": {"starts": 8, "steps": 300},
+            "blind_samples": 50_000,
+            "candidates": 200,
+        },
         "duplication": {"n": None, "canaries": [1, 10, 100, 1000], "n_samples": 50_000, "steps": 30_000},
         "unlearning": {
             "n": 1000,

@@ -1,0 +1,188 @@
+"""Extraction: can someone who does not already have a work get it out of the model?
+
+Question, for each regime (a model trained on all 60,000 digits; a diffusion model trained on 100 digits,
+which copies; a diffusion model trained with planted stroke canaries):
+
+1. *Completion* - shown part of a digit (its top half, left half or central crop), does the model complete it
+   to the original? Prompts are the model's own training digits and, as the control, test digits of the same
+   classes that it never saw (and, where planted, the canaries). A completion *retrieves* its original when the
+   hidden part lies within the pixel-distance copy threshold of the original's hidden part: a bar that a test
+   prompt can cross only by chance, so the test prompts' rate is the false-alarm level.
+2. *Membership* - does the model's own per-example loss tell its training digits from test digits (ROC AUC
+   with a bootstrap interval, true-positive rate at 1% false positives)? The EDPB's "probabilistically".
+3. *Blind extraction* - Carlini et al. (2023)'s generate-and-filter attack: draw many samples, group the
+   near-identical ones (`storage.clusters`), rank the groups by size, and call each group's medoid a candidate
+   training image. Precision: the share of candidates that are copies of a training image of the model
+   (within the pixel-distance copy threshold); recall: the share of the distinct training images that the
+   same samples copy (by exact search) which the candidates name. The memorising regimes are the positive
+   controls: the attack must find their copies before its silence on a model trained on 60,000 digits means
+   anything.
+
+The models are read, not trained: `main`'s exported samplers, and the samplers the `onset` and `dose`
+experiments keep for this purpose. The VAE is not among them: its exported sampler is not committed (data
+budget), and a latent search on its blurry decoder cannot retrieve a crisp original anyway.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mnistmem.experiments import scales
+from mnistmem.experiments.runner import Experiment, Stage, StageContext
+from mnistmem.experiments.stages import draw, sampler_options
+
+#: regime -> (experiment, stage, folder of the model in that stage, family); the training set is the stage's.
+REGIMES = {
+    "diffusion": ("main", "model_diffusion", "model", "diffusion"),
+    "gan": ("main", "model_gan", "model", "gan"),
+    "diffusion_100": ("onset", "grid_diffusion_100", "sampler", "diffusion"),
+    "canaries": ("dose", "reproduction_diffusion", "sampler", "diffusion"),
+}
+EXAMPLES_FILE = "examples.npz"
+#: Completions kept with their images per prompt set and mask (the book's gallery: best and typical).
+EXAMPLES_KEPT = 6
+
+
+def _regime(ctx: StageContext):
+    """The regime's model, its own training data spec, and the family."""
+    from mnistmem import checkpoints
+
+    experiment, stage, folder, family = REGIMES[ctx.config["regime"]]
+    upstream = ctx.upstream(experiment)
+    model = checkpoints.load_model(upstream.path(stage, folder))
+    config = upstream.stage(stage)["config"]
+    spec = config.get("data") or config.get("train", {}).get("data") or {}
+    return model, spec, family
+
+
+def _prompts(ctx: StageContext, spec: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(images, labels) of each prompt set: `training` (digits of the model's own set), `test` (test digits with
+    the same labels, in the same order) and, where the set holds canaries, `canaries` (each once)."""
+    from mnistmem import data
+    from mnistmem.canaries import CANARY_LABEL
+    from mnistmem.dataspec import DataSpec
+
+    built = DataSpec.from_dict(spec).build()
+    rng = np.random.default_rng(ctx.config["seed"])
+    digits = np.flatnonzero(built.sources >= 0)
+    chosen = rng.choice(digits, min(ctx.config["prompts"], len(digits)), replace=False)
+    test, test_labels = data.load_mnist("test")
+    matched = []
+    for label in built.labels[chosen]:
+        pool = np.flatnonzero(test_labels == label)
+        matched.append(pool[rng.integers(len(pool))])
+    sets = {
+        "training": (built.images[chosen], built.labels[chosen]),
+        "test": (test[np.asarray(matched)], test_labels[np.asarray(matched)]),
+    }
+    if (built.sources < 0).any():
+        first = [int(np.flatnonzero(built.sources == s)[0]) for s in sorted(set(built.sources[built.sources < 0]))]
+        sets["canaries"] = (built.images[first], np.full(len(first), CANARY_LABEL))
+    return sets
+
+
+def completion_stage(ctx: StageContext) -> dict:
+    """Completion from a partial image (see the module docstring), for every prompt set and mask."""
+    from mnistmem import copies, extraction
+    from mnistmem.atomic import write_atomic
+    from mnistmem.stats import wilson_interval
+
+    model, spec, family = _regime(ctx)
+    bar = copies.CRITERIA["l2"].default_threshold
+    options = {"steps": ctx.config["inpaint_steps"]} if family == "diffusion" else ctx.config["inversion"]
+    rows, kept = [], {}
+    for name, (images, _) in _prompts(ctx, spec).items():
+        for mask_name in extraction.MASKS:
+            mask = extraction.prompt_mask(mask_name)
+            completed = extraction.complete(model, images, mask, seed=ctx.config["seed"], **options)
+            hidden = extraction.hidden_distance(completed, images, mask)
+            retrieved = int((hidden <= bar).sum())
+            low, high = wilson_interval(retrieved, len(images))
+            rows.append(
+                {
+                    "prompts": name,
+                    "mask": mask_name,
+                    "n": len(images),
+                    "retrieved": retrieved,
+                    "share": retrieved / len(images),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "median_hidden_distance": float(np.median(hidden)),
+                    "best_hidden_distance": float(hidden.min()),
+                }
+            )
+            order = np.argsort(hidden, kind="stable")
+            show = np.unique(np.r_[order[: EXAMPLES_KEPT // 2], order[len(order) // 2 :][: EXAMPLES_KEPT // 2]])
+            kept[f"{name}_{mask_name}_prompt"] = images[show]
+            kept[f"{name}_{mask_name}_completion"] = completed[show]
+            kept[f"{name}_{mask_name}_distance"] = hidden[show]
+    write_atomic(ctx.dir / EXAMPLES_FILE, lambda h: np.savez_compressed(h, **kept))
+    return {"regime": ctx.config["regime"], "family": family, "bar": bar, "rows": rows}
+
+
+def membership_stage(ctx: StageContext) -> dict:
+    """Membership inference from the model's own loss: its training digits against test digits; where canaries
+    were planted, each canary's loss as a percentile of the test digits' losses."""
+    from mnistmem import extraction
+
+    model, spec, family = _regime(ctx)
+    sets = _prompts(ctx, spec)
+    losses = {name: model.eval().loss(images, seed=ctx.config["seed"]) for name, (images, _) in sets.items()}
+    result = {
+        "regime": ctx.config["regime"],
+        "family": family,
+        **extraction.membership(losses["training"], losses["test"]),
+    }
+    if "canaries" in losses:
+        result["canary_loss_percentile"] = [float((losses["test"] < v).mean()) for v in losses["canaries"]]
+    return result
+
+
+def blind_stage(ctx: StageContext) -> dict:
+    """Generate-and-filter without the training data, scored against the exact search of the same samples."""
+    from mnistmem import copies, extraction
+    from mnistmem.dataspec import DataSpec
+    from mnistmem.experiments.storage import CLUSTER_DISTANCE, MIN_CLUSTER
+
+    model, spec, family = _regime(ctx)
+    images, _ = draw(model, ctx.config)
+    own = DataSpec.from_dict(spec).build().images
+    bar = copies.CRITERIA["l2"].default_threshold
+    found = extraction.blind_candidates(images, own, bar, CLUSTER_DISTANCE, MIN_CLUSTER, ctx.config["candidates"])
+    return {"regime": ctx.config["regime"], "family": family, **found}
+
+
+def plan(scale: str) -> list[Stage]:
+    settings = scales.config(scale, "extraction")
+    stages = []
+    for regime in settings["regimes"]:
+        family = REGIMES[regime][3]
+        base = {"regime": regime, "prompts": settings["prompts"], "seed": 5}
+        stages += [
+            Stage(
+                f"completion_{regime}",
+                {**base, "inpaint_steps": settings["inpaint_steps"], "inversion": settings["inversion"]},
+                completion_stage,
+            ),
+            Stage(f"membership_{regime}", base, membership_stage),
+            Stage(
+                f"blind_{regime}",
+                {
+                    "regime": regime,
+                    "n": settings["blind_samples"],
+                    "seed": 6,
+                    "candidates": settings["candidates"],
+                    "sampler": sampler_options(scale, family, trained=REGIMES[regime][0] == "main"),
+                },
+                blind_stage,
+            ),
+        ]
+    return stages
+
+
+EXPERIMENT = Experiment(
+    name="extraction",
+    question="Can someone who does not already have a training image get it out of the model?",
+    plan=plan,
+    requires=("main", "onset", "dose"),
+)
