@@ -59,6 +59,21 @@ _GAN_CPU_RECIPE = {
 #: The dose experiment's canaries: all 60,000 digits, three stroke canaries at each of seven counts.
 _DOSE = {"n": None, "counts": [1, 3, 10, 30, 100, 300, 1000], "per_count": 3, "families": ["diffusion", "gan"]}
 _DIFFUSION_GPU = {"channels": [64, 128, 128], "attention": True}
+
+
+def _extraction(prompts: int, inpaint_steps: int, starts: int, steps: int, blind: int, candidates: int) -> dict:
+    """The extraction experiment's settings: `prompts` per prompt set and mask, the diffusion models' inpainting
+    solver steps, the latent search's `starts` and Adam `steps`, `blind` samples and the `candidates` kept."""
+    return {
+        "regimes": ["diffusion", "gan", "diffusion_100", "canaries"],
+        "prompts": prompts,
+        "inpaint_steps": inpaint_steps,
+        "inversion": {"starts": starts, "steps": steps},
+        "blind_samples": blind,
+        "candidates": candidates,
+    }
+
+
 _GAN_SMALL = {"ngf": 16, "ndf": 16}
 
 _CONFIGS: dict[str, dict[str, Any]] = {
@@ -114,14 +129,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "n_samples": 64,
             "families": ["diffusion", "gan"],
         },
-        "extraction": {
-            "regimes": ["diffusion", "gan", "diffusion_100", "canaries"],
-            "prompts": 6,
-            "inpaint_steps": 4,
-            "inversion": {"starts": 2, "steps": 10},
-            "blind_samples": 128,
-            "candidates": 10,
-        },
+        "extraction": _extraction(prompts=6, inpaint_steps=4, starts=2, steps=10, blind=128, candidates=10),
         "duplication": {"n": 300, "canaries": [1, 10, 100], "n_samples": 100, "steps": 20},
         "unlearning": {
             "n": 60,
@@ -228,14 +236,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         "dose": {**_DOSE, "steps": 8000, "n_samples": 10_000},
         # 200 prompts per set and mask; the diffusion models inpaint with 40 solver steps, the GAN searches its
         # latent from 4 starts for 200 Adam steps; 4,000 samples for blind extraction per regime.
-        "extraction": {
-            "regimes": ["diffusion", "gan", "diffusion_100", "canaries"],
-            "prompts": 200,
-            "inpaint_steps": 40,
-            "inversion": {"starts": 4, "steps": 200},
-            "blind_samples": 4000,
-            "candidates": 50,
-        },
+        "extraction": _extraction(prompts=200, inpaint_steps=40, starts=4, steps=200, blind=4000, candidates=50),
         # 10,000 digits (not all 60,000) plus 1,111 canary copies: the canary shares are then 10× those of a
         # 60k set; the chapter says so.
         "duplication": {
@@ -311,14 +312,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "vae": {"model_kwargs": {}, "batch_size": 128, "lr": 1e-3, "warmup_steps": 500},
         },
         "dose": {**_DOSE, "steps": 30_000, "n_samples": 50_000},
-        "extraction": {
-            "regimes": ["diffusion", "gan", "diffusion_100", "canaries"],
-            "prompts": 1000,
-            "inpaint_steps": 40,
-            "inversion": {"starts": 8, "steps": 300},
-            "blind_samples": 50_000,
-            "candidates": 200,
-        },
+        "extraction": _extraction(prompts=1000, inpaint_steps=40, starts=8, steps=300, blind=50_000, candidates=200),
         "duplication": {"n": None, "canaries": [1, 10, 100, 1000], "n_samples": 50_000, "steps": 30_000},
         "unlearning": {
             "n": 1000,
