@@ -82,3 +82,44 @@ def test_the_curve_pools_canaries_and_runs_and_keeps_each_canary_s_share():
     assert sorted(c["share"] for c in hundred["by_criterion"]["l2"]["per_canary"]) == [0.3, 0.5, 0.7]
     low, high = hundred["by_criterion"]["l2"]["ci_low"], hundred["by_criterion"]["l2"]["ci_high"]
     assert low < 0.5 < high
+
+
+def test_the_book_draws_the_dose_curve_and_every_canary_beside_its_closest_samples(smoke_results, monkeypatch):
+    from mnistmem import results
+    from mnistmem.book import dose as book
+    from mnistmem.book.chapter import Chapter
+
+    result = results.load("dose", "smoke", root=smoke_results)
+    shown, glued = [], {}
+    monkeypatch.setattr(book, "glue", lambda name, value: glued.__setitem__(name, value))
+    monkeypatch.setattr(book, "show", lambda fig, caption: shown.append((fig, caption)))
+    ch = Chapter({"dose": result})
+    book.dose_chart(ch)
+    fig, caption = shown[-1]
+    families = result.summary("dose")["families"]
+    assert len(fig.data) == 2 * len(families) * len(book.CHART_CRITERIA)  # a line and its dots per definition
+    assert sum(trace.visible for trace in fig.data) == 2 * len(families)
+    assert glued["dose_sentence"].startswith("By the nearest-neighbour ratio test, the diffusion model")
+    book.canary_gallery(ch)
+    fig, caption = shown[-1]
+    canaries = len(result.summary("reproduction_diffusion")["canaries"])
+    assert len(fig.data[1].text) == canaries * (1 + dose.CLOSEST_KEPT) and "closest" in caption
+
+
+def test_dose_sentence_names_the_first_count_reproduced_and_the_spread_of_single_canaries():
+    from mnistmem.book.sentences import dose_sentence
+
+    def point(count, share, low, singles):
+        per = [{"share": s, "glyph": "stroke:0", "run": "diffusion"} for s in singles]
+        return {"count": count, "by_criterion": {"nn_ratio": {"share": share, "ci_low": low, "per_canary": per}}}
+
+    grows = {
+        "diffusion": {
+            "points": [point(1, 0, 0, [0, 0]), point(100, 0.01, 0.004, [0.0, 0.02]), point(1000, 0.3, 0.2, [0.1, 0.5])]
+        }
+    }
+    text = dose_sentence(grows)
+    assert "reproduced canaries from 100 copies on, and at 1,000 copies 30.00% of its samples" in text
+    assert "(single canaries from 10.00% to 50.00%)" in text
+    none = dose_sentence({"gan": {"points": [point(1, 0, 0, [0]), point(1000, 0, 0, [0])]}})
+    assert none == "By the nearest-neighbour ratio test, the GAN reproduced no canary, even one planted 1,000 times."

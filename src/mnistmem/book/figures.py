@@ -36,6 +36,28 @@ def model_colour(name: str) -> str:
     return MODEL_COLOURS[family]
 
 
+def ramp(colour: str, count: int) -> list[str]:
+    """`count` shades of `colour` ("#rrggbb"), from light to the colour itself: one line per training-set size
+    of one model, the largest darkest, so the order reads in greyscale too."""
+    rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
+    mix = np.linspace(0.75, 0.0, count) if count > 1 else np.zeros(1)
+    return ["#" + "".join(f"{round(c):02x}" for c in rgb + (255 - rgb) * m) for m in mix]
+
+
+def log_x_layout(fig: go.Figure, x_title: str, y_title: str, height: int = 430, log_y: bool = False, **extra) -> None:
+    """The layout of the book's curves over a quantity that doubles (steps, sizes, copies): a logarithmic x axis,
+    a y axis from zero (or logarithmic), white ground, the legend below."""
+    yaxis = {"title": y_title, **({"type": "log"} if log_y else {"rangemode": "tozero"})}
+    fig.update_layout(
+        height=height,
+        plot_bgcolor="white",
+        xaxis={"type": "log", "title": x_title},
+        yaxis=yaxis,
+        legend={"orientation": "h", "y": -0.3},
+        **extra,
+    )
+
+
 def threshold_text(value: float, significant: int = 3) -> str:
     """A threshold or score as text, with the digits that matter: enough decimals that both the number and its
     distance to the nearest whole number keep `significant` significant digits, trailing zeros dropped.

@@ -626,3 +626,119 @@ def census_conclusion(summaries: dict[str, dict]) -> str:
     }
     parts = [f"{words[key]} for {and_list(names)}" for key, names in verdicts.items() if names]
     return f"Searching {searched}, the {HEADLINE_WORDS}'s copy rate was " + "; and ".join(parts) + "."
+
+
+def onset_sentence(families: dict[str, dict]) -> str:
+    """Whether copying began later for larger training sets, in plain words, from the `onset` stage's
+    `families` ({family: `onsets`, `line`}): per family the sizes that began to copy and when, those that did
+    not within their budget, those that never drew recognisable digits, and whether a straight line in n fits
+    the onsets (Bonnaire et al. 2025: onset time grows linearly with n). The law is said to hold only with a
+    rising line over at least three sizes, R² of at least 0.8, and no run whose budget already passed the
+    line's prediction without copying."""
+    parts = []
+    for family, found in families.items():
+        subject = MODEL_SUBJECTS.get(family, family)
+        onsets = sorted(found["onsets"], key=lambda o: (o["n"], o.get("run", "a")))
+        began = [o for o in onsets if o["learned"] and o["step"] is not None and o.get("run", "a") == "a"]
+        waited = [o for o in onsets if o["learned"] and o["step"] is None and o.get("run", "a") == "a"]
+        failed = [o for o in onsets if not o["learned"] and o.get("run", "a") == "a"]
+        text = f"The {subject}"
+        clauses = []
+        if began:
+            clauses.append(
+                "began to copy after " + and_list([f"{o['step']:,} steps on {o['n']:,} digits" for o in began])
+            )
+        if waited:
+            clauses.append(
+                "had not begun within " + and_list([f"{o['budget']:,} steps on {o['n']:,} digits" for o in waited])
+            )
+        if failed:
+            clauses.append("never drew recognisable digits on " + and_list([f"{o['n']:,}" for o in failed]) + " digits")
+        text += " " + "; it ".join(clauses) + "."
+        line = found.get("line")
+        if line is None:
+            if began:
+                text += " Fewer than two sizes began to copy, so no line can be fitted to when copying begins."
+        else:
+            holds = (
+                line["slope"] > 0
+                and len(set(line["sizes"])) >= 3
+                and line["r2"] >= 0.8
+                and not line["censored_below_line"]
+            )
+            text += (
+                f" A straight line through the onsets rises by {line['slope']:.2g} steps per training digit "
+                f"(R² {line['r2']:.2f}, {len(set(line['sizes']))} sizes)"
+            )
+            if line["censored_below_line"]:
+                text += (
+                    ", but "
+                    + and_list([f"{n:,}" for n in line["censored_below_line"]])
+                    + " digits trained past the line's prediction without copying"
+                )
+            text += (
+                ": here copying begins later in proportion to the training set, as Bonnaire and colleagues predict."
+                if holds
+                else ": not enough to say that copying begins later in proportion to the training set, as "
+                "Bonnaire and colleagues predict."
+            )
+        parts.append(text)
+    return " ".join(parts)
+
+
+def same_noise_sentence(summary: dict) -> str:
+    """What two models trained on disjoint halves do with the same noise (a `same_noise` stage summary): how far
+    apart their two samples of a seed lie, and how often each sample is nearer to its own half's digits than to
+    the other half's (Kadkhodaie et al. 2024: at small n each reproduces its own images; at large n both draw
+    nearly the same image)."""
+    a, b = summary["halves"]
+    own = min(a["median_to_own"], b["median_to_own"])
+    text = (
+        f"With {summary['half_size']:,} digits in each half, the two models' samples from the same noise lie a "
+        f"median {summary['median_between']:.2f} apart (pixel distance), and a sample is nearer to a digit of its "
+        f"own half than to any of the other half's for {pct(a['closer_to_own_share'])} (model A) and "
+        f"{pct(b['closer_to_own_share'])} (model B) of the seeds"
+    )
+    if min(a["closer_to_own_share"], b["closer_to_own_share"]) >= 0.8 and summary["median_between"] > own:
+        text += ": each model reproduces its own training digits, and the noise only picks which."
+    elif summary["median_between"] < own and min(a["recognised_share"], b["recognised_share"]) >= 0.9:
+        text += (
+            f", closer to each other than either is to its nearest training digit (median {own:.2f}): from the "
+            "same noise both draw nearly the same digit though they share no training digit, so what they hold "
+            "is what the two halves have in common, not copies of either."
+        )
+    elif summary["median_between"] < own:
+        text += (
+            f", closer to each other than either is to its nearest training digit (median {own:.2f}); but the "
+            f"classifier recognises only {pct(a['recognised_share'])} and {pct(b['recognised_share'])} of their "
+            "samples as digits, so the two models agree on images that are not yet digits."
+        )
+    else:
+        text += "."
+    return text
+
+
+def dose_sentence(families: dict[str, dict]) -> str:
+    """The dose-response in words, from the `dose` stage's `families` ({family: `points`}): per family, the
+    smallest count at which the pooled share of reproductions (ratio test) is above zero at 95% confidence, the
+    share at the largest count, and how far apart the single canaries of that count lie."""
+    parts = []
+    for family, curve in families.items():
+        points = sorted(curve["points"], key=lambda p: p["count"])
+        subject = MODEL_SUBJECTS.get(family, family)
+        rows = [(p, p["by_criterion"]["nn_ratio"]) for p in points]
+        first = next((p for p, r in rows if r["ci_low"] > 0), None)
+        top, top_row = rows[-1]
+        spread = [q["share"] for q in top_row["per_canary"]]
+        text = f"the {subject} reproduced "
+        if first is None:
+            text += f"no canary, even one planted {top['count']:,} times"
+        else:
+            text += (
+                f"canaries from {first['count']:,} copies on, and at {top['count']:,} copies "
+                f"{pct(top_row['share'])} of its samples were reproductions (single canaries from "
+                f"{pct(min(spread))} to {pct(max(spread))})"
+            )
+        parts.append(text)
+    text = "By the nearest-neighbour ratio test, " + "; ".join(parts) + "."
+    return text

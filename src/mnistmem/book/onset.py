@@ -1,0 +1,233 @@
+"""When copying begins: the `onset` experiment read for the book. The share of copies along training for each
+training-set size (against steps or against passes over the data, one switch), the onset step against the
+size with the fitted line, the samples of the first seeds at every checkpoint, and the two halves sampled from
+the same noise.
+
+Nothing here computes a result; it only reads `data/results` through `mnistmem.results`.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.graph_objects as go
+
+from mnistmem.book import figures
+from mnistmem.book.common import CRITERION_NAMES, MODEL_NAMES, scale_note
+from mnistmem.book.display import glue, show, show_html
+from mnistmem.book.sentences import onset_sentence, same_noise_sentence
+from mnistmem.copies import CRITERIA
+from mnistmem.experiments.onset import GALLERY_FILE, ONSET_CRITERION, PAIRS_FILE
+
+RATIO_WORDS = CRITERION_NAMES[ONSET_CRITERION]
+
+
+def grid_runs(result, family: str) -> list[dict]:
+    """The grid summaries of one family (first runs only: the second half of a pair is the same size again),
+    smallest training set first."""
+    runs = [
+        result.summary(stage)
+        for stage in result.manifest["stages"]
+        if stage.startswith(f"grid_{family}_") and result.summary(stage)["run"] == "a"
+    ]
+    return sorted(runs, key=lambda s: s["n"])
+
+
+def onset_curves(ch, family: str = "diffusion") -> None:
+    """The copy share (ratio test, against the run's own digits, with its 95% interval) at every checkpoint, one
+    line per training-set size, against training steps; a switch redraws it against passes over the data, the
+    comparison that removes the confound of a small set being seen more often."""
+    result = ch["onset"]
+    runs = grid_runs(result, family)
+    fig = go.Figure()
+    colours = figures.ramp(figures.model_colour(family), len(runs))
+    for colour, run in zip(colours, runs, strict=True):
+        rows = run["curve"]
+        share = [100 * r["criteria"][ONSET_CRITERION]["rate"] for r in rows]
+        fig.add_trace(
+            go.Scatter(
+                x=[r["step"] for r in rows],
+                y=share,
+                name=f"{run['n']:,} digits",
+                mode="lines+markers",
+                line={"color": colour},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [
+                        100 * r["criteria"][ONSET_CRITERION]["ci_high"] - s for r, s in zip(rows, share, strict=True)
+                    ],
+                    "arrayminus": [
+                        s - 100 * r["criteria"][ONSET_CRITERION]["ci_low"] for r, s in zip(rows, share, strict=True)
+                    ],
+                    "thickness": 1,
+                },
+                customdata=[[r["passes"], 100 * r["recognised_share"]] for r in rows],
+                hovertemplate=(
+                    "%{y:.2f}% copies after %{x:,} steps (%{customdata[0]:,.0f} passes); the classifier recognises "
+                    "%{customdata[1]:.0f}% of the samples<extra>" + f"{run['n']:,} digits" + "</extra>"
+                ),
+            )
+        )
+    by_steps = [[r["step"] for r in run["curve"]] for run in runs]
+    by_passes = [[r["passes"] for r in run["curve"]] for run in runs]
+    figures.log_x_layout(
+        fig,
+        "training steps",
+        f"% of samples that are copies ({RATIO_WORDS})",
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "right",
+                "x": 0,
+                "y": 1.15,
+                "xanchor": "left",
+                "buttons": [
+                    {
+                        "label": "against training steps",
+                        "method": "update",
+                        "args": [{"x": by_steps}, {"xaxis.title.text": "training steps"}],
+                    },
+                    {
+                        "label": "against passes over the data",
+                        "method": "update",
+                        "args": [{"x": by_passes}, {"xaxis.title.text": "passes over the training digits"}],
+                    },
+                ],
+            }
+        ],
+    )
+    show(
+        figures.wrap_figure_text(fig),
+        f"The share of {MODEL_NAMES[family]} samples that are copies of one of the model's own training digits "
+        f"({RATIO_WORDS}), at every checkpoint of training, one line per training-set size; bars are 95% "
+        "confidence intervals. The buttons redraw the same points against passes over the data: a model trained "
+        f"on fewer digits sees each of them more often in the same number of steps ({scale_note(result)}).",
+    )
+
+
+def onset_chart(ch) -> None:
+    """The onset step against the training-set size, per family, with the fitted line; runs whose copies never
+    rose beyond chance within their budget drawn as open triangles at the budget (the onset is later), and runs
+    that never drew recognisable digits as crosses. Glues `onset_sentence`."""
+    result = ch["onset"]
+    summary = result.summary("onset")
+    fig = go.Figure()
+    for family, found in summary["families"].items():
+        colour = figures.model_colour(family)
+        onsets = found["onsets"]
+        groups = {
+            "copying began": ([o for o in onsets if o["learned"] and o["step"] is not None], "circle", "step"),
+            "no copies within the budget": (
+                [o for o in onsets if o["learned"] and o["step"] is None],
+                "triangle-up-open",
+                "budget",
+            ),
+            "never drew recognisable digits": ([o for o in onsets if not o["learned"]], "x", "budget"),
+        }
+        for label, (points, symbol, key) in groups.items():
+            if not points:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=[o["n"] for o in points],
+                    y=[o[key] for o in points],
+                    mode="markers",
+                    name=f"{MODEL_NAMES[family]}: {label}",
+                    marker={"color": colour, "symbol": symbol, "size": 11},
+                    hovertemplate="%{x:,} digits: %{y:,} steps<extra>" + f"{MODEL_NAMES[family]}, {label}</extra>",
+                )
+            )
+        line = found["line"]
+        if line:
+            xs = np.array([min(line["sizes"]), max(line["sizes"])], dtype=float)
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=line["slope"] * xs + line["intercept"],
+                    mode="lines",
+                    name=f"{MODEL_NAMES[family]}: fitted line",
+                    line={"color": colour, "dash": "dash"},
+                    hoverinfo="skip",
+                )
+            )
+    figures.log_x_layout(fig, "training digits (n)", "training steps until copying began", 420, log_y=True)
+    show(
+        figures.wrap_figure_text(fig),
+        "When copying began, against the number of training digits: the first checkpoint at which the share of "
+        f"copies ({RATIO_WORDS}) is, at 95% confidence, above what independent test digits give under the same "
+        f"judging. Open triangles: no such checkpoint within the training budget (shown at the budget: copying "
+        f"begins later, if at all). Crosses: runs that never drew recognisable digits ({scale_note(result)}).",
+    )
+    glue("onset_sentence", onset_sentence(summary["families"]))
+
+
+def seeds_over_training(ch, family: str, n: int) -> None:
+    """The same first seeds drawn from every grid checkpoint of one run, one row per checkpoint, beside the
+    final model's most copy-like samples and the training digits they copy."""
+    result = ch["onset"]
+    stage = f"grid_{family}_{n}"
+    gallery = result.arrays(stage, GALLERY_FILE)
+    steps = gallery["steps"]
+    rows = gallery["first_seeds"]
+    images = rows.reshape(-1, 28, 28)
+    hover = [f"after {int(step):,} steps: seed {k}" for step in steps for k in range(rows.shape[1])]
+    show(
+        figures.digit_grid(images, hover, columns=rows.shape[1], scale=3),
+        f"The {MODEL_NAMES[family]} trained on {n:,} digits: the same {rows.shape[1]} random seeds drawn after "
+        + ", ".join(f"{int(s):,}" for s in steps)
+        + f" training steps (top to bottom). Hover a digit for its step ({scale_note(result)}).",
+    )
+    pairs = [
+        figures.Pair(
+            gallery["closest"][i],
+            gallery["partners"][i],
+            f"seed {int(gallery['closest_seeds'][i])} · training digit #{int(gallery['partner_sources'][i])}",
+            [
+                (
+                    RATIO_WORDS,
+                    f"{figures.threshold_text(float(gallery['closest_scores'][i]))}; a copy if "
+                    f"{CRITERIA[ONSET_CRITERION].direction} "
+                    f"{figures.threshold_text(CRITERIA[ONSET_CRITERION].default_threshold)}",
+                    bool(CRITERIA[ONSET_CRITERION].flag(gallery["closest_scores"][i : i + 1])[0]),
+                )
+            ],
+        )
+        for i in range(len(gallery["closest"]))
+    ]
+    show_html(
+        "<figure class='mnistmem-figure mnistmem-pairs'>"
+        + figures.pair_gallery_html(pairs)
+        + "<figcaption class='mnistmem-caption'>"
+        + html.escape(
+            f"The final model's {len(pairs)} samples that the {RATIO_WORDS} finds most copy-like (smallest ratio of "
+            "the nearest to the second-nearest training digit), each beside its nearest training digit and their "
+            f"difference ({scale_note(result)})."
+        )
+        + "</figcaption></figure>"
+    )
+
+
+def same_noise(ch, n: int) -> None:
+    """Two models trained on disjoint halves, sampled from the same noise: the pairs side by side, each with the
+    training digit of its own half that it is nearest to. Glues `same_noise_<n>`."""
+    result = ch["onset"]
+    stage = f"same_noise_{n}"
+    summary = result.summary(stage)
+    pairs = result.arrays(stage, PAIRS_FILE)
+    rows = np.concatenate([pairs["nearest_a"], pairs["a"], pairs["b"], pairs["nearest_b"]])
+    count = len(pairs["a"])
+    labels = ["nearest training digit of half A", "model A", "model B", "nearest training digit of half B"]
+    hover = [
+        f"{labels[row]} · seed {k}" + (f" · A and B {pairs['between'][k]:.2f} apart" if row in (1, 2) else "")
+        for row in range(4)
+        for k in range(count)
+    ]
+    show(
+        figures.digit_grid(rows, hover, columns=count, scale=3),
+        f"Two diffusion models, each trained on its own {summary['half_size']:,} digits (no digit in common), "
+        "sampled from the same random noise: row 2 is model A, row 3 model B, each column one seed; rows 1 and 4 "
+        f"are the training digits of each model's own half nearest to its sample ({scale_note(result)}).",
+    )
+    glue(f"same_noise_{n}", same_noise_sentence(summary))
