@@ -138,3 +138,10 @@ def test_the_extraction_experiment_reads_every_regime_with_its_control_prompts(s
         assert ("canary_loss_percentile" in membership) == (regime == "canaries")
         blind = result.summary(f"blind_{regime}")
         assert blind["n"] == settings["blind_samples"] and len(blind["candidates"]) <= settings["candidates"]
+    for n in settings["label_sizes"]:
+        rows = result.summary(f"label_{n}")["rows"]
+        assert [r["label"] for r in rows] == [*range(10), None]  # each digit asked for, then nothing asked
+        assert rows[-1]["n"] == 10 * rows[0]["n"] == 10 * settings["per_label"]
+        for r in rows:
+            assert r["ci_low"] <= r["share"] <= r["ci_high"] and r["distinct_copied"] <= r["copies"]
+            assert (r["nearest_has_label"] is None) == (r["label"] is None)

@@ -31,7 +31,7 @@ from mnistmem.atomic import write_atomic
 from mnistmem.canaries import UNLIKE_DIGIT_STROKES
 from mnistmem.experiments import scales
 from mnistmem.experiments.runner import Experiment, Stage, StageContext
-from mnistmem.experiments.stages import draw, sampler_options, train_config, train_stage
+from mnistmem.experiments.stages import draw, sampler_options, train_config, trained_then
 from mnistmem.results import MODEL_DIR
 from mnistmem.stats import wilson_interval
 
@@ -172,22 +172,14 @@ def plan(scale: str) -> list[Stage]:
             "canaries": assignment(settings["counts"], settings["per_count"], rotation),
         }
         train = train_config(scale, family, data=data, section="onset_recipes", steps=settings["steps"], seed=seed)
-        stages += [
-            Stage(f"train_{name}", {"train": train}, train_stage),
-            Stage(
-                f"reproduction_{name}",
-                {
-                    "from": f"train_{name}",
-                    "n": settings["n_samples"],
-                    "seed": 1,
-                    "sampler": sampler_options(scale, family),
-                    "data": data,
-                    "keep_sampler": name == "diffusion",
-                },
-                reproduction_stage,
-                after=(f"train_{name}",),
-            ),
-        ]
+        config = {
+            "n": settings["n_samples"],
+            "seed": 1,
+            "sampler": sampler_options(scale, family),
+            "data": data,
+            "keep_sampler": name == "diffusion",
+        }
+        stages += trained_then(name, train, f"reproduction_{name}", config, reproduction_stage)
     names = tuple(stage.name for stage in stages if stage.name.startswith("reproduction_"))
     stages.append(Stage("dose", {"runs": list(names)}, dose_stage, after=names))
     return stages

@@ -10,7 +10,10 @@ which copies; a diffusion model trained with planted stroke canaries):
    prompt can cross only by chance, so the test prompts' rate is the false-alarm level.
 2. *Membership* - does the model's own per-example loss tell its training digits from test digits (ROC AUC
    with a bootstrap interval, true-positive rate at 1% false positives)? The EDPB's "probabilistically".
-3. *Blind extraction* - Carlini et al. (2023)'s generate-and-filter attack: draw many samples, group the
+3. *A label as the prompt* - a class-conditional diffusion model trained on the digits of the onset grid's
+   100- and 3,200-digit runs, asked for each digit: how often it copies, against the same model asked for
+   nothing.
+4. *Blind extraction* - Carlini et al. (2023)'s generate-and-filter attack: draw many samples, group the
    near-identical ones (`storage.clusters`), rank the groups by size, and call each group's medoid a candidate
    training image. Precision: the share of candidates that are copies of a training image of the model
    (within the pixel-distance copy threshold); recall: the share of the distinct training images that the
@@ -29,7 +32,7 @@ import numpy as np
 
 from mnistmem.experiments import scales
 from mnistmem.experiments.runner import Experiment, Stage, StageContext
-from mnistmem.experiments.stages import draw, sampler_options
+from mnistmem.experiments.stages import draw, sampler_options, train_config, trained_then
 
 #: regime -> (experiment, stage, folder of the model in that stage, family); the training set is the stage's.
 REGIMES = {
@@ -39,6 +42,8 @@ REGIMES = {
     "canaries": ("dose", "reproduction_diffusion", "sampler", "diffusion"),
 }
 EXAMPLES_FILE = "examples.npz"
+#: What counts as a copy when a label is the prompt (as in the onset grid, whose digits the label models share).
+LABEL_CRITERION = "nn_ratio"
 #: Completions kept with their images per prompt set and mask (the book's gallery: best and typical).
 EXAMPLES_KEPT = 6
 
@@ -152,6 +157,45 @@ def blind_stage(ctx: StageContext) -> dict:
     return {"regime": ctx.config["regime"], "family": family, **found}
 
 
+def label_stage(ctx: StageContext) -> dict:
+    """A label as the prompt: a class-conditional diffusion model asked for each digit in turn, against the same
+    model asked for nothing (it was trained to answer both, `p_uncond`), so the comparison is like with like. For
+    each label: the share of samples that are copies of one of the model's own training digits (ratio test,
+    judged against its own set, with 95% intervals), and the share whose nearest own digit carries the label asked
+    for (does the prompt steer it?)."""
+    from mnistmem import checkpoints, copies, data
+    from mnistmem.dataspec import DataSpec
+    from mnistmem.experiments.stages import score_against_own_training_set
+    from mnistmem.stats import wilson_interval
+
+    model = checkpoints.load_model(ctx.input(ctx.config["from"]) / "model")
+    spec = ctx.config["data"]
+    built = DataSpec.from_dict(spec).build()
+    test, _ = data.load_mnist("test")
+    rows = []
+    for label in [*range(10), None]:
+        config = {**ctx.config, "label": label, "n": ctx.config["n"] * (10 if label is None else 1)}
+        images, seeds = draw(model, config)
+        table, _ = score_against_own_training_set(images, seeds, spec, test)
+        flagged = table.flags[LABEL_CRITERION]
+        count = int(flagged.sum())
+        low, high = wilson_interval(count, len(images))
+        nearest_labels = built.labels[table.nn_index[:, 0]]
+        rows.append(
+            {
+                "label": label,
+                "n": len(images),
+                "copies": count,
+                "share": count / len(images),
+                "ci_low": low,
+                "ci_high": high,
+                "distinct_copied": len(np.unique(copies.nearest_under(table, LABEL_CRITERION)[flagged])),
+                "nearest_has_label": None if label is None else float((nearest_labels == label).mean()),
+            }
+        )
+    return {"criterion": LABEL_CRITERION, "training_digits": len(built), "rows": rows}
+
+
 def plan(scale: str) -> list[Stage]:
     settings = scales.config(scale, "extraction")
     stages = []
@@ -177,6 +221,20 @@ def plan(scale: str) -> list[Stage]:
                 blind_stage,
             ),
         ]
+    onset = scales.config(scale, "onset")
+    for n in settings["label_sizes"]:
+        data = {"n": 2 * n, "seed": 0, "part": [0, 2]}  # the digits of the onset grid's unconditional run
+        recipe = scales.config(scale, "onset_recipes")["diffusion"]
+        train = train_config(
+            scale,
+            "diffusion",
+            data=data,
+            section="onset_recipes",
+            steps=onset["grid"][-1],
+            model_kwargs={**recipe["model_kwargs"], "num_classes": 10},
+        )
+        config = {"n": settings["per_label"], "seed": 7, "data": data, "sampler": sampler_options(scale, "diffusion")}
+        stages += trained_then(f"label_{n}", train, f"label_{n}", config, label_stage)
     return stages
 
 

@@ -61,10 +61,15 @@ _DOSE = {"n": None, "counts": [1, 3, 10, 30, 100, 300, 1000], "per_count": 3, "f
 _DIFFUSION_GPU = {"channels": [64, 128, 128], "attention": True}
 
 
-def _extraction(prompts: int, inpaint_steps: int, starts: int, steps: int, blind: int, candidates: int) -> dict:
+def _extraction(
+    prompts: int, inpaint_steps: int, starts: int, steps: int, blind: int, candidates: int, labels: dict
+) -> dict:
     """The extraction experiment's settings: `prompts` per prompt set and mask, the diffusion models' inpainting
-    solver steps, the latent search's `starts` and Adam `steps`, `blind` samples and the `candidates` kept."""
+    solver steps, the latent search's `starts` and Adam `steps`, `blind` samples and the `candidates` kept;
+    `labels`: the training-set sizes of the class-conditional models (`sizes`) and the samples per label."""
     return {
+        "label_sizes": labels["sizes"],
+        "per_label": labels["per_label"],
         "regimes": ["diffusion", "gan", "diffusion_100", "canaries"],
         "prompts": prompts,
         "inpaint_steps": inpaint_steps,
@@ -129,7 +134,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "n_samples": 64,
             "families": ["diffusion", "gan"],
         },
-        "extraction": _extraction(prompts=6, inpaint_steps=4, starts=2, steps=10, blind=128, candidates=10),
+        "extraction": _extraction(6, 4, 2, 10, 128, 10, {"sizes": [100], "per_label": 16}),
         "duplication": {"n": 300, "canaries": [1, 10, 100], "n_samples": 100, "steps": 20},
         "unlearning": {
             "n": 60,
@@ -236,7 +241,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         "dose": {**_DOSE, "steps": 8000, "n_samples": 10_000},
         # 200 prompts per set and mask; the diffusion models inpaint with 40 solver steps, the GAN searches its
         # latent from 4 starts for 200 Adam steps; 4,000 samples for blind extraction per regime.
-        "extraction": _extraction(prompts=200, inpaint_steps=40, starts=4, steps=200, blind=4000, candidates=50),
+        "extraction": _extraction(200, 40, 4, 200, 4000, 50, {"sizes": [100, 3200], "per_label": 500}),
         # 10,000 digits (not all 60,000) plus 1,111 canary copies: the canary shares are then 10× those of a
         # 60k set; the chapter says so.
         "duplication": {
@@ -312,7 +317,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "vae": {"model_kwargs": {}, "batch_size": 128, "lr": 1e-3, "warmup_steps": 500},
         },
         "dose": {**_DOSE, "steps": 30_000, "n_samples": 50_000},
-        "extraction": _extraction(prompts=1000, inpaint_steps=40, starts=8, steps=300, blind=50_000, candidates=200),
+        "extraction": _extraction(1000, 40, 8, 300, 50_000, 200, {"sizes": [100, 10_000], "per_label": 5000}),
         "duplication": {"n": None, "canaries": [1, 10, 100, 1000], "n_samples": 50_000, "steps": 30_000},
         "unlearning": {
             "n": 1000,

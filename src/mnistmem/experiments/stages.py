@@ -77,7 +77,8 @@ def sample_batch_size(sample_config: dict) -> int:
 
 def draw(model, sample_config: dict, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """`n` samples with base seed `seed`, in the block size and with the sampler settings of `sample_config`
-    (a sample stage's config): the one way every stage draws, so that a stored seed regenerates its sample."""
+    (a sample stage's config; `label` asks a class-conditional model for one class): the one way every stage
+    draws, so that a stored seed regenerates its sample."""
     from mnistmem import sampling
 
     return sampling.sample(
@@ -86,6 +87,7 @@ def draw(model, sample_config: dict, progress: bool = False) -> tuple[np.ndarray
         seed=sample_config["seed"],
         batch_size=sample_batch_size(sample_config),
         progress=progress,
+        label=sample_config.get("label"),
         **sample_config.get("sampler", {}),
     )
 
@@ -346,6 +348,16 @@ def sampler_options(scale: str, family: str, trained: bool = False) -> dict:
     if family != "diffusion":
         return {}
     return dict(scales.config(scale, "main")["trained_sampler" if trained else "sampler"])
+
+
+def trained_then(tag: str, train: dict, stage: str, config: dict, function) -> list[Stage]:
+    """Train a model (stage `train_<tag>`) and run `function` on it at once (stage `stage`, whose config gets
+    `from`): the pair an experiment uses when the model itself is not kept (its `model/` folder is not
+    committed), so the stage that reads it runs in the same sitting."""
+    return [
+        Stage(f"train_{tag}", {"train": train}, train_stage),
+        Stage(stage, {"from": f"train_{tag}", **config}, function, after=(f"train_{tag}",)),
+    ]
 
 
 def model_stages(scale: str, tag: str, train: dict, n_samples: int, data: dict) -> list[Stage]:
