@@ -186,8 +186,6 @@ class DataSpec:
         values["canaries"] = tuple(CanarySpec(**c) for c in values.get("canaries", ()))
         if values.get("only") is not None:
             values["only"] = tuple(values["only"])
-        if values.get("part") is not None:
-            values["part"] = tuple(values["part"]) if isinstance(values["part"], list) else values["part"]
         return cls(**values)
 
 

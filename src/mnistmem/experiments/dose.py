@@ -59,37 +59,24 @@ def assignment(counts: list[int], per_count: int, rotation: int = 0) -> list[dic
 def reproduction_stage(ctx: StageContext) -> dict:
     """Draw the run's samples and count, for every canary, the samples that reproduce it under each definition
     (see the module docstring); keep the closest samples to each canary."""
-    from mnistmem import checkpoints, copies, data
-    from mnistmem.canaries import render_canaries
-    from mnistmem.dataspec import DataSpec
-    from mnistmem.experiments.stages import score_against_own_training_set
-    from mnistmem.neighbors import knn
+    from mnistmem import checkpoints, copies
+    from mnistmem.experiments.stages import canary_reproductions
 
     specs = ctx.config["data"]["canaries"]
-    canaries = render_canaries([c["glyph"] for c in specs])
     model = checkpoints.load_model(ctx.input(ctx.config["from"]) / MODEL_DIR)
     images, seeds = draw(model, ctx.config, progress=ctx.progress)
-    distance, index = knn(images, canaries, k=len(canaries), progress=False)
-    to_canary = np.empty((len(images), len(canaries)))
-    to_canary[np.arange(len(images))[:, None], index] = distance
-    test, _ = data.load_mnist("test")
-    table, baseline = score_against_own_training_set(images, seeds, ctx.config["data"], test)
-    built = DataSpec.from_dict(ctx.config["data"]).build()
-    canary_row = [int(np.flatnonzero(built.sources == -(k + 1))[0]) for k in range(len(canaries))]
-    nearest = {name: copies.nearest_under(table, name) for name in table.scores}
+    judged = canary_reproductions(images, seeds, ctx.config["data"])
+    canaries, to_canary, table, built = judged.canaries, judged.to_canary, judged.table, judged.built
     closest = np.argsort(to_canary, axis=0, kind="stable")[:CLOSEST_KEPT].T  # [canary, kept]
     rows = []
     for k, spec in enumerate(specs):
-        by_criterion = {
-            name: int((flags & (nearest[name] == canary_row[k])).sum()) for name, flags in table.flags.items()
-        }
         rows.append(
             {
                 "glyph": spec["glyph"],
                 "count": spec["count"],
                 "training_share": spec["count"] / len(built),
-                "reproduced": by_criterion,
-                "nearest_is_canary": int((table.nn_index[:, 0] == canary_row[k]).sum()),
+                "reproduced": {name: int(hits.sum()) for name, hits in judged.hits[k].items()},
+                "nearest_is_canary": int((table.nn_index[:, 0] == judged.rows[k]).sum()),
                 "closest_distance": float(to_canary[closest[k, 0], k]),
             }
         )
@@ -111,7 +98,7 @@ def reproduction_stage(ctx: StageContext) -> dict:
         "headline": copies.HEADLINE,
         "thresholds": table.thresholds,
         "canaries": rows,
-        "criteria": copies.summarize(table, baseline),
+        "criteria": copies.summarize(table, judged.baseline),
         "judged_against": f"the model's own {table.meta['n_train_distinct']} distinct training images",
     }
 

@@ -18,9 +18,9 @@ from mnistmem.experiments.runner import Experiment, Stage, StageContext
 from mnistmem.experiments.stages import (
     OWN_TABLE_FILE,
     SAMPLES_FILE,
+    canary_reproductions,
     load_samples,
     sample_stage,
-    score_against_own_training_set,
     train_config,
     train_stage,
 )
@@ -39,33 +39,20 @@ def reproduction_stage(ctx: StageContext) -> dict:
     reproduces a canary under a criterion when that criterion flags it and its nearest training image under
     that criterion is the canary. Also the pixel distance from every sample to every canary (for the gallery).
     """
-    from mnistmem import copies, data
-    from mnistmem.canaries import render_canaries
-    from mnistmem.dataspec import DataSpec
-    from mnistmem.neighbors import knn
+    from mnistmem import copies
 
     specs = ctx.config["canaries"]
-    canaries = render_canaries([c["glyph"] for c in specs])
     images, seeds = load_samples(ctx.input(ctx.config["from"]) / SAMPLES_FILE)
-    distance, index = knn(images, canaries, k=len(canaries), progress=False)
-    to_canary = np.empty((len(images), len(canaries)))
-    to_canary[np.arange(len(images))[:, None], index] = distance
+    judged = canary_reproductions(images, seeds, ctx.config["data"])
+    canaries, to_canary, table = judged.canaries, judged.to_canary, judged.table
     write_atomic(ctx.dir / CANARY_FILE, lambda h: np.savez_compressed(h, canaries=canaries, distance=to_canary))
-    test, _ = data.load_mnist("test")
-    table, baseline = score_against_own_training_set(images, seeds, ctx.config["data"], test)
     tables.save_table(table.first_neighbours(tables.STORED_NEIGHBOURS), ctx.dir / OWN_TABLE_FILE)
-    # rows of the built training set come from MNIST (source >= 0) or canary k (source -(k + 1)); the first
-    # copy of each canary is the one the distinct-image search reports
-    sources = DataSpec.from_dict(ctx.config["data"]).build().sources
-    canary_row = [int(np.flatnonzero(sources == -(k + 1))[0]) for k in range(len(canaries))]
-    nearest = {name: copies.nearest_under(table, name) for name in table.scores}
     rows = []
     for k, spec in enumerate(specs):
         closest = int(np.argmin(to_canary[:, k]))
-        by_criterion = {}
-        for name, flags in table.flags.items():
-            hits = flags & (nearest[name] == canary_row[k])
-            by_criterion[name] = {"reproduced": int(hits.sum()), "share": float(hits.mean())}
+        by_criterion = {
+            name: {"reproduced": int(hits.sum()), "share": float(hits.mean())} for name, hits in judged.hits[k].items()
+        }
         rows.append(
             {
                 "glyph": spec["glyph"],
@@ -76,7 +63,7 @@ def reproduction_stage(ctx: StageContext) -> dict:
                 "by_criterion": by_criterion,
                 # samples whose nearest training image by pixels is the canary: no digit resembles a glyph, so
                 # these look like it more than like any digit (copies or not); an upper reading beside the counts
-                "nearest_is_canary": int((table.nn_index[:, 0] == canary_row[k]).sum()),
+                "nearest_is_canary": int((table.nn_index[:, 0] == judged.rows[k]).sum()),
                 "closest_distance": float(to_canary[closest, k]),
                 "closest_sample": closest,
                 "closest_seed": int(seeds[closest]),
@@ -87,7 +74,7 @@ def reproduction_stage(ctx: StageContext) -> dict:
         "threshold": copies.CRITERIA["l2"].default_threshold,  # the pixel distance drawn beside the closest sample
         "thresholds": table.thresholds,
         "canaries": rows,
-        "criteria": copies.summarize(table, baseline),
+        "criteria": copies.summarize(table, judged.baseline),
         "judged_against": f"the model's own {table.meta['n_train_distinct']} distinct training images",
     }
 

@@ -124,13 +124,14 @@ def grid_stage(ctx: StageContext) -> dict:
             f"{run}: no kept checkpoint at grid step(s) {missing} (kept: {sorted(kept)}); every grid step must be a "
             "multiple of the run's keep_every and checkpoint_every. Fix the onset section in scales"
         )
-    n_train = len(config.data.build())
+    built = config.data.build()
+    n_train = len(built)
     bar = handwriting_bar(ctx)
     rows, first, rows_dir = [], [], ctx.scratch / "rows"
     rows_dir.mkdir(exist_ok=True)
     for step in grid:
         cached = rows_dir / f"{step:08d}.json"
-        if cached.exists() and step != grid[-1]:
+        if cached.exists() and step != grid[-1]:  # the last step is measured again: its table makes the galleries
             measured = json.loads(cached.read_text())
             rows.append(measured["row"])
             first.append(np.asarray(measured["first"], dtype=np.uint8))
@@ -148,7 +149,6 @@ def grid_stage(ctx: StageContext) -> dict:
     scores = table.scores[ONSET_CRITERION]
     closest = np.argsort(scores, kind="stable")[:GALLERY_CLOSEST]
     partner = copies.nearest_under(table, ONSET_CRITERION)[closest]
-    own_images = config.data.build().images
     write_atomic(
         ctx.dir / GALLERY_FILE,
         lambda h: np.savez_compressed(
@@ -158,15 +158,14 @@ def grid_stage(ctx: StageContext) -> dict:
             closest=images[closest],
             closest_seeds=seeds[closest],
             closest_scores=scores[closest],
-            partners=own_images[partner],
-            partner_sources=config.data.build().sources[partner],
+            partners=built.images[partner],
+            partner_sources=built.sources[partner],
         ),
     )
     # which of its own digits the final model copies, and how often: against 1/n, the share each would get if
     # the copies were spread evenly over the n digits (the "randomness" objection, chapter 6)
     flagged = table.flags[ONSET_CRITERION]
-    sources = config.data.build().sources
-    copied, times = np.unique(sources[copies.nearest_under(table, ONSET_CRITERION)[flagged]], return_counts=True)
+    copied, times = np.unique(built.sources[copies.nearest_under(table, ONSET_CRITERION)[flagged]], return_counts=True)
     order = np.argsort(-times, kind="stable")[:10]
     return {
         "family": config.model,
@@ -197,7 +196,7 @@ def same_noise_stage(ctx: StageContext) -> dict:
     from mnistmem.dataspec import DataSpec
     from mnistmem.experiments.stages import score_against_own_training_set
     from mnistmem.models import classifier
-    from mnistmem.neighbors import knn
+    from mnistmem.neighbors import knn, pixel_distances
 
     test, _ = data.load_mnist("test")
     judge = classifier.load_pretrained()
@@ -211,7 +210,7 @@ def same_noise_stage(ctx: StageContext) -> dict:
         halves.append((spec, own, table))
         samples.append(images)
     a, b = samples
-    between = np.sqrt(((a.astype(np.float64) - b) ** 2).sum(axis=(1, 2))) / 255.0
+    between = pixel_distances(a, b)
     per_half = []
     for k, (spec, _, table) in enumerate(halves):
         other = halves[1 - k][1]
@@ -258,7 +257,7 @@ def onset_stage(ctx: StageContext) -> dict:
         if not runs:
             continue
         gate = TARGETS[family]["recognised_share"]
-        onsets, curves = [], {}
+        onsets, names, curves = [], [], {}
         for run in sorted(runs, key=lambda s: (s["n"], s["run"])):
             rows = [
                 {
@@ -275,6 +274,7 @@ def onset_stage(ctx: StageContext) -> dict:
             bar = max(r["bar"] for r in rows)
             found = onset.onset(run["n"], rows, bar=bar, gate=gate, share="low")
             onsets.append(found)
+            names.append(run["run"])
             curves[run["n"], run["run"]] = rows
         passes = {}
         for (n, name), rows in curves.items():
@@ -283,7 +283,7 @@ def onset_stage(ctx: StageContext) -> dict:
                 passes.setdefault(round(r["passes"], 6), []).append(point)
         families[family] = {
             "gate": gate,
-            "onsets": [{**o.as_dict(), "run": run} for o, (_, run) in zip(onsets, curves, strict=True)],
+            "onsets": [{**o.as_dict(), "run": name} for o, name in zip(onsets, names, strict=True)],
             "line": onset.fit_line(onsets),
             "equal_passes": {
                 str(p): points for p, points in sorted(passes.items()) if len({q["n"] for q in points}) > 1

@@ -11,6 +11,7 @@ import shutil
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -257,6 +258,42 @@ def score_against_own_training_set(images: np.ndarray, seeds: np.ndarray, data_s
 
 
 _OWN_BASELINES: dict = {}
+
+
+class CanaryJudging(NamedTuple):
+    """A model's samples judged against the canaries planted in its training set (`canary_reproductions`)."""
+
+    canaries: np.ndarray  # uint8 [K, 28, 28], in the data spec's order
+    to_canary: np.ndarray  # pixel distance from every sample to every canary [N, K]
+    table: object  # the samples judged against the model's own distinct training set (`copies.SampleTable`)
+    baseline: object  # the test digits judged against the same set
+    built: object  # the built training set (`dataspec.TrainingData`)
+    rows: list[int]  # the row of each canary's first copy: the one the distinct-image search reports
+    hits: list[dict[str, np.ndarray]]  # per canary, per criterion: the samples that reproduce it
+
+
+def canary_reproductions(images: np.ndarray, seeds: np.ndarray, data_spec: dict) -> CanaryJudging:
+    """How a model's samples relate to the canaries planted in its training set (`data_spec`'s canaries): a
+    sample reproduces canary k under a criterion when the criterion flags it and the nearest training image the
+    criterion sees is the canary, judged against the model's own *distinct* training set (each canary once,
+    `score_against_own_training_set`). Rows of the built set come from MNIST (source >= 0) or canary k (source
+    -(k + 1))."""
+    from mnistmem import copies, data
+    from mnistmem.canaries import render_canaries
+    from mnistmem.dataspec import DataSpec
+    from mnistmem.neighbors import knn
+
+    canaries = render_canaries([c["glyph"] for c in data_spec["canaries"]])
+    distance, index = knn(images, canaries, k=len(canaries), progress=False)
+    to_canary = np.empty((len(images), len(canaries)))
+    to_canary[np.arange(len(images))[:, None], index] = distance
+    test, _ = data.load_mnist("test")
+    table, baseline = score_against_own_training_set(images, seeds, data_spec, test)
+    built = DataSpec.from_dict(data_spec).build()
+    nearest = {name: copies.nearest_under(table, name) for name in table.scores}
+    rows = [int(np.flatnonzero(built.sources == -(k + 1))[0]) for k in range(len(canaries))]
+    hits = [{name: flags & (nearest[name] == row) for name, flags in table.flags.items()} for row in rows]
+    return CanaryJudging(canaries, to_canary, table, baseline, built, rows, hits)
 
 
 @lru_cache(maxsize=2)
