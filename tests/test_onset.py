@@ -173,6 +173,18 @@ def test_the_handwriting_bar_admits_training_digits_and_refuses_noise_the_classi
     assert (knn(test[:200], train, k=1, progress=False)[0][:, 0] <= bar).mean() > 0.9
 
 
+def test_handwriting_like_uses_the_test_digits_quantile_and_refuses_an_empty_baseline():
+    from mnistmem import quality
+
+    test_nn = np.arange(1, 101, dtype=np.float64)  # the 99% quantile of 1..100 is 99.01
+    assert quality.handwriting_bar(test_nn) == pytest.approx(np.quantile(test_nn, 0.99))
+    assert quality.handwriting_like(np.array([0.0, 99.0, 99.5, 1e6]), test_nn).tolist() == [True, True, False, False]
+    with pytest.raises(ValueError, match="test_nn_distance"):
+        quality.handwriting_bar(np.array([]))
+    with pytest.raises(ValueError, match="test_nn_distance"):
+        quality.handwriting_bar(np.ones((3, 2)))
+
+
 def test_the_book_draws_the_curves_the_onsets_the_seeds_and_the_same_noise_pairs(smoke_results, monkeypatch):
     from mnistmem import results
     from mnistmem.book import onset as book

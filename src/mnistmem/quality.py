@@ -7,6 +7,9 @@
   (FID is biased upwards for small n).
 * `classifier_confidence(samples)`: predicted digit and max softmax probability per sample; the
   experiments call a sample a "recognisable digit" when the confidence is high.
+* `handwriting_like(nn_distance, test_nn_distance)`: which samples lie as close to some training digit as real
+  handwriting does. The classifier alone is fooled: it labels 99% of uniform noise and a plain white blob with at
+  least 90% confidence (measured on this project's classifier), so a quality gate needs this second test.
 """
 
 from __future__ import annotations
@@ -64,3 +67,22 @@ def classifier_confidence(samples: np.ndarray, classifier: Classifier | None = N
     """(predicted digit int64 [N], max softmax probability float32 [N]) for uint8 images [N,28,28]."""
     classifier = classifier or load_pretrained()
     return classifier.predict(np.asarray(samples))
+
+
+#: A sample is handwriting-like when some training digit lies as close to it as to all but this share of test digits.
+HANDWRITING_QUANTILE = 0.99
+
+
+def handwriting_bar(test_nn_distance: np.ndarray, quantile: float = HANDWRITING_QUANTILE) -> float:
+    """The distance from a held-out test digit to its nearest training digit that `quantile` of the test digits stay
+    within: a sample farther than this from every training digit looks like no handwriting the test set holds."""
+    distances = np.asarray(test_nn_distance, dtype=np.float64)
+    if distances.ndim != 1 or len(distances) == 0:
+        raise ValueError(f"test_nn_distance: expected a non-empty 1-d array, got shape {distances.shape}")
+    return float(np.quantile(distances, quantile))
+
+
+def handwriting_like(nn_distance: np.ndarray, test_nn_distance: np.ndarray) -> np.ndarray:
+    """Per sample, True when its nearest training digit is no farther than `handwriting_bar` of the test digits'
+    nearest-training distances (both in the same pixel units, both against the same training set)."""
+    return np.asarray(nn_distance) <= handwriting_bar(test_nn_distance)

@@ -43,10 +43,27 @@ def _glue_model(ch, family: str) -> None:
     glue("real_fid", reference["fid"])
     glue("real_confident", pct(reference["confident_share"]))
     glue(f"{family}_verdict", verdict(result, family))
+    glue(f"{family}_handwriting", handwriting_sentence(result, family))
     if summary.get("c_t") is not None:
         glue(f"{family}_c_t", c_t_sentence(summary["c_t"]))
     if family == "diffusion":
         glue("diffusion_steps", result.sampler_steps(f"sample_{family}"))
+
+
+def handwriting_sentence(result, family: str) -> str:
+    """The second quality test, which the classifier's confidence cannot stand in for (it is high on noise too):
+    the share of samples that some training digit lies as close to as real handwriting does
+    (`quality.handwriting_like`)."""
+    from mnistmem.quality import HANDWRITING_QUANTILE, handwriting_like
+
+    table = stage_table(result, f"score_{family}")
+    baseline = stage_table(result.sibling("calibration"), "baseline")
+    share = float(handwriting_like(table.nn_distance[:, 0], baseline.nn_distance[:, 0]).mean())
+    return (
+        f"That classifier is confident about pure noise too, so a second test asks whether a sample lies as close "
+        f"to some training digit as {100 * HANDWRITING_QUANTILE:.0f}% of real test digits do: "
+        f"{pct(share)} of the {MODEL_SUBJECTS[family]}'s samples pass it."
+    )
 
 
 def verdict(result, tag: str) -> str:

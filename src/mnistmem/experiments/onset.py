@@ -45,8 +45,6 @@ FAMILIES = ("diffusion", "gan", "vae")
 #: The copy definition the onset is read from (see the module docstring), and the headline kept beside it.
 ONSET_CRITERION = "nn_ratio"
 GALLERY_FILE = "gallery.npz"
-#: A sample is handwriting-like when it lies no farther from a training digit than this share of test digits do.
-HANDWRITING_QUANTILE = 0.99
 PAIRS_FILE = "pairs.npz"
 #: A grid run whose model a later stage samples keeps its final model here (EMA weights in half precision).
 SAMPLER_DIR = "sampler"
@@ -101,11 +99,11 @@ def _measure(
 
 
 def handwriting_bar(ctx: StageContext) -> float:
-    """The distance from a test digit to its nearest training digit that 99% of the 10,000 test digits stay within
-    (from the `calibration` experiment's baseline table): a sample farther than this from every training digit
-    looks like no handwriting the test set holds."""
-    distances = ctx.upstream("calibration").table("baseline").nn_distance[:, 0]
-    return float(np.quantile(distances, HANDWRITING_QUANTILE))
+    """`quality.handwriting_bar` of the `calibration` experiment's baseline table (the 10,000 test digits against
+    all 60,000 training digits)."""
+    from mnistmem import quality
+
+    return quality.handwriting_bar(ctx.upstream("calibration").table("baseline").nn_distance[:, 0])
 
 
 def grid_stage(ctx: StageContext) -> dict:
