@@ -99,3 +99,20 @@ def test_parts_are_disjoint_cover_the_set_and_round_trip():
     for bad in ((2, 2), (0, 1), (0, 300), (0.5, 2), "01"):
         with pytest.raises(DataSpecError, match="data spec part must be"):
             DataSpec(n=201, part=bad)
+
+
+def test_extra_digits_join_the_subset_keep_their_sources_and_round_trip():
+    base = DataSpec(n=50, seed=3)
+    outside = np.setdiff1d(np.arange(200), base.indices())[:3]
+    spec = DataSpec(n=50, seed=3, extra=tuple(int(i) for i in outside[::-1]))
+    built = spec.build()
+    assert len(built) == 53 and np.isin(outside, built.sources).all()
+    assert np.array_equal(np.setdiff1d(built.sources, outside), base.indices())
+    assert DataSpec.from_dict(spec.to_dict()) == spec and spec.to_dict()["extra"] == sorted(outside.tolist())
+    assert "extra" not in base.to_dict()  # specs written before `extra` existed read (and hash) the same
+    inside = int(base.indices()[0])
+    with pytest.raises(DataSpecError, match="already among the drawn digits"):
+        DataSpec(n=50, seed=3, extra=(inside,)).build()
+    for bad in ((60_000,), (5, 5), "12"):
+        with pytest.raises(DataSpecError, match="data spec extra"):
+            DataSpec(n=50, extra=bad)

@@ -159,6 +159,81 @@ def test_retraining_truly_excludes_the_item(data):
     assert set(spec_without(shard, digit).build().sources.tolist()) == {-1}
 
 
+def test_nearby_digits_are_the_nearest_look_alikes_the_model_never_saw_and_never_a_copy_of_the_item():
+    from mnistmem.unlearn.items import nearby_digits
+
+    item = np.zeros((28, 28), np.uint8)
+    pool = np.zeros((6, 28, 28), np.uint8)
+    for k in range(6):
+        pool[k, 0, :k] = 255  # image k differs from the item by k bright pixels: distance grows with k
+    index, distance = nearby_digits(item, pool, held=np.array([2]), count=3, farther_than=0.0)
+    assert index.tolist() == [1, 3, 4]  # 0 is the item itself (distance 0), 2 was trained on
+    assert np.all(np.diff(distance) > 0)
+    assert nearby_digits(item, pool, np.array([], np.int64), 10, 0.0)[0].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_the_relearning_attack_trains_on_the_retained_data_and_the_look_alikes_never_the_item(base, tmp_path):
+    outside = tuple(int(i) for i in np.setdiff1d(np.arange(100), SPEC.indices())[:3])
+    for source in (-1, int(SPEC.indices()[2])):
+        final, _ = relearn(ORIGINAL, base, source, 2, 3, tmp_path / f"relearn{source}", nearby=outside)
+        built = TrainConfig.from_dict(checkpoints.read_state(final)["config"]).data.build()
+        assert source not in built.sources and set(outside) <= set(built.sources.tolist())
+        assert len(built) == len(spec_without(SPEC, source).build()) + len(outside)
+    layout, _ = sisa.train(ORIGINAL, 2, 2, STEPS, 0, tmp_path / "sisa")
+    finals, _ = sisa.relearn(layout, ORIGINAL, -1, 2, 3, 0, tmp_path / "sisa_relearn", nearby=outside)
+    for final in finals:  # every shard model is attacked with the look-alikes, none sees the item
+        built = TrainConfig.from_dict(checkpoints.read_state(final)["config"]).data.build()
+        assert -1 not in built.sources and set(outside) <= set(built.sources.tolist())
+
+
+def test_a_relearning_stage_paused_in_either_training_resumes_to_the_same_result(smoke_results, tmp_path):
+    """The fine-tuning stage trains twice (the method, then the relearning attack on its result): stopped at
+    every chance the trainer gets, over several sittings, it ends with the same summary as one whole run."""
+    import shutil
+    import time
+
+    from mnistmem.experiments import get
+    from mnistmem.experiments.runner import run_experiment
+    from mnistmem.training import TrainingPaused
+
+    root = tmp_path / "results"
+    shutil.copytree(smoke_results, root)
+    folder = root / "smoke" / "unlearning"
+    (folder / "manifest.json").unlink()
+    for stage in folder.glob("finetune_canary-*"):
+        shutil.rmtree(stage)
+    sittings, relearn_paused = 0, False
+    while True:
+        try:
+            run_experiment(
+                get("unlearning"),
+                "smoke",
+                root,
+                False,
+                lambda _: None,
+                only={"finetune_canary"},
+                deadline=time.monotonic(),
+            )
+            break
+        except TrainingPaused:
+            sittings += 1
+            relearn_paused |= any(folder.glob("finetune_canary-*/scratch/relearn/*"))
+    assert sittings >= 2 and relearn_paused
+    run_experiment(get("unlearning"), "smoke", root, False, lambda _: None)
+
+    def summaries(base):
+        stages = json.loads((base / "smoke" / "unlearning" / "manifest.json").read_text())["stages"]
+        return {name: record["summary"] for name, record in stages.items()}
+
+    def without_seconds(value):  # wall-clock seconds differ between sittings; nothing else may
+        if isinstance(value, dict):
+            return {k: without_seconds(v) for k, v in value.items() if k != "seconds"}
+        return [without_seconds(v) for v in value] if isinstance(value, list) else value
+
+    resumed, whole = without_seconds(summaries(root)), without_seconds(summaries(smoke_results))
+    assert resumed == whole
+
+
 def test_bad_input_is_refused(base, tmp_path):
     with pytest.raises(ValueError, match="forget_weight"):
         neggrad(ORIGINAL, base, -1, 1, 0, tmp_path / "x", forget_weight=0)
@@ -332,6 +407,10 @@ class FakeResult:
 
         return load_samples(self.path(stage, file))
 
+    def arrays(self, stage, file):
+        with np.load(self.path(stage, file), allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+
 
 def test_forget_explorer_recomputes_when_a_value_changes(tmp_path):
     pytest.importorskip("ipywidgets")
@@ -359,11 +438,13 @@ def test_forget_explorer_recomputes_when_a_value_changes(tmp_path):
 
     for k, method in enumerate(("retrain", "sisa", "finetune", "neggrad")):
         stage = f"{method}_canary"
-        images = rng.integers(0, 50, (8, 28, 28), dtype=np.uint8)
+        images = rng.integers(0, 50, (9, 28, 28), dtype=np.uint8)
         images[k] = canary  # a different sample copies the canary in each method's output
+        images[8] = canary  # marked as not stored: the control must never show it, however close it lies
+        stored = np.arange(9) < 8
         for file in ("samples.npz", "relearned.npz"):
             files[(stage, file)] = tmp_path / f"{stage}_{file}"
-            save_samples(files[(stage, file)], images, np.arange(8))
+            save_samples(files[(stage, file)], images, np.arange(9), stored=stored)
         summaries[stage] = {
             "cost": {"steps": 10 * (k + 1), "images": 80 * (k + 1), "seconds": 1.0},
             "after": outcome(0.1 * k),
@@ -375,6 +456,6 @@ def test_forget_explorer_recomputes_when_a_value_changes(tmp_path):
     summaries["diff_canary"] = {"applied": {}}
     control = ForgetExplorer(FakeResult(tmp_path, summaries, files))
     first = control.output.value
-    assert "sample 0, d=0.00" in first
+    assert "sample 0, d=0.00" in first and "sample 8," not in first
     control.method.value = "neggrad"
     assert control.output.value != first and "sample 3, d=0.00" in control.output.value

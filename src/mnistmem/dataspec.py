@@ -4,6 +4,7 @@ A `DataSpec` is small, JSON-serialisable and saved with every model, so a result
 what its model was trained on. `DataSpec.build()` turns it into arrays:
 
 * all 60,000 training digits, or a deterministic subset of `n` drawn with `seed` (`data.subset_indices`);
+* plus the training indices in `extra` (digits outside the subset, e.g. a relearning attack's handful);
 * minus the training indices in `exclude` (unlearning: "the model trained without image i");
 * plus canaries (`CanarySpec(glyph, count)`), each glyph rendered by `mnistmem.canaries` and appended
   `count` times, with label `canaries.CANARY_LABEL` (10, "not a digit");
@@ -68,7 +69,9 @@ class DataSpec:
     """Which training set: `n` digits drawn with `seed` (None = all 60k), minus `exclude`, plus `canaries`,
     restricted to the rows of the sources in `only` (None = every row). `part` (k, m): only the k-th of m
     disjoint parts of the `n` digits (a seeded shuffle cut into m blocks of nearly equal size), so that two
-    models trained on parts (0, 2) and (1, 2) share no training digit (Kadkhodaie et al., ICLR 2024)."""
+    models trained on parts (0, 2) and (1, 2) share no training digit (Kadkhodaie et al., ICLR 2024).
+    `extra`: MNIST training indices added to the drawn digits (each must lie outside them), e.g. the handful of
+    digits near a forgotten item that a relearning attack trains on."""
 
     n: int | None = None
     seed: int = 0
@@ -78,6 +81,7 @@ class DataSpec:
     split: str = field(default="train")
     only: tuple[int, ...] | None = None
     part: tuple[int, int] | None = None
+    extra: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         total = data.SPLIT_SIZES["train"]
@@ -91,6 +95,14 @@ class DataSpec:
             raise DataSpecError(f"data spec exclude: training indices must be in 0..{total - 1}, got {bad[:5]}")
         canaries = tuple(c if isinstance(c, CanarySpec) else CanarySpec(**c) for c in self.canaries)
         object.__setattr__(self, "canaries", canaries)
+        if isinstance(self.extra, (str, bytes)) or not all(_is_int(v) for v in self.extra):
+            raise DataSpecError(f"data spec extra: a list of MNIST training indices, got {self.extra!r}")
+        extra = tuple(sorted({int(v) for v in self.extra}))
+        if len(extra) != len(self.extra) or any(not 0 <= i < total for i in extra):
+            raise DataSpecError(
+                f"data spec extra: distinct training indices in 0..{total - 1}, got {list(self.extra)[:5]}"
+            )
+        object.__setattr__(self, "extra", extra)
         if self.only is not None:
             if isinstance(self.only, (str, bytes)) or not all(_is_int(v) for v in self.only):
                 raise DataSpecError(f"data spec only: a list of row sources (integers), got {self.only!r}")
@@ -119,6 +131,14 @@ class DataSpec:
             k, m = self.part
             shuffled = np.random.default_rng([self.seed, m]).permutation(chosen)
             chosen = np.sort(np.array_split(shuffled, m)[k])
+        if self.extra:
+            clash = np.intersect1d(chosen, np.asarray(self.extra, dtype=np.int64))
+            if clash.size:
+                raise DataSpecError(
+                    f"data spec extra: indices {clash[:5].tolist()} are already among the drawn digits "
+                    f"(n={self.n}, seed={self.seed}); add only digits outside them"
+                )
+            chosen = np.sort(np.concatenate([chosen, np.asarray(self.extra, dtype=np.int64)]))
         if self.exclude:
             try:
                 chosen = data.without_indices(chosen, np.asarray(self.exclude))
@@ -172,20 +192,24 @@ class DataSpec:
             out["only"] = list(self.only)
         if self.part is not None:
             out["part"] = list(self.part)
+        if self.extra:
+            out["extra"] = list(self.extra)
         return out
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DataSpec:
-        unknown = set(values) - {"n", "seed", "exclude", "canaries", "split", "only", "part"}
+        unknown = set(values) - {"n", "seed", "exclude", "canaries", "split", "only", "part", "extra"}
         if unknown:
             raise DataSpecError(
-                f"data spec has unknown fields {sorted(unknown)}; allowed: n, seed, exclude, canaries, only, part"
+                f"data spec has unknown fields {sorted(unknown)}; allowed: n, seed, exclude, canaries, only, part, "
+                f"extra"
             )
         values = dict(values)
         values["exclude"] = tuple(values.get("exclude", ()))
         values["canaries"] = tuple(CanarySpec(**c) for c in values.get("canaries", ()))
         if values.get("only") is not None:
             values["only"] = tuple(values["only"])
+        values["extra"] = tuple(values.get("extra", ()))
         return cls(**values)
 
 

@@ -69,6 +69,16 @@ def classifier_confidence(samples: np.ndarray, classifier: Classifier | None = N
     return classifier.predict(np.asarray(samples))
 
 
+#: A sample is "recognised" when the classifier gives some digit at least this probability (the models issue's
+#: quality targets are shares of recognised samples).
+RECOGNISED_CONFIDENCE = 0.9
+
+
+def recognised_share(confidence: np.ndarray) -> float:
+    """The share of samples whose classifier confidence reaches `RECOGNISED_CONFIDENCE`."""
+    return float((np.asarray(confidence) >= RECOGNISED_CONFIDENCE).mean())
+
+
 #: A sample is handwriting-like when some training digit lies as close to it as to all but this share of test digits.
 HANDWRITING_QUANTILE = 0.99
 

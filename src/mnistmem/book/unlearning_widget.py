@@ -41,12 +41,17 @@ class ForgetExplorer:
         self.widget = w.VBox([w.HBox([self.target, self.method]), self.output])
         self.update()
 
-    def _closest(self, images: np.ndarray, item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _closest(self, stage: str, file: str, item: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(images, sample numbers, distances) of the stored samples of one set closest to the item (a set
+        stores the images of its samples nearest each item, `stored` marks them; the rest regenerate from seeds)."""
         from mnistmem.neighbors import pixel_distances
 
-        d = pixel_distances(images, item)
+        arrays = self.result.arrays(stage, file)
+        images = arrays["images"]
+        stored = np.flatnonzero(arrays["stored"]) if "stored" in arrays else np.arange(len(images))
+        d = pixel_distances(images[stored], item)
         order = np.argsort(d, kind="stable")[: self.k]
-        return order, d[order]
+        return images, stored[order], d[order]
 
     def update(self) -> None:
         from mnistmem.book.unlearning_facts import _pct, item_image
@@ -62,13 +67,11 @@ class ForgetExplorer:
             f"<b>{_pct(row['forgotten']['share'])}</b> of samples; the control in "
             f"{_pct(row['control']['share']) if row['control'] else '–'}.</p><div><b>Closest samples now:</b><br>",
         ]
-        images, _ = self.result.samples(row["stage"], row["file"])
-        order, distance = self._closest(images, item)
+        images, order, distance = self._closest(row["stage"], row["file"], item)
         parts += [_img(images[i], f"sample {i}, d={d:.2f}") for i, d in zip(order, distance, strict=True)]
         parts.append("</div>")
         if row["relearned"] is not None:
-            relearned, _ = self.result.samples(row["stage"], "relearned.npz")
-            order, distance = self._closest(relearned, item)
+            relearned, order, distance = self._closest(row["stage"], "relearned.npz", item)
             parts.append(f"<div><b>After relearning without it</b> ({_pct(row['relearned']['share'])} of samples):<br>")
             parts += [_img(relearned[i], f"sample {i}, d={d:.2f}") for i, d in zip(order, distance, strict=True)]
             parts.append("</div>")

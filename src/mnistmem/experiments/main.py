@@ -39,8 +39,8 @@ def reference_stage(ctx: StageContext) -> dict:
     return {
         "n": n,
         "fid": float(quality.mnist_fid(real, test, model)),
-        "confident_share": float((confidence >= 0.9).mean()),
-        "test_confident_share": float((test_confidence >= 0.9).mean()),
+        "confident_share": quality.recognised_share(confidence),
+        "test_confident_share": quality.recognised_share(test_confidence),
     }
 
 

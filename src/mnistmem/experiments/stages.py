@@ -225,7 +225,7 @@ def score_stage(ctx: StageContext) -> dict:
         "c_t": table.meta.get("c_t", {}).get("c_t"),
         "fid": quality.mnist_fid(images, test, model),
         "mean_confidence": float(confidence.mean()),
-        "confident_share": float((confidence >= 0.9).mean()),
+        "confident_share": quality.recognised_share(confidence),
         "copied_training_images": {
             "criterion": copies.HEADLINE,
             "index": copied[order].tolist(),

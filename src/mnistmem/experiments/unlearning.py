@@ -33,6 +33,9 @@ RELEARNED = "relearned.npz"
 DIFF_FILE = "diff.npz"
 GLYPH = "copyright"
 UNSEEN = 200  # test digits for the membership signal
+RELEARN_NEARBY = 5  # look-alike digits the relearning attack adds to the retained data
+#: the experiments issue's gate: a method can only be told apart on an item its base model reproduces this often
+BASE_SHARE_GATE = 0.05
 
 
 # ------------------------------------------------------------------------------------------------ shared
@@ -90,18 +93,64 @@ def draw_and_search(config: dict, models: list, weights=None) -> tuple:
     return (images, seeds, shard, *measures.nearest(images, reference(config)[0]))
 
 
+#: Of every sample set only these images are stored (the rest are blank and regenerate from their seeds): the
+#: first GALLERY samples (the book's galleries), and per item the CLOSEST samples nearest to it and up to
+#: HITS_KEPT of those that reproduce it.
+GALLERY = 30
+CLOSEST = 8
+HITS_KEPT = 16
+
+
+def judge(images: np.ndarray, seeds: np.ndarray, roles: dict, data_spec: dict) -> dict:
+    """The book's one definition of a copy applied to one sample set: every sample scored by every criterion
+    against the base model's own distinct training data (the digits and the canary, once;
+    `stages.score_against_own_training_set`); a sample reproduces an item when a criterion flags it and the
+    nearest training image under that criterion is the item. Returns {"roles": {role: {hits, n, share,
+    by_criterion, samples}}, "criteria": the criteria summary}; `samples` are the headline criterion's hits."""
+    from mnistmem import copies, data
+    from mnistmem.dataspec import DataSpec
+    from mnistmem.experiments.stages import score_against_own_training_set
+
+    sources = DataSpec.from_dict(data_spec).build().sources  # a row's item: a copy of any of a canary's rows counts
+    test, _ = data.load_mnist("test")
+    table, baseline = score_against_own_training_set(images, seeds, data_spec, test)
+    judged = {}
+    for role, item in roles.items():
+        if item is None or int(item["source"]) not in sources:
+            continue  # a control digit the model was not trained on: nothing of its own to copy
+        by, headline_hits = {}, np.zeros(0, dtype=np.int64)
+        for name, flags in table.flags.items():
+            hits = flags & (sources[copies.nearest_under(table, name)] == int(item["source"]))
+            by[name] = {"hits": int(hits.sum()), "n": len(hits), "share": float(hits.mean())}
+            if name == copies.HEADLINE:
+                headline_hits = np.flatnonzero(hits)
+        judged[role] = {**by[copies.HEADLINE], "by_criterion": by, "samples": headline_hits[:HITS_KEPT].tolist()}
+    return {"roles": judged, "criteria": copies.summarize(table, baseline)}
+
+
+def save_shown(path, images: np.ndarray, seeds: np.ndarray, keep: np.ndarray) -> None:
+    """The samples file of a sample set: every seed, and the images of the `keep` samples only (the others are
+    zero and `stored` is False for them; they regenerate from their seeds with the stage's model)."""
+    from mnistmem.results import save_samples
+
+    stored = np.zeros(len(images), dtype=bool)
+    stored[keep] = True
+    save_samples(path, np.where(stored[:, None, None], images, 0).astype(np.uint8), seeds, stored=stored)
+
+
 def evaluate(ctx: StageContext, models: list, weights, loss_fn, roles: dict, file: str, drawn=None) -> dict:
-    """Samples from the model (or mixture), and every measure for both items; the samples go to `file`."""
-    from mnistmem.experiments.stages import save_samples
+    """Samples from the model (or mixture), and every measure for both items; the shown samples go to `file`.
+    `verdict` holds the book's judgement of the set (`judge`)."""
+    from mnistmem.neighbors import pixel_distances
     from mnistmem.unlearn import measures
 
     config = ctx.config
     ref, test = reference(config)
     n_train = len(ref) - len(spec_of(config).canaries)
     images, seeds, shard, distance, index = drawn or draw_and_search(config, models, weights)
-    save_samples(ctx.dir / file, images, seeds, shard=shard, nn_distance=distance, nn_index=index)
     out = {"copy_share": measures.copy_share(distance), **measures.quality(images, test)}
     unseen = test[: config["unseen"]]
+    keep = set(range(min(GALLERY, len(images))))
     for role, item in roles.items():
         if item is None:
             continue
@@ -111,6 +160,12 @@ def evaluate(ctx: StageContext, models: list, weights, loss_fn, roles: dict, fil
             **measures.reproduction(images, ref[ref_row], ref_row, distance, index),
             "membership": measures.membership(loss_fn, ref[ref_row], unseen),
         }
+        keep |= set(np.argsort(pixel_distances(images, ref[ref_row]), kind="stable")[:CLOSEST].tolist())
+        keep |= set(out[role]["hit_samples"])
+    out["verdict"] = {"file": file, **judge(images, seeds, roles, config["train"]["data"])}
+    for verdict in out["verdict"]["roles"].values():
+        keep |= set(verdict["samples"])
+    save_shown(ctx.dir / file, images, seeds, np.array(sorted(keep), dtype=np.int64))
     if len(models) > 1:
         # Copying per shard model, from the samples each drew: do smaller shards memorise more?
         out["per_shard_copy_share"] = [
@@ -145,20 +200,47 @@ def base_stage(ctx: StageContext) -> dict:
     return {"rows": len(original.data.build()), "cost": cost.to_dict(), "seed": original.seed}
 
 
+def nearby(config: dict, image: np.ndarray, held: np.ndarray) -> dict:
+    """The relearning attack's handful for one item: the config's `relearn_nearby` MNIST digits nearest to it
+    that the base model never trained on, none within the `l2` copy threshold of it (`items.nearby_digits`)."""
+    from mnistmem import data
+    from mnistmem.copies import CRITERIA
+    from mnistmem.unlearn.items import nearby_digits
+
+    train, _ = data.load_mnist("train")
+    index, distance = nearby_digits(image, train, held, config["relearn_nearby"], CRITERIA["l2"].default_threshold)
+    return {"index": index.tolist(), "distance": [round(float(d), 3) for d in distance]}
+
+
+def copied_digits(images: np.ndarray, seeds: np.ndarray, data_spec: dict) -> np.ndarray:
+    """The MNIST index of the training digit each sample copies by the book's headline definition (judged
+    against the model's own distinct training set, as `judge` does), or -1 for a sample that copies none."""
+    from mnistmem import copies, data
+    from mnistmem.dataspec import DataSpec
+    from mnistmem.experiments.stages import score_against_own_training_set
+
+    test, _ = data.load_mnist("test")
+    table, _ = score_against_own_training_set(images, seeds, data_spec, test)
+    source = DataSpec.from_dict(data_spec).build().sources[copies.nearest_under(table, copies.HEADLINE)]
+    return np.where(table.flags[copies.HEADLINE] & (source >= 0), source, -1)
+
+
 def choose_stage(ctx: StageContext) -> dict:
-    """Sample the base model and pick what to forget: the canary, and the training digit copied most often."""
+    """Sample the base model and pick what to forget: the canary, and the training digit its samples copy most
+    often by the book's headline definition (`copied_digits`)."""
+    from mnistmem.copies import HEADLINE
+    from mnistmem.unlearn import measures
+
     config = ctx.config
     spec = spec_of(config)
     ref, _ = reference(config)
     n_train = len(ref) - len(spec.canaries)
     models, _, loss_fn = single(run_of(ctx, "base"))
     drawn = draw_and_search(config, models)
-    images, _, _, distance, index = drawn
+    images, seeds, _, distance, index = drawn
     own = spec.indices()
-    from mnistmem.copies import CRITERIA, ratio_copies
-
-    copied = np.isin(index[:, 0], own) & (ratio_copies(distance) | CRITERIA["l2"].flag(distance[:, 0]))
-    counts = np.bincount(index[copied, 0], minlength=n_train) if copied.any() else np.zeros(n_train, int)
+    copied = copied_digits(images, seeds, config["train"]["data"])
+    counts = np.bincount(copied[copied >= 0], minlength=n_train)
     canary = {
         "source": -1,
         "kind": "canary",
@@ -176,22 +258,46 @@ def choose_stage(ctx: StageContext) -> dict:
         closest = int(index[pool[np.argmin(distance[pool, 0])], 0])
         control = {"source": closest, "kind": "digit", "name": f"training digit #{closest}", "times_copied": 0}
         note = (
-            f"no training digit is copied by any of the {len(images)} base-model samples (nearest-neighbour ratio "
-            f"< 1/3 or distance <= {CRITERIA['l2'].default_threshold}); only the canary is forgotten. The control "
-            f"is the model's training digit closest to any sample, #{closest}."
+            f"no training digit is copied by any of the {len(images)} base-model samples (by the {HEADLINE} "
+            f"definition); only the canary is forgotten. The control is the training digit closest to any sample, "
+            f"#{closest}."
         )
     items = {"canary": canary, "digit": digit, "digit_control": control, "note": note}
+    for item in (canary, digit):
+        if item is not None:
+            item["nearby"] = nearby(config, ref[measures.reference_index(item["source"], n_train)], own)
     before = evaluate(ctx, models, None, loss_fn, roles(items, None), SAMPLES, drawn)
-    copied_index, times = np.unique(index[copied, 0], return_counts=True)
+    copied_index, times = np.unique(copied[copied >= 0], return_counts=True)
     order = np.argsort(-times, kind="stable")
     return {
         "items": items,
         "before": before,
-        # how often the base model reproduces each item before any forgetting: a method can only be judged on an
-        # item its base reproduces (the experiments issue asks for at least 5%)
-        "base_share": {kind: before[kind]["share"] for kind in ("canary", "digit")},
-        "copied_training_images": {"index": copied_index[order].tolist(), "times": times[order].tolist()},
+        "base_share": base_share(before),
+        "copied_training_images": {
+            "criterion": HEADLINE,
+            "index": copied_index[order].tolist(),
+            "times": times[order].tolist(),
+        },
     }
+
+
+def base_share(before: dict) -> dict:
+    """How often a base model (or SISA ensemble) reproduces each item before any forgetting, by the book's
+    definition of a copy, and whether that clears `BASE_SHARE_GATE`: a method can only be told apart from
+    doing nothing on an item its base reproduces."""
+    from mnistmem.onset import share_interval
+
+    out = {}
+    for kind, verdict in before["verdict"]["roles"].items():
+        _, low, high = share_interval(verdict["hits"], verdict["n"])
+        out[kind] = {
+            "share": verdict["share"],
+            "hits": verdict["hits"],
+            "n": verdict["n"],
+            "ci": [low, high],
+            "meets_gate": bool(verdict["share"] >= BASE_SHARE_GATE),
+        }
+    return out
 
 
 def other_seed_stage(ctx: StageContext) -> dict:
@@ -222,6 +328,7 @@ def _finish(ctx: StageContext, checkpoint, cost, target: dict, extra: dict | Non
         ctx.config["relearn_steps"],
         original.seed + 7,
         ctx.scratch / RELEARN_RUN,
+        nearby=tuple(target["nearby"]["index"]),
     )
     models, weights, loss_fn = single(relearned_run)
     relearned = evaluate(ctx, models, weights, loss_fn, roles(items_of(ctx), target), RELEARNED)
@@ -299,7 +406,7 @@ def sisa_train_stage(ctx: StageContext) -> dict:
         "cost": cost.to_dict(),
         "shard_sizes": sizes.tolist(),
         "before": before,
-        "base_share": {kind: before[kind]["share"] for kind in ("canary", "digit")},
+        "base_share": base_share(before),
     }
 
 
@@ -323,7 +430,14 @@ def sisa_forget_stage(ctx: StageContext) -> dict:
     after = evaluate(ctx, models, sizes, ensemble_loss(models), roles(items_of(ctx), target), SAMPLES)
     # Relearning: every shard model trains a little more on its own retained data (the same total steps).
     finals, relearn_cost = sisa.relearn(
-        new, original, target["source"], config["relearn_steps"], seed + 7, seed, ctx.scratch / RELEARN_RUN
+        new,
+        original,
+        target["source"],
+        config["relearn_steps"],
+        seed + 7,
+        seed,
+        ctx.scratch / RELEARN_RUN,
+        nearby=tuple(target["nearby"]["index"]),
     )
     relearned_models = sisa.load_models(finals)
     relearned = evaluate(
@@ -403,57 +517,33 @@ def _sample_files(summary: dict, stage: str) -> dict[str, tuple[str, dict]]:
 
 
 def verdicts_stage(ctx: StageContext) -> dict:
-    """Every stored sample set of every stage judged by the book's one definition of a copy: each sample is
-    scored by every criterion against the model's own distinct training data (the digits and the canary, once;
-    `stages.score_against_own_training_set`), and reproduces an item when the headline criterion flags it and
-    its nearest training image under that criterion is the item. Replaces the stages' own rule (pixel distance
-    or ratio test) wherever the book reports how often an item comes back."""
-    from mnistmem import copies, data
-    from mnistmem.dataspec import DataSpec
-    from mnistmem.experiments.stages import load_samples, score_against_own_training_set
+    """Every stored sample set of every stage as the book's one definition of a copy judged it (`judge`, run
+    by `evaluate` while the samples were at hand), gathered in one place: {stage: {measurement: {file, roles,
+    criteria}}}. The book and the law chapter read how often an item comes back from here."""
+    from mnistmem import copies
 
-    own = DataSpec.from_dict(ctx.config["data"]).build()  # the base model's data (the config's "train" data)
-    first_row = {}
-    for row, source in enumerate(own.sources.tolist()):
-        first_row.setdefault(int(source), row)
-    test, _ = data.load_mnist("test")
     judged: dict[str, dict] = {}
     for stage in ctx.config["stages"]:
         summary = ctx.summaries[stage]
         for file, (label, measured) in _sample_files(summary, stage).items():
-            images, seeds = load_samples(ctx.input(stage) / file)
-            table, baseline = score_against_own_training_set(images, seeds, ctx.config["data"], test)
-            roles = {}
-            for role, value in measured.items():
-                if not isinstance(value, dict) or "item" not in value:
-                    continue
-                row = first_row.get(int(value["item"]["source"]))
-                if row is None:  # a control digit the model was not trained on: nothing of its own to copy
-                    continue
-                by = {}
-                for name, flags in table.flags.items():
-                    hits = flags & (copies.nearest_under(table, name) == row)
-                    by[name] = {"hits": int(hits.sum()), "n": len(hits), "share": float(hits.mean())}
-                roles[role] = {**by[copies.HEADLINE], "by_criterion": by}
-            judged.setdefault(stage, {})[label] = {
-                "file": file,
-                "roles": roles,
-                "criteria": copies.summarize(table, baseline),
-            }
+            verdict = measured["verdict"]
+            if verdict["file"] != file:
+                raise ValueError(f"unlearning stage {stage}: its {label} samples were judged as {verdict['file']}")
+            judged.setdefault(stage, {})[label] = verdict
     return {"headline": copies.HEADLINE, "judged": judged}
 
 
 # -------------------------------------------------------------------------------------------------- plan
 def plan(scale: str) -> list[Stage]:
     s = scales.config(scale, "unlearning")
-    model = scales.config(scale, "models")["diffusion"]
     # What a training from scratch depends on: the base and other-seed models are keyed by this alone, so
     # changing how the item is forgotten or measured does not retrain them. A `TrainConfig`: every model of
-    # the experiment is a run of the project trainer configured from it.
+    # the experiment is a run of the project trainer configured from it. The recipe is the onset grid's (the
+    # one shown there to memorise a small training set within these steps), so that the base model reproduces
+    # what it is asked to forget.
     train = {
         "model": "diffusion",
-        "model_kwargs": s.get("model_kwargs", model["model_kwargs"]),
-        "batch_size": s.get("batch_size", model["batch_size"]),
+        **scales.config(scale, "onset_recipes")["diffusion"],
         "data": {"n": s["n"], "seed": 0, "canaries": [{"glyph": GLYPH, "count": s["canary_count"]}]},
         "steps": s["steps"],
         "seed": 0,
@@ -468,6 +558,7 @@ def plan(scale: str) -> list[Stage]:
         "unseen": s.get("unseen", UNSEEN),
         "finetune_steps": s["finetune_steps"],
         "relearn_steps": s["relearn_steps"],
+        "relearn_nearby": s.get("relearn_nearby", RELEARN_NEARBY),
         "forget_weight": s.get("forget_weight", 1.0),
         "shards": s["shards"],
         "slices": s["slices"],

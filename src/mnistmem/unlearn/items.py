@@ -80,3 +80,20 @@ def spec_only(spec: DataSpec, source: int) -> DataSpec:
     """The data spec of just the item's rows (the "forget set" of NegGrad), e.g. a canary's 30 copies."""
     _require_in_spec(spec, int(source))
     return replace(spec, only=(int(source),))
+
+
+def nearby_digits(item: np.ndarray, train_images: np.ndarray, held: np.ndarray, count: int, farther_than: float):
+    """The `count` MNIST training digits nearest to the item image (exact pixel distance) among those the model
+    never trained on (indices not in `held`) and farther than `farther_than` from it, so that none is itself a
+    copy of the item: the handful of look-alike images a relearning attack adds to the retained data (Łucki et
+    al. 2024 and Deeb & Roger 2024 undo approximate unlearning by brief training on related data). Returns
+    (indices int64 [count], distances float64 [count]), nearest first."""
+    from mnistmem.neighbors import pixel_distances
+
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    distance = pixel_distances(np.asarray(train_images), np.asarray(item)).astype(np.float64)
+    allowed = ~np.isin(np.arange(len(distance)), np.asarray(held, dtype=np.int64)) & (distance > farther_than)
+    candidates = np.flatnonzero(allowed)
+    order = candidates[np.argsort(distance[candidates], kind="stable")[:count]]
+    return order.astype(np.int64), distance[order]

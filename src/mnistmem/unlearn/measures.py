@@ -8,8 +8,8 @@ come from the one sampler (`mnistmem.sampling.sample_mixture`; a single model is
   glyphs. Also the closest any sample comes to the item. Measured for the forgotten item and for a control
   item that was *not* forgotten (unlearning must not erase everything).
 * **Copying overall**: the share of samples that are nearest-neighbour-ratio copies of any reference image.
-* **Quality**: MNIST-FID against the test digits and the classifier's mean confidence
-  (`mnistmem.quality`); None when the pretrained classifier is not available.
+* **Quality**: MNIST-FID against the test digits, the classifier's mean confidence and the share of samples it
+  recognises (`mnistmem.quality`); None when the pretrained classifier is not available.
 * **Membership signal**: the model's per-example loss on the item, against its loss on unseen test digits:
   a model that still "knows" the item fits it better than almost any unseen digit (a loss-threshold
   membership inference, Yeom et al. 2018, arXiv 1709.01604).
@@ -72,9 +72,18 @@ def quality(samples: np.ndarray, test_images: np.ndarray) -> dict:
 
         model = classifier.load_pretrained()
     except (ImportError, FileNotFoundError) as error:
-        return {"fid": None, "confidence": None, "note": f"no quality score: {str(error).splitlines()[0]}"}
+        return {
+            "fid": None,
+            "confidence": None,
+            "recognised": None,
+            "note": f"no quality score: {str(error).splitlines()[0]}",
+        }
     _, confidence = q.classifier_confidence(samples, model)
-    return {"fid": float(q.mnist_fid(samples, test_images, model)), "confidence": float(np.mean(confidence))}
+    return {
+        "fid": float(q.mnist_fid(samples, test_images, model)),
+        "confidence": float(np.mean(confidence)),
+        "recognised": q.recognised_share(confidence),
+    }
 
 
 def membership(loss: Callable[[np.ndarray], np.ndarray], item: np.ndarray, unseen: np.ndarray) -> dict:

@@ -13,7 +13,8 @@ compute the same way (`training.Cost`):
 * `neggrad` — approximate: continue the original with gradient *ascent* on the item's rows balanced by
   descent on retained data in each update ("NegGrad+", Kurmanji et al. 2023, arXiv 2302.09880; a SISS
   baseline): the trainer's `forget` option.
-* `relearn` — not a method but its test: a short further training without the item; does the item return?
+* `relearn` — not a method but its test (the relearning attack): a short further training on the retained data
+  plus a handful of look-alike digits (`items.nearby_digits`), never the item; does the item return?
 
 Each takes the folder its run lives in and returns (final checkpoint, cost); none changes its starting
 checkpoint (the trainer reads it and verifies its hashes).
@@ -99,7 +100,15 @@ def neggrad(
 
 
 def relearn(
-    original: TrainConfig, start: str | os.PathLike, source: int, steps: int, seed: int, folder: str | os.PathLike
+    original: TrainConfig,
+    start: str | os.PathLike,
+    source: int,
+    steps: int,
+    seed: int,
+    folder: str | os.PathLike,
+    nearby: tuple[int, ...] = (),
 ) -> tuple[Path, Cost]:
-    """A short further training of the model at `start` on data without the item: does the item come back?"""
-    return finetune(original, start, source, steps, seed, folder)
+    """A short further training of the model at `start` on the data without the item plus the MNIST digits
+    `nearby` (look-alikes the model never saw): does the item come back?"""
+    data = replace(spec_without(original.data, source), extra=tuple(int(i) for i in nearby))
+    return run(continued(original, start, data, steps, seed), folder)

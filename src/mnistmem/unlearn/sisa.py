@@ -143,18 +143,27 @@ def forget(
 
 
 def relearn(
-    layout: SisaLayout, original: TrainConfig, source: int, steps: int, seed: int, assign_seed: int, folder
+    layout: SisaLayout,
+    original: TrainConfig,
+    source: int,
+    steps: int,
+    seed: int,
+    assign_seed: int,
+    folder,
+    nearby: tuple[int, ...] = (),
 ) -> tuple[list[Path], Cost]:
-    """Every shard model trained `steps // shards` more steps on its own shard's data without the item (the
-    relearning check for a mixture: the same total compute as relearning one model); returns the shard models'
-    final checkpoints."""
+    """Every shard model trained `steps // shards` more steps on its own shard's data without the item, plus the
+    look-alike digits `nearby` (the relearning attack on a mixture: the attacker trains every shard, with the
+    same total compute as relearning one model); returns the shard models' final checkpoints."""
     kept = spec_without(original.data, source)
     built = kept.build()
     shard_of, _ = assign(built.sources, layout.shards, layout.slices, assign_seed)
     steps_each = max(1, steps // layout.shards)
+    nearby = tuple(int(i) for i in nearby)
     finals, cost = [], Cost()
     for k in range(layout.shards):
-        data = replace(kept, only=tuple(int(s) for s in np.unique(built.sources[shard_of == k])))
+        held = tuple(int(s) for s in np.unique(built.sources[shard_of == k]))
+        data = replace(kept, extra=nearby, only=held + nearby)
         config = continued(original, layout.final(k), data, steps_each, shard_seed(seed, k))
         final, spent = run(config, Path(folder) / f"shard_{k}")
         finals.append(final)
