@@ -193,8 +193,8 @@ def test_the_unlearning_conclusion_tells_removed_from_reduced_from_hidden():
     assert text.startswith("Before forgetting, the small model emitted the planted sign in 12.00% of its samples (120")
     assert "removed by retrain from scratch and SISA (retrain one shard)" in text  # one back in 1,000 is chance
     assert "reduced but still emitted after NegGrad" in text
-    assert "hidden, and brought back by relearning, by fine-tune on the rest" in text
-    assert "fine-tune on the rest 0.00% (4.00% after brief relearning)" in text
+    assert "hidden, and brought back by the relearning attack, by fine-tune on the rest" in text
+    assert "fine-tune on the rest 0.00% (4.00% after the relearning attack)" in text
     assert "cannot tell" not in text
 
 
@@ -207,6 +207,13 @@ def test_the_unlearning_conclusion_claims_nothing_a_weak_base_cannot_show():
     assert "the counts cannot tell a change from chance" in text and "(2 of 500)" in text
     assert sentences.forgetting_outcome((2, 500), (0, 500), None) == "undecided"
     assert sentences.forgetting_outcome((60, 500), (0, 500), (30, 500)) == "hidden"
+
+
+def test_an_item_the_relearning_attack_teaches_a_model_that_never_held_it_is_not_called_hidden():
+    """The attack adds look-alike digits: if it brings the item back as often in the retrained model (the control),
+    the look-alikes taught it and the method is not caught hiding anything."""
+    assert sentences.forgetting_outcome((60, 500), (0, 500), (30, 500), control=(28, 500)) == "removed"
+    assert sentences.forgetting_outcome((60, 500), (0, 500), (30, 500), control=(2, 500)) == "hidden"
 
 
 def test_an_item_gone_because_the_model_is_wrecked_is_not_called_removed():
@@ -222,7 +229,9 @@ def test_sisa_is_judged_against_its_own_ensemble_before_forgetting():
     after = {"retrain": (0, None), "sisa": (0, 0), "finetune": (50, 50), "neggrad": (40, 40)}
     text = sentences.unlearning_conclusion(FakeUnlearning(120, after, sisa_before=0))
     assert "removed by retrain from scratch;" in text or text.count("removed by retrain from scratch") == 1
-    assert "SISA (retrain one shard) 0.00% (0.00% after brief relearning), whose own model emitted it in 0 of" in text
+    assert (
+        "SISA (retrain one shard) 0.00% (0.00% after the relearning attack), whose own model emitted it in 0 of" in text
+    )
     assert "For SISA (retrain one shard), the counts cannot tell" in text
 
 

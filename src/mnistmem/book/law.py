@@ -557,7 +557,7 @@ def patterns(ch, criterion: str) -> Measurement:
 
 def erasure(ch, criterion: str) -> Measurement:
     """Unlearning: how many samples reproduce the planted © before forgetting and after each method, and after
-    brief relearning (the `verdicts` stage, which judges every stored sample set by every definition)."""
+    the relearning attack (the `verdicts` stage, which judges every stored sample set by every definition)."""
     from mnistmem.book import unlearning_facts
 
     result = ch["unlearning"]
@@ -589,7 +589,8 @@ def erasure(ch, criterion: str) -> Measurement:
         f"{config.canary_copies:,} times. By the {definition_name(criterion)}, "
         f"{before['hits']:,} of {before['n']:,} samples reproduce the sign before any forgetting. Of "
         f"{before['n']:,} samples after each method: " + "; ".join(parts) + f". Relearning means "
-        f"{config.relearn_steps:,} further training steps on data without the sign."
+        f"{config.relearn_steps:,} further training steps on data without the sign plus a handful of digits that "
+        f"look most like it."
     )
     m.gallery = _erasure_strip(result)
     return m

@@ -288,16 +288,23 @@ def forgetting_outcome(
     again: tuple[int, int] | None,
     fid_before: float | None = None,
     fid_after: float | None = None,
+    control: tuple[int, int] | None = None,
 ) -> str:
     """What one method did to the planted item, as far as the counts can tell (each a pair hits, samples):
     "undecided" when the fall from the starting model's count is within chance (the 95% Newcombe interval of
-    the difference reaches zero: 0 of 500 after 2 of 500 before proves nothing); "hidden" when brief
-    relearning brought it back significantly above its count after the method; "wrecked" when the item went
-    but the samples' MNIST-FID rose more than `WRECKED_FID_FACTOR`-fold (the model forgot how to draw digits
-    too); otherwise "removed" (none left) or "reduced" (fewer, but still emitted)."""
+    the difference reaches zero: 0 of 500 after 2 of 500 before proves nothing); "hidden" when the relearning
+    attack (`again`) brought it back significantly above its count after the method and, where the attack's
+    `control` is given (the same attack on the retrained model, which never held the item), significantly
+    above what the attack teaches that model too; "wrecked" when the item went but the samples' MNIST-FID rose
+    more than `WRECKED_FID_FACTOR`-fold (the model forgot how to draw digits too); otherwise "removed" (none
+    left) or "reduced" (fewer, but still emitted)."""
     if newcombe_difference_interval(*before, *after)[0] <= 0:
         return "undecided"
-    if again is not None and newcombe_difference_interval(*again, *after)[0] > 0:
+    if (
+        again is not None
+        and newcombe_difference_interval(*again, *after)[0] > 0
+        and (control is None or newcombe_difference_interval(*again, *control)[0] > 0)
+    ):
         return "hidden"
     if fid_before and fid_after and fid_after > WRECKED_FID_FACTOR * fid_before:
         return "wrecked"
@@ -306,7 +313,7 @@ def forgetting_outcome(
 
 def unlearning_conclusion(result) -> str:
     """Chapter 8 in two sentences: how often the planted sign came back before and after each method, and after
-    brief relearning; which methods removed it, only reduced it, only hid it, and where the counts are too small
+    the relearning attack; which methods removed it, only reduced it, only hid it, and where the counts are too small
     to tell (`forgetting_outcome`)."""
     from mnistmem.book.unlearning_facts import METHOD_NAMES, before_forgetting, method_rows
 
@@ -317,6 +324,8 @@ def unlearning_conclusion(result) -> str:
     def counts(record: dict) -> tuple[int, int]:
         return int(record["hits"]), int(record["n"])
 
+    retrained = (rows.get("retrain") or {}).get("relearned")
+    control = None if retrained is None else counts(retrained)  # what the attack teaches a model without the item
     for method in ("retrain", "sisa", "finetune", "neggrad"):
         row = rows.get(method)
         if row is None:
@@ -324,15 +333,20 @@ def unlearning_conclusion(result) -> str:
         share, relearned = row["forgotten"]["share"], row["relearned"]
         text = f"{METHOD_NAMES[method]} {pct(share)}"
         if relearned is not None:
-            text += f" ({pct(relearned['share'])} after brief relearning)"
+            text += f" ({pct(relearned['share'])} after the relearning attack)"
         parts.append(text)
         again = None if relearned is None else counts(relearned)
         own_base = row.get("before") or before  # SISA is judged against its own ensemble before forgetting
         outcome = forgetting_outcome(
-            counts(own_base), counts(row["forgotten"]), again, row.get("base_fid"), row.get("fid")
+            counts(own_base),
+            counts(row["forgotten"]),
+            again,
+            row.get("base_fid"),
+            row.get("fid"),
+            control=None if method == "retrain" else control,
         )
         outcomes[outcome].append(METHOD_NAMES[method])
-        if outcome == "undecided" and own_base is not before:
+        if outcome == "undecided" and method == "sisa":  # its own ensemble, not the base model
             parts[-1] += f", whose own model emitted it in {own_base['hits']:,} of {own_base['n']:,} before"
     verdict = []
     if outcomes["removed"]:
@@ -340,7 +354,7 @@ def unlearning_conclusion(result) -> str:
     if outcomes["reduced"]:
         verdict.append("reduced but still emitted after " + " and ".join(outcomes["reduced"]))
     if outcomes["hidden"]:
-        verdict.append("hidden, and brought back by relearning, by " + " and ".join(outcomes["hidden"]))
+        verdict.append("hidden, and brought back by the relearning attack, by " + " and ".join(outcomes["hidden"]))
     if outcomes["wrecked"]:
         verdict.append(
             "gone after " + " and ".join(outcomes["wrecked"]) + ", but only because the model no longer draws "

@@ -21,11 +21,13 @@ from mnistmem.book.unlearning_facts import (
     TARGET_NAMES,
     _num,
     _pct,
+    base_shares,
     before_forgetting,
     items,
     judged,
     method_rows,
     setup,
+    share_with_interval,
 )
 from mnistmem.book.unlearning_facts import item_image as _item_image
 
@@ -49,15 +51,7 @@ def unlearning_targets(ch) -> None:
     glue("ul_canary_share", _pct(before["canary"]["share"]))
     glue("ul_digit_note", chosen["note"].rstrip("."))
     glue("ul_digit_share", _pct(before["digit"]["share"]))
-    hits, n = before["canary"]["hits"], before["canary"]["n"]
-    glue(
-        "ul_strength_note",
-        ""
-        if hits >= 25
-        else f"That is only {hits} of {n} samples, too few for the counts below to tell the methods apart "
-        "reliably: at this scale the closest distance to the sign, sample quality and the membership signal carry "
-        "more of the comparison, and the gpu scale (a longer-trained model and more samples) is needed to settle it.",
-    )
+    glue("ul_strength_note", gate_sentence(result))
     images, _ = result.samples("choose")
     parts = []
     for kind in ("canary", "digit"):
@@ -80,6 +74,37 @@ def unlearning_targets(ch) -> None:
         + "</div></div>"
         + f"<p><small>{html.escape(chosen['note'].rstrip('.'))}. {html.escape(scale_note(result))}.</small></p>"
     )
+
+
+def gate_sentence(result) -> str:
+    """How often the base model and the SISA ensemble reproduce each item before any forgetting (with 95%
+    intervals), measured against the gate a comparison of methods needs (`BASE_SHARE_GATE`)."""
+    from mnistmem.experiments.unlearning import BASE_SHARE_GATE
+
+    shares = base_shares(result)
+    base, sisa = shares.get("base", {}), shares.get("sisa", {})
+    if not base:
+        return ""
+    gate = f"{100 * BASE_SHARE_GATE:.0f}%"
+    words = {"canary": "the sign", "digit": "the copied digit"}
+    measured = [f"{words[k]} in {share_with_interval(e)}" for k, e in base.items() if k in words]
+    short = [words[k] for k, e in base.items() if k in words and not e["meets_gate"]]
+    text = (
+        f"In numbers, the base model reproduces {' and '.join(measured)} of its samples (95% intervals). A method "
+        f"can only be told apart from doing nothing on an item its starting model reproduces often enough; this "
+        f"experiment asks for at least {gate} of samples. "
+    )
+    if not short:
+        text += "Both items clear that bar. " if len(measured) > 1 else "It clears that bar. "
+    else:
+        text += f"{' and '.join(short).capitalize()} falls short of it, so the rows for it below say less. "
+    if sisa.get("canary"):
+        text += (
+            f"The SISA ensemble, trained shard by shard on the same data, reproduces the sign in "
+            f"{share_with_interval(sisa['canary'])} of its own samples before forgetting"
+            + ("." if sisa["canary"]["meets_gate"] else f", short of the {gate} bar.")
+        )
+    return text
 
 
 def quality_sentence(result, target: str = "canary") -> str:
@@ -184,7 +209,15 @@ def unlearning_table(ch) -> None:
             glue(f"ul_sisa_{row['target']}_note", sisa_note(row))
         if row["method"] in ("finetune", "neggrad"):
             glue(f"ul_{row['method']}_{row['target']}_share", _pct(row["forgotten"]["share"]))
+        if row["method"] in ("retrain", "sisa", "finetune", "neggrad"):
             glue(f"ul_{row['method']}_{row['target']}_relearned", _pct((row["relearned"] or {}).get("share")))
+    base = before_forgetting(result)
+
+    def own_base(r: dict) -> dict:  # what the method started from: SISA its own ensemble, the rest the base model
+        if r.get("before") is not None:
+            return {"item": r["before"], "fid": r.get("base_fid"), "recognised": r.get("base_recognised")}
+        return {"item": base.get(r["target"]), "fid": base.get("fid"), "recognised": base.get("recognised")}
+
     cost = [
         [
             TARGET_NAMES[r["target"]],
@@ -192,7 +225,8 @@ def unlearning_table(ch) -> None:
             f"{r['cost']['steps']:,}",
             f"{r['relative_cost']:.2f}×",
             f"{r['cost']['seconds']:.0f} s",
-            _pct(r["forgotten"]["share"]),
+            share_with_interval(own_base(r)["item"]),
+            share_with_interval(r["forgotten"]),
             _num(r["forgotten"]["closest_distance"]),
         ]
         for r in rows
@@ -202,18 +236,28 @@ def unlearning_table(ch) -> None:
             TARGET_NAMES[r["target"]],
             METHOD_NAMES[r["method"]],
             _pct(r["control"]["share"]) if r["control"] else "–",
-            _num(r["fid"], 1),
-            _num(r["confidence"]),
+            f"{_num(r['fid'], 1)} ({_num(own_base(r)['fid'], 1)})",
+            f"{_pct(r.get('recognised'))} ({_pct(own_base(r)['recognised'])})",
             _num(r["forgotten"]["membership"]["rank"]),
-            _pct(r["relearned"]["share"]) if r["relearned"] else "not run",
+            share_with_interval(r["relearned"]) if r["relearned"] else "not run",
         ]
         for r in rows
     ]
     show_html(
         html_table(
-            ["item", "method", "steps", "compute vs retrain", "wall time", "item in samples", "closest to item"],
+            [
+                "item",
+                "method",
+                "steps",
+                "compute vs retrain",
+                "wall time",
+                "item before (its starting model)",
+                "item after",
+                "closest to item",
+            ],
             cost,
-            f"Unlearning, method by method: what it cost and whether the item still comes back. {scale_note(result)}.",
+            f"Unlearning, method by method: what it cost and how often the item appears among the samples of the "
+            f"model it started from and after forgetting (95% intervals in brackets). {scale_note(result)}.",
         )
     )
     show_html(
@@ -222,15 +266,17 @@ def unlearning_table(ch) -> None:
                 "item",
                 "method",
                 "control in samples",
-                "MNIST-FID",
-                "confidence",
+                "MNIST-FID (before)",
+                "recognised (before)",
                 "membership rank",
-                "item after relearning",
+                "item after the relearning attack",
             ],
             side_effects,
-            "The same methods: side effects and traces. 'Membership rank': the share of unseen test digits the model "
-            "fits better than the item (near 0: the item still stands out as training data). Quality columns show "
-            "'–' when the pretrained classifier is not available.",
+            "The same methods: side effects and traces, each beside the model it started from (in brackets; for SISA "
+            "its own ensemble). 'Recognised': samples the digit classifier reads with at least 90% confidence. "
+            "'Membership rank': the share of unseen test digits the model fits better than the item (near 0: the item "
+            "still stands out as training data). Quality columns show '–' when the pretrained classifier is not "
+            "available.",
         )
     )
 
@@ -238,25 +284,37 @@ def unlearning_table(ch) -> None:
 def relearning_chart(ch) -> None:
     """The forgotten item's share of samples right after each method and after a short relearning without it."""
     result = _result(ch)
+    from mnistmem.stats import wilson_interval
+
     rows = [r for r in method_rows(result) if r["relearned"] is not None]
     labels = [f"{METHOD_NAMES[r['method']]} ({TARGET_NAMES[r['target']]})" for r in rows]
+
+    def bars(entries: list[dict]) -> dict:
+        bounds = [wilson_interval(e["hits"], e["n"]) for e in entries]
+        y = [100 * e["share"] for e in entries]
+        return {
+            "x": labels,
+            "y": y,
+            "error_y": {
+                "type": "data",
+                "symmetric": False,
+                "array": [100 * high - v for (_, high), v in zip(bounds, y, strict=True)],
+                "arrayminus": [v - 100 * low for (low, _), v in zip(bounds, y, strict=True)],
+                "color": "#444",
+            },
+            "text": [_pct(e["share"]) for e in entries],
+            "textposition": "outside",
+        }
+
     fig = go.Figure(
         [
             go.Bar(
-                name="right after forgetting",
-                x=labels,
-                y=[100 * r["forgotten"]["share"] for r in rows],
-                marker_color=figures.PALETTE[0],
-                text=[_pct(r["forgotten"]["share"]) for r in rows],
-                textposition="outside",
+                name="right after forgetting", marker_color=figures.PALETTE[0], **bars([r["forgotten"] for r in rows])
             ),
             go.Bar(
-                name="after relearning without the item",
-                x=labels,
-                y=[100 * r["relearned"]["share"] for r in rows],
+                name="after the relearning attack",
                 marker={"color": figures.PALETTE[4], "line": {"color": figures.PALETTE[0], "width": 1}},
-                text=[_pct(r["relearned"]["share"]) for r in rows],
-                textposition="outside",
+                **bars([r["relearned"] for r in rows]),
             ),
         ]
     )
@@ -281,13 +339,39 @@ def relearning_chart(ch) -> None:
             showarrow=False,
             font={"size": 13},
         )
-    steps = setup(result).relearn_steps
+    steps, nearby = setup(result).relearn_steps, setup(result).relearn_nearby
     glue("ul_relearn_steps", steps)
+    glue("ul_relearn_nearby", nearby)
     show(
         fig,
-        f"How often the forgotten item appears right after each method and after {steps} further training steps on "
-        f"data without it. {scale_note(result)}.",
+        f"How often the forgotten item appears right after each method and after the relearning attack: {steps} "
+        f"further training steps on the data without the item plus the {nearby} digits most like it that the model "
+        f"never saw. Retraining is the control: its model never held the item, so whatever comes back there was "
+        f"taught by the look-alikes alone. Bars: 95% intervals. {scale_note(result)}.",
     )
+
+
+def lookalikes(ch) -> None:
+    """Each item beside the look-alike digits the relearning attack trains on (none is a copy of it)."""
+    result = _result(ch)
+    from mnistmem import data
+
+    train, _ = data.load_mnist("train")
+    parts = []
+    for kind in ("canary", "digit"):
+        item = items(result)[kind]
+        if not item or "nearby" not in item:
+            continue
+        tiles = np.stack([_item_image(result, item), *train[item["nearby"]["index"]]])
+        distances = ", ".join(f"{d:.2f}" for d in item["nearby"]["distance"])
+        uri = figures.png_data_uri(figures.mosaic(tiles, len(tiles)))
+        parts.append(
+            f"<figure style='display:inline-block;margin:6px'><img src='{uri}' "
+            f"width='{30 * len(tiles)}' style='image-rendering:pixelated' alt='{html.escape(item['name'])} and the "
+            f"digits most like it that the model never saw'><figcaption><small>{html.escape(item['name'])}, then its "
+            f"look-alikes (pixel distances {distances})</small></figcaption></figure>"
+        )
+    show_html("".join(parts) + f"<p><small>{html.escape(scale_note(result))}.</small></p>")
 
 
 def where_sentence(layers: list[str], arrays) -> str:
@@ -412,3 +496,132 @@ def explorer(ch):
     control = ForgetExplorer(_result(ch))
     widgets.show(control)
     return control
+
+
+def _outcome(row: dict, before: dict, control: dict | None) -> str:
+    """`sentences.forgetting_outcome` of one method's row: judged against the model it started from, with the
+    relearning attack on the retrained model as the attack's control."""
+    from mnistmem.book.sentences import forgetting_outcome
+
+    def counts(entry):
+        return None if entry is None else (int(entry["hits"]), int(entry["n"]))
+
+    own = row.get("before") or before
+    return forgetting_outcome(
+        counts(own),
+        counts(row["forgotten"]),
+        counts(row["relearned"]),
+        row.get("base_fid") or before.get("fid"),
+        row.get("fid"),
+        control=None if row["method"] == "retrain" else counts(control),
+    )
+
+
+def position_sentences(result, target: str = "canary") -> dict[str, str]:
+    """The four positions of the debate, each answered by what was measured on `target` (one sentence or two
+    each, built from the same rows as the table and the charts)."""
+    rows = {r["method"]: r for r in method_rows(result) if r["target"] == target}
+    base = before_forgetting(result)
+    before = base.get(target)
+    if not rows or before is None or "retrain" not in rows:
+        return {key: "" for key in ("retrain", "sisa", "approximate", "eggs")}
+    what = "the sign" if target == "canary" else "the copied digit"
+    retrain = rows["retrain"]
+    before = {**before, "fid": base.get("fid")}
+    removed = _outcome(retrain, before, None) in ("removed", "reduced")
+    out = {
+        "retrain": (
+            f"{'Retraining works, at full cost' if removed else 'Retraining is exact by construction'}: {what} went "
+            f"from {share_with_interval(before)} of samples to {share_with_interval(retrain['forgotten'])}"
+            + ("" if removed else " (the intervals overlap: at this scale the counts cannot show the drop)")
+            + f", for {retrain['cost']['images']:,} training images processed ({retrain['cost']['seconds']:.0f} "
+            f"seconds here)."
+        )
+    }
+    sisa = rows.get("sisa")
+    if sisa is not None:
+        own = sisa.get("before") or before
+        text = (
+            f"SISA needed {1 / max(sisa['relative_cost'], 1e-9):.1f} times less computation than retraining (Bourtoule "
+            f"et al. report 1.36 to 4.63 times on their data sets); its ensemble reproduced {what} in "
+            f"{share_with_interval(own)} of samples before forgetting and {share_with_interval(sisa['forgotten'])} "
+            f"after. "
+        )
+        if sisa.get("fid") is not None and sisa.get("base_fid") is not None:
+            text += (
+                f"The price is paid in quality, once, at training time: the ensemble of small models scores MNIST-FID "
+                f"{sisa['base_fid']:.0f} before forgetting, against {before_forgetting(result).get('fid', 0):.0f} "
+                f"for the single model (lower is better)."
+                if sisa["base_fid"] > 1.2 * before_forgetting(result).get("fid", sisa["base_fid"])
+                else f"Its samples were about as good as the single model's (MNIST-FID {sisa['base_fid']:.0f})."
+            )
+        out["sisa"] = text
+    else:
+        out["sisa"] = ""
+    verdicts = {
+        "hidden": "more than the look-alikes teach the retrained model: hidden, not removed",
+        "removed": "no more than the look-alikes teach the retrained model",
+        "reduced": "no more than the look-alikes teach the retrained model",
+        "wrecked": "but the model had also forgotten how to draw digits well",
+        "undecided": "the method had not measurably removed it in the first place",
+    }
+    approx, hidden = [], False
+    for method in ("finetune", "neggrad"):
+        row = rows.get(method)
+        if row is None or row["relearned"] is None:
+            continue
+        after, again = row["forgotten"], row["relearned"]
+        outcome = _outcome(row, before, retrain["relearned"])
+        hidden |= outcome == "hidden"
+        verdict = verdicts[outcome]
+        approx.append(
+            f"{METHOD_NAMES[method][0].upper() + METHOD_NAMES[method][1:]} left {what} in "
+            f"{share_with_interval(after)} of samples, and the relearning attack brought it to "
+            f"{share_with_interval(again)} ({verdict})"
+        )
+    if approx:
+        control = share_with_interval(retrain["relearned"]) if retrain["relearned"] else "–"
+        out["approximate"] = (
+            "; ".join(approx) + f". The same attack on the retrained model gives {control}: that is what the "
+            f"look-alike digits alone teach."
+        )
+    else:
+        out["approximate"] = ""
+    diff = result.summary(f"diff_{target}")
+    if "norms" in diff:
+        item, seed = diff["norms"]["item"]["relative"], diff["norms"]["seed"]["relative"]
+        arrays = result.arrays(f"diff_{target}", diff["file"])
+        per_layer = np.array(
+            [n for name, n in zip(arrays["layers"], arrays["item_norm"], strict=True) if name != "all"]
+        )
+        top = float((per_layer**2).max() / max((per_layer**2).sum(), 1e-30))
+        spread = (
+            f"no single layer holds more than {100 * top:.0f}% of it"
+            if top < 0.5
+            else f"one layer holds {100 * top:.0f}% of it"
+        )
+        out["eggs"] = (
+            f"The exact difference the item makes is {100 * item:.1f}% of the length of the weights, "
+            f"{'less than' if item < 0.9 * seed else 'more than' if item > 1.1 * seed else 'about as much as'} the "
+            f"{100 * seed:.1f}% that merely changing the random seed makes, and {spread}. "
+            + (
+                "In that sense the egg is scrambled: there is no separate piece to cut out. "
+                if top < 0.5
+                else "So the item's trace sits largely in one place. "
+            )
+            + (
+                "But scrambled is not inseparable: retraining without the item removes it"
+                if removed
+                else "Whether it is separable the counts here cannot show: even retraining's drop is within the noise"
+            )
+            + (", while the cheaper methods above hid it rather than removed it." if hidden else ".")
+        )
+    else:
+        out["eggs"] = ""
+    return out
+
+
+def positions(ch) -> None:
+    """Glue the four positions' measured answers (`position_sentences`) for the chapter's closing section."""
+    for key, text in position_sentences(_result(ch)).items():
+        glue(f"ul_position_{key}", text)

@@ -36,6 +36,7 @@ class Setup(NamedTuple):
     steps: int
     samples: int
     relearn_steps: int
+    relearn_nearby: int  # look-alike digits the relearning attack adds (0 in results made before it did)
 
 
 def setup(result) -> Setup:
@@ -51,6 +52,7 @@ def setup(result) -> Setup:
         steps=train["steps"],
         samples=config["n_samples"],
         relearn_steps=config["relearn_steps"],
+        relearn_nearby=config.get("relearn_nearby", 0),
     )
 
 
@@ -60,6 +62,27 @@ def _pct(share: float | None) -> str:
 
 def _num(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
+
+
+def share_with_interval(entry: dict | None) -> str:
+    """ "4.2% (3.4–5.2%)": an item's share of samples with its 95% Wilson interval, from its hits and n."""
+    from mnistmem.stats import wilson_interval
+
+    if entry is None:
+        return "–"
+    low, high = wilson_interval(entry["hits"], entry["n"])
+    return f"{_pct(entry['share'])} ({100 * low:.1f}–{100 * high:.1f}%)"
+
+
+def base_shares(result) -> dict:
+    """{"base": ..., "sisa": ...}: how often the base model and the SISA ensemble reproduce each item before any
+    forgetting, with interval and whether it clears the experiment's gate (the stages' `base_share`)."""
+    stages = result.manifest.get("stages", {})
+    return {
+        name: result.summary(stage).get("base_share", {})
+        for name, stage in (("base", "choose"), ("sisa", "sisa_train"))
+        if stage in stages
+    }
 
 
 def judged(result, stage: str, label: str, measured: dict) -> dict:
@@ -101,6 +124,7 @@ def method_rows(result) -> list[dict]:
             row = _row(target, method, stage, "samples.npz", summary["after"], summary["cost"], summary)
             own_base = before_forgetting(result, method)
             row["before"], row["base_fid"] = own_base.get(target), own_base.get("fid")
+            row["base_recognised"] = own_base.get("recognised")
             rows.append(row)
         diff = result.summary(f"diff_{target}")
         for key, applied in diff["applied"].items():
@@ -128,6 +152,7 @@ def _row(target: str, method: str, stage: str, file: str, after: dict, cost: dic
         "control": after.get("control"),
         "fid": after.get("fid"),
         "confidence": after.get("confidence"),
+        "recognised": after.get("recognised"),
         "copy_share": after.get("copy_share"),
         "relearned": None if relearned is None else relearned["forgotten"],
     }
