@@ -196,7 +196,7 @@ def base_stage(ctx: StageContext) -> dict:
     from mnistmem.unlearn import run
 
     original = original_config(ctx.config)
-    _, cost = run(original, ctx.scratch / RUN)
+    _, cost = run(original, ctx.scratch / RUN, deadline=ctx.deadline)
     return {"rows": len(original.data.build()), "cost": cost.to_dict(), "seed": original.seed}
 
 
@@ -329,6 +329,7 @@ def _finish(ctx: StageContext, checkpoint, cost, target: dict, extra: dict | Non
         original.seed + 7,
         ctx.scratch / RELEARN_RUN,
         nearby=tuple(target["nearby"]["index"]),
+        deadline=ctx.deadline,
     )
     models, weights, loss_fn = single(relearned_run)
     relearned = evaluate(ctx, models, weights, loss_fn, roles(items_of(ctx), target), RELEARNED)
@@ -347,7 +348,7 @@ def retrain_stage(ctx: StageContext) -> dict:
     target = _target(ctx)
     if target is None:
         return _skipped(ctx)
-    final, cost = retrain(original_config(ctx.config), target["source"], ctx.scratch / RUN)
+    final, cost = retrain(original_config(ctx.config), target["source"], ctx.scratch / RUN, deadline=ctx.deadline)
     return _finish(ctx, final, cost, target)
 
 
@@ -365,6 +366,7 @@ def finetune_stage(ctx: StageContext) -> dict:
         ctx.config["finetune_steps"],
         original.seed + 3,
         ctx.scratch / RUN,
+        deadline=ctx.deadline,
     )
     return _finish(ctx, final, cost, target)
 
@@ -384,6 +386,7 @@ def neggrad_stage(ctx: StageContext) -> dict:
         original.seed + 5,
         ctx.scratch / RUN,
         forget_weight=ctx.config["forget_weight"],
+        deadline=ctx.deadline,
     )
     return _finish(ctx, final, cost, target, {"forget_weight": ctx.config["forget_weight"]})
 
@@ -397,7 +400,13 @@ def sisa_train_stage(ctx: StageContext) -> dict:
     original = original_config(config)
     seed = original.seed
     layout, cost = sisa.train(
-        original, config["shards"], config["slices"], config["shard_steps"], seed, ctx.scratch / "sisa"
+        original,
+        config["shards"],
+        config["slices"],
+        config["shard_steps"],
+        seed,
+        ctx.scratch / "sisa",
+        deadline=ctx.deadline,
     )
     sizes = sisa.shard_sizes(original, config["shards"], config["slices"], seed)
     models = sisa.load_models(layout)
@@ -423,7 +432,9 @@ def sisa_forget_stage(ctx: StageContext) -> dict:
     original = original_config(config)
     seed = original.seed
     layout = sisa.SisaLayout(ctx.input("sisa_train") / "scratch" / "sisa", config["shards"], config["slices"])
-    new, cost, info = sisa.forget(layout, original, target["source"], config["shard_steps"], seed, ctx.scratch / "sisa")
+    new, cost, info = sisa.forget(
+        layout, original, target["source"], config["shard_steps"], seed, ctx.scratch / "sisa", deadline=ctx.deadline
+    )
     kept = replace(original, data=spec_without(original.data, target["source"]))
     sizes = sisa.shard_sizes(kept, config["shards"], config["slices"], seed)
     models = sisa.load_models(new)
@@ -438,6 +449,7 @@ def sisa_forget_stage(ctx: StageContext) -> dict:
         seed,
         ctx.scratch / RELEARN_RUN,
         nearby=tuple(target["nearby"]["index"]),
+        deadline=ctx.deadline,
     )
     relearned_models = sisa.load_models(finals)
     relearned = evaluate(

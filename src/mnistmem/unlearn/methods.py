@@ -32,9 +32,13 @@ from mnistmem.training import Cost, TrainConfig
 from mnistmem.unlearn.items import spec_only, spec_without
 
 
-def run(config: TrainConfig, folder: str | os.PathLike, progress: bool = False) -> tuple[Path, Cost]:
-    """Train (or resume) `config` in `folder`; return its final checkpoint and the compute it took."""
-    final = training.train(config, folder, resume=True, progress=progress)
+def run(
+    config: TrainConfig, folder: str | os.PathLike, progress: bool = False, deadline: float | None = None
+) -> tuple[Path, Cost]:
+    """Train (or resume) `config` in `folder`; return its final checkpoint and the compute it took. Past
+    `deadline` (`time.monotonic()`) the trainer checkpoints and raises `training.TrainingPaused`; calling again
+    continues there, bit-identical to an uninterrupted run."""
+    final = training.train(config, folder, resume=True, progress=progress, deadline=deadline)
     return final, training.run_cost(final)
 
 
@@ -57,16 +61,24 @@ def continued(original: TrainConfig, start: str | os.PathLike, data: DataSpec, s
     )
 
 
-def retrain(original: TrainConfig, source: int, folder: str | os.PathLike) -> tuple[Path, Cost]:
+def retrain(
+    original: TrainConfig, source: int, folder: str | os.PathLike, deadline: float | None = None
+) -> tuple[Path, Cost]:
     """Retrain from scratch on the original's data without the item `source` (its spec excludes it)."""
-    return run(replace(original, data=spec_without(original.data, source)), folder)
+    return run(replace(original, data=spec_without(original.data, source)), folder, deadline=deadline)
 
 
 def finetune(
-    original: TrainConfig, start: str | os.PathLike, source: int, steps: int, seed: int, folder: str | os.PathLike
+    original: TrainConfig,
+    start: str | os.PathLike,
+    source: int,
+    steps: int,
+    seed: int,
+    folder: str | os.PathLike,
+    deadline: float | None = None,
 ) -> tuple[Path, Cost]:
     """Continue the model at `start` for `steps` steps on the original's data without the item."""
-    return run(continued(original, start, spec_without(original.data, source), steps, seed), folder)
+    return run(continued(original, start, spec_without(original.data, source), steps, seed), folder, deadline=deadline)
 
 
 def neggrad(
@@ -78,6 +90,7 @@ def neggrad(
     folder: str | os.PathLike,
     forget_weight: float = 1.0,
     grad_clip: float | None = 1.0,
+    deadline: float | None = None,
 ) -> tuple[Path, Cost]:
     """Continue the model at `start` with ascent on the item's rows and descent on the retained rows (NegGrad+).
 
@@ -96,7 +109,7 @@ def neggrad(
         forget_weight=float(forget_weight),
         grad_clip=grad_clip,
     )
-    return run(config, folder)
+    return run(config, folder, deadline=deadline)
 
 
 def relearn(
@@ -107,8 +120,9 @@ def relearn(
     seed: int,
     folder: str | os.PathLike,
     nearby: tuple[int, ...] = (),
+    deadline: float | None = None,
 ) -> tuple[Path, Cost]:
     """A short further training of the model at `start` on the data without the item plus the MNIST digits
     `nearby` (look-alikes the model never saw): does the item come back?"""
     data = replace(spec_without(original.data, source), extra=tuple(int(i) for i in nearby))
-    return run(continued(original, start, data, steps, seed), folder)
+    return run(continued(original, start, data, steps, seed), folder, deadline=deadline)

@@ -77,7 +77,14 @@ def shard_seed(seed: int, shard: int) -> int:
 
 
 def _train_slices(
-    original: TrainConfig, layout: SisaLayout, shard: int, first: int, steps: int, seed: int, start: Path | None
+    original: TrainConfig,
+    layout: SisaLayout,
+    shard: int,
+    first: int,
+    steps: int,
+    seed: int,
+    start: Path | None,
+    deadline: float | None = None,
 ) -> Cost:
     """Train slices `first`..R-1 of one shard (slice r on the original's rows of its slices <= r), each
     continuing the previous slice's checkpoint (`start` for the first; None = the shard's initial weights)."""
@@ -98,13 +105,19 @@ def _train_slices(
             config = replace(original, data=data, steps=n_steps, seed=shard_seed(seed, shard), checkpoint_every=n_steps)
         else:
             config = continued(original, start, data, n_steps, shard_seed(seed, shard))
-        start, spent = run(config, layout.slice_dir(shard, r))
+        start, spent = run(config, layout.slice_dir(shard, r), deadline=deadline)
         cost = cost + spent
     return cost
 
 
 def train(
-    original: TrainConfig, shards: int, slices: int, steps: int, seed: int, folder: str | os.PathLike
+    original: TrainConfig,
+    shards: int,
+    slices: int,
+    steps: int,
+    seed: int,
+    folder: str | os.PathLike,
+    deadline: float | None = None,
 ) -> tuple[SisaLayout, Cost]:
     """Train a SISA ensemble of `shards` models of the original's family on its data into `folder`; each shard
     trains `steps` steps over its slices."""
@@ -115,12 +128,18 @@ def train(
         raise ValueError(f"SISA shards {empty} of {shards} are empty: use fewer shards for {sizes.sum()} rows")
     cost = Cost()
     for k in range(shards):
-        cost = cost + _train_slices(original, layout, k, 0, steps, seed, None)
+        cost = cost + _train_slices(original, layout, k, 0, steps, seed, None, deadline)
     return layout, cost
 
 
 def forget(
-    layout: SisaLayout, original: TrainConfig, source: int, steps: int, seed: int, folder: str | os.PathLike
+    layout: SisaLayout,
+    original: TrainConfig,
+    source: int,
+    steps: int,
+    seed: int,
+    folder: str | os.PathLike,
+    deadline: float | None = None,
 ) -> tuple[SisaLayout, Cost, dict]:
     """A new ensemble in `folder` without the item: its shard is retrained from the checkpoint before its slice,
     every other shard is copied unchanged. Returns (layout, cost, {"shard", "slice", "retrained_steps"})."""
@@ -138,7 +157,7 @@ def forget(
         shutil.copytree(layout.slice_dir(k, part), new.slice_dir(k, part), dirs_exist_ok=True)
     start = checkpoints.resolve_checkpoint(new.slice_dir(k, r - 1)) if r > 0 else None
     kept = replace(original, data=spec_without(original.data, source))
-    cost = _train_slices(kept, new, k, r, steps, seed, start)
+    cost = _train_slices(kept, new, k, r, steps, seed, start, deadline)
     return new, cost, {"shard": k, "slice": r, "retrained_steps": cost.steps}
 
 
@@ -151,6 +170,7 @@ def relearn(
     assign_seed: int,
     folder,
     nearby: tuple[int, ...] = (),
+    deadline: float | None = None,
 ) -> tuple[list[Path], Cost]:
     """Every shard model trained `steps // shards` more steps on its own shard's data without the item, plus the
     look-alike digits `nearby` (the relearning attack on a mixture: the attacker trains every shard, with the
@@ -165,7 +185,7 @@ def relearn(
         held = tuple(int(s) for s in np.unique(built.sources[shard_of == k]))
         data = replace(kept, extra=nearby, only=held + nearby)
         config = continued(original, layout.final(k), data, steps_each, shard_seed(seed, k))
-        final, spent = run(config, Path(folder) / f"shard_{k}")
+        final, spent = run(config, Path(folder) / f"shard_{k}", deadline=deadline)
         finals.append(final)
         cost = cost + spent
     return finals, cost
