@@ -397,7 +397,7 @@ class FakeResult:
 
     def stage(self, stage):
         data = {"n": 24, "canaries": [{"glyph": "copyright", "count": 8}]}
-        return {"config": {"train": {"data": data, "steps": 4}, "n_samples": 8, "relearn_steps": 2}}
+        return {"config": {"train": {"data": data, "steps": 4, "batch_size": 8}, "n_samples": 8, "relearn_steps": 2}}
 
     def path(self, stage, file):
         return self.files[(stage, file)]

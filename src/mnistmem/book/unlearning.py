@@ -47,7 +47,9 @@ def unlearning_targets(ch) -> None:
     glue("ul_digits", config.digits)
     glue("ul_canary_copies", config.canary_copies)
     glue("ul_samples", config.samples)
-    glue("ul_steps", config.steps)
+    glue("ul_steps", f"{config.steps:,}")
+    rows = config.digits + config.canary_copies
+    glue("ul_passes", f"{config.steps * config.batch_size / rows:,.0f}")
     glue("ul_canary_share", _pct(before["canary"]["share"]))
     glue("ul_digit_note", chosen["note"].rstrip("."))
     glue("ul_digit_share", _pct(before["digit"]["share"]))

@@ -37,6 +37,7 @@ class Setup(NamedTuple):
     samples: int
     relearn_steps: int
     relearn_nearby: int  # look-alike digits the relearning attack adds (0 in results made before it did)
+    batch_size: int
 
 
 def setup(result) -> Setup:
@@ -53,6 +54,7 @@ def setup(result) -> Setup:
         samples=config["n_samples"],
         relearn_steps=config["relearn_steps"],
         relearn_nearby=config.get("relearn_nearby", 0),
+        batch_size=train["batch_size"],
     )
 
 
