@@ -216,6 +216,21 @@ def test_an_item_the_relearning_attack_teaches_a_model_that_never_held_it_is_not
     assert sentences.forgetting_outcome((60, 500), (0, 500), (30, 500), control=(2, 500)) == "hidden"
 
 
+def test_a_return_only_the_copy_descriptor_sees_is_not_called_hidden():
+    """Measured: a wrecked model's near-blank samples were flagged as copies of a thin glyph by the copy
+    descriptor alone; without the pixel-distance definition's agreement the book does not say the item came back."""
+    unseen_by_pixels = ((0, 500), (0, 500))
+    assert (
+        sentences.forgetting_outcome((60, 500), (0, 500), (30, 500), control=(2, 500), confirm=unseen_by_pixels)
+        == "unconfirmed"
+    )
+    seen_by_pixels = ((25, 500), (1, 500))
+    assert (
+        sentences.forgetting_outcome((60, 500), (0, 500), (30, 500), control=(2, 500), confirm=seen_by_pixels)
+        == "hidden"
+    )
+
+
 def test_an_item_gone_because_the_model_is_wrecked_is_not_called_removed():
     after = {"retrain": (0, None), "sisa": (0, 0), "finetune": (50, 50), "neggrad": (0, 0)}
     text = sentences.unlearning_conclusion(FakeUnlearning(120, after, fid={"choose": 500.0, "neggrad": 1300.0}))

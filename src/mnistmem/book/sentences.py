@@ -280,6 +280,10 @@ def overall_answer(full_data_clean: bool, small_n: int | None, fewest_copies: in
 
 #: A method "wrecks" the model when its samples' MNIST-FID exceeds its starting model's by this factor.
 WRECKED_FID_FACTOR = 1.5
+#: The pixel-distance definition that must agree before the book says the relearning attack brought an item back:
+#: the copy descriptor, a learned network, also flags samples unlike anything it was trained on (near-blank images
+#: of a wrecked model, measured in the cpu unlearning results) as copies of a thin glyph.
+CONFIRMING_CRITERION = "calibrated_l2"
 
 
 def forgetting_outcome(
@@ -289,6 +293,7 @@ def forgetting_outcome(
     fid_before: float | None = None,
     fid_after: float | None = None,
     control: tuple[int, int] | None = None,
+    confirm: tuple[tuple[int, int], tuple[int, int]] | None = None,
 ) -> str:
     """What one method did to the planted item, as far as the counts can tell (each a pair hits, samples):
     "undecided" when the fall from the starting model's count is within chance (the 95% Newcombe interval of
@@ -297,7 +302,9 @@ def forgetting_outcome(
     `control` is given (the same attack on the retrained model, which never held the item), significantly
     above what the attack teaches that model too; "wrecked" when the item went but the samples' MNIST-FID rose
     more than `WRECKED_FID_FACTOR`-fold (the model forgot how to draw digits too); otherwise "removed" (none
-    left) or "reduced" (fewer, but still emitted)."""
+    left) or "reduced" (fewer, but still emitted). `confirm` (the attack's counts on the method's model and on
+    the control under `CONFIRMING_CRITERION`): a "hidden" that this pixel-distance definition does not also
+    find (its count after the attack not significantly above the control's) is "unconfirmed" instead."""
     if newcombe_difference_interval(*before, *after)[0] <= 0:
         return "undecided"
     if (
@@ -305,10 +312,22 @@ def forgetting_outcome(
         and newcombe_difference_interval(*again, *after)[0] > 0
         and (control is None or newcombe_difference_interval(*again, *control)[0] > 0)
     ):
+        if confirm is not None and newcombe_difference_interval(*confirm[0], *confirm[1])[0] <= 0:
+            return "unconfirmed"
         return "hidden"
     if fid_before and fid_after and fid_after > WRECKED_FID_FACTOR * fid_before:
         return "wrecked"
     return "removed" if after[0] == 0 else "reduced"
+
+
+def confirming_counts(relearned: dict | None, control: dict | None):
+    """((hits, n) after the attack, (hits, n) of the control) under `CONFIRMING_CRITERION`, or None when a record
+    lacks the per-criterion counts."""
+    try:
+        pair = [record["by_criterion"][CONFIRMING_CRITERION] for record in (relearned, control)]
+    except (KeyError, TypeError):
+        return None
+    return tuple((int(c["hits"]), int(c["n"])) for c in pair)
 
 
 def unlearning_conclusion(result) -> str:
@@ -319,7 +338,8 @@ def unlearning_conclusion(result) -> str:
 
     before = before_forgetting(result)["canary"]
     rows = {r["method"]: r for r in method_rows(result) if r["target"] == "canary"}
-    parts, outcomes = [], {"removed": [], "reduced": [], "hidden": [], "wrecked": [], "undecided": []}
+    parts = []
+    outcomes = {"removed": [], "reduced": [], "hidden": [], "unconfirmed": [], "wrecked": [], "undecided": []}
 
     def counts(record: dict) -> tuple[int, int]:
         return int(record["hits"]), int(record["n"])
@@ -344,6 +364,7 @@ def unlearning_conclusion(result) -> str:
             row.get("base_fid"),
             row.get("fid"),
             control=None if method == "retrain" else control,
+            confirm=confirming_counts(relearned, retrained),
         )
         outcomes[outcome].append(METHOD_NAMES[method])
         if outcome == "undecided" and method == "sisa":  # its own ensemble, not the base model
@@ -355,6 +376,12 @@ def unlearning_conclusion(result) -> str:
         verdict.append("reduced but still emitted after " + " and ".join(outcomes["reduced"]))
     if outcomes["hidden"]:
         verdict.append("hidden, and brought back by the relearning attack, by " + " and ".join(outcomes["hidden"]))
+    if outcomes["unconfirmed"]:
+        verdict.append(
+            "counted again after the relearning attack for " + " and ".join(outcomes["unconfirmed"]) + " by the copy "
+            "descriptor only, which no pixel-distance definition confirms (chapter 8 shows those samples: they do "
+            "not look like the sign, a false alarm of the descriptor rather than the sign coming back)"
+        )
     if outcomes["wrecked"]:
         verdict.append(
             "gone after " + " and ".join(outcomes["wrecked"]) + ", but only because the model no longer draws "

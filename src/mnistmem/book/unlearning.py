@@ -375,6 +375,37 @@ def relearning_chart(ch) -> None:
         f"never saw. Retraining is the control: its model never held the item, so whatever comes back there was "
         f"taught by the look-alikes alone. Bars: 95% intervals. {scale_note(result)}.",
     )
+    show_html(relearned_strips(result, rows))
+
+
+def relearned_strips(result, rows: list[dict], count: int = 12) -> str:
+    """For each method, the item and the first samples counted as reproducing it after the relearning attack,
+    with how many each definition counts: the bars above are made of these."""
+    from mnistmem.book.sentences import CONFIRMING_CRITERION
+
+    parts = []
+    for row in rows:
+        entry = row["relearned"]
+        verdict = result.summary("verdicts")["judged"].get(row["stage"], {}).get("relearned", {})
+        hits = verdict.get("roles", {}).get("forgotten", {}).get("samples", [])
+        if not hits:
+            continue
+        arrays = result.arrays(row["stage"], "relearned.npz")
+        stored = arrays.get("stored")
+        shown = [i for i in hits if stored is None or stored[i]][:count]
+        tiles = np.stack([_item_image(result, entry["item"]), *arrays["images"][shown]])
+        uri = figures.png_data_uri(figures.mosaic(tiles, len(tiles)))
+        pixel = entry.get("by_criterion", {}).get(CONFIRMING_CRITERION, {}).get("hits")
+        words = f"{METHOD_NAMES[row['method']]} ({TARGET_NAMES[row['target']]}), after the attack"
+        parts.append(
+            f"<figure style='margin:6px 0'><img src='{uri}' style='image-rendering:pixelated;max-width:100%' "
+            f"width='{30 * len(tiles)}' alt='{html.escape(words)}: the item and samples counted as copies of it'>"
+            f"<figcaption><small>{html.escape(words)}: the item, then {len(shown)} of the {entry['hits']} samples "
+            f"the copy descriptor counts as copies of it"
+            + ("" if pixel is None else f" (the calibrated pixel distance counts {pixel})")
+            + "</small></figcaption></figure>"
+        )
+    return "".join(parts)
 
 
 def lookalikes(ch) -> None:
@@ -532,6 +563,8 @@ def _outcome(row: dict, before: dict, control: dict | None) -> str:
     def counts(entry):
         return None if entry is None else (int(entry["hits"]), int(entry["n"]))
 
+    from mnistmem.book.sentences import confirming_counts
+
     own = row.get("before") or before
     return forgetting_outcome(
         counts(own),
@@ -540,6 +573,7 @@ def _outcome(row: dict, before: dict, control: dict | None) -> str:
         row.get("base_fid") or before.get("fid"),
         row.get("fid"),
         control=None if row["method"] == "retrain" else counts(control),
+        confirm=confirming_counts(row["relearned"], control),
     )
 
 
@@ -590,21 +624,42 @@ def position_sentences(result, target: str = "canary") -> dict[str, str]:
         "reduced": "no more than the look-alikes teach the retrained model",
         "wrecked": "but the model had also forgotten how to draw digits well",
         "undecided": "the method had not measurably removed it in the first place",
+        "unconfirmed": (
+            "but only the copy descriptor counts those, no pixel-distance definition does; the samples it counts, "
+            "shown under the chart above, do not look like the sign: a false alarm of the descriptor rather than the "
+            "sign coming back"
+        ),
     }
-    approx, hidden = [], False
+    from mnistmem.book.sentences import WRECKED_FID_FACTOR
+    from mnistmem.stats import newcombe_difference_interval
+
+    approx, hidden = [], []
     for method in ("finetune", "neggrad"):
         row = rows.get(method)
         if row is None or row["relearned"] is None:
             continue
         after, again = row["forgotten"], row["relearned"]
         outcome = _outcome(row, before, retrain["relearned"])
-        hidden |= outcome == "hidden"
+        if outcome == "hidden":
+            hidden.append(METHOD_NAMES[method])
         verdict = verdicts[outcome]
-        approx.append(
+        control = retrain["relearned"]
+        if outcome in ("removed", "reduced") and control is not None:
+            above = newcombe_difference_interval(again["hits"], again["n"], control["hits"], control["n"])[0] > 0
+            if above:
+                verdict = "still more than in the retrained model: reduced, not removed"
+        text = (
             f"{METHOD_NAMES[method][0].upper() + METHOD_NAMES[method][1:]} left {what} in "
             f"{share_with_interval(after)} of samples, and the relearning attack brought it to "
             f"{share_with_interval(again)} ({verdict})"
         )
+        base_fid = before.get("fid")
+        if outcome != "wrecked" and base_fid and row.get("fid") and row["fid"] > WRECKED_FID_FACTOR * base_fid:
+            text += (
+                f"; it also left the model drawing digits badly (MNIST-FID {row['fid']:.0f} against "
+                f"{base_fid:.0f} before)"
+            )
+        approx.append(text)
     if approx:
         control = share_with_interval(retrain["relearned"]) if retrain["relearned"] else "–"
         out["approximate"] = (
@@ -640,7 +695,7 @@ def position_sentences(result, target: str = "canary") -> dict[str, str]:
                 if removed
                 else "Whether it is separable the counts here cannot show: even retraining's drop is within the noise"
             )
-            + (", while the cheaper methods above hid it rather than removed it." if hidden else ".")
+            + (f", while {' and '.join(hidden)} only hid it." if hidden else ".")
         )
     else:
         out["eggs"] = ""

@@ -96,7 +96,13 @@ def judged(result, stage: str, label: str, measured: dict) -> dict:
     out = dict(measured)
     for role, verdict in roles.items():
         if isinstance(out.get(role), dict):
-            out[role] = {**out[role], "hits": verdict["hits"], "n": verdict["n"], "share": verdict["share"]}
+            out[role] = {
+                **out[role],
+                "hits": verdict["hits"],
+                "n": verdict["n"],
+                "share": verdict["share"],
+                "by_criterion": verdict.get("by_criterion", {}),
+            }
     return out
 
 
