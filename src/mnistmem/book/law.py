@@ -559,6 +559,7 @@ def erasure(ch, criterion: str) -> Measurement:
     """Unlearning: how many samples reproduce the planted © before forgetting and after each method, and after
     the relearning attack (the `verdicts` stage, which judges every stored sample set by every definition)."""
     from mnistmem.book import unlearning_facts
+    from mnistmem.book.sentences import CONFIRMING_CRITERION
 
     result = ch["unlearning"]
     m = Measurement("erasure", criterion)
@@ -580,9 +581,14 @@ def erasure(ch, criterion: str) -> Measurement:
             m.numbers["sisa_before"] = own_before
             text += f" (its own ensemble: {own_before:,} before forgetting)"
         if "relearned" in stage:
-            again = stage["relearned"]["roles"]["forgotten"]["by_criterion"][criterion]["hits"]
+            by = stage["relearned"]["roles"]["forgotten"]["by_criterion"]
+            again = by[criterion]["hits"]
             m.numbers[f"{method}_relearned"] = again
-            text += f" (after relearning {again:,})"
+            text += f" (after relearning {again:,}"
+            pixel = by.get(CONFIRMING_CRITERION, {}).get("hits")
+            if again > 0 and pixel == 0 and criterion != CONFIRMING_CRITERION:
+                text += f", none of them by the {definition_name(CONFIRMING_CRITERION)}: chapter 8 shows them"
+            text += ")"
         parts.append(text)
     m.sentence = (
         f"A diffusion model was trained on {config.digits:,} digits and a © sign planted "
