@@ -197,7 +197,9 @@ def unlearning_tradeoff(ch) -> None:
     fig.add_hline(y=100 * before["canary"]["share"], line_dash="dot", annotation_text="canary before forgetting")
     spots: dict[tuple, list[str]] = {}
     for row, px, py in zip(rows, x, y, strict=True):
-        spots.setdefault((round(float(np.log10(px)), 1), round(float(py), 1)), []).append(METHOD_NAMES[row["method"]])
+        # points closer than the markers' size (a tenth of a decade, half a percentage point) share one label
+        key = (round(float(np.log10(px)), 1), round(2 * float(py)) / 2)
+        spots.setdefault(key, []).append(METHOD_NAMES[row["method"]])
     for (lx, ly), names in spots.items():
         if len(names) > 1:
             fig.add_annotation(x=lx, y=ly, text=f"{len(names)} points here", showarrow=True, arrowhead=0, ax=0, ay=-28)
