@@ -330,6 +330,27 @@ def confirming_counts(relearned: dict | None, control: dict | None):
     return tuple((int(c["hits"]), int(c["n"])) for c in pair)
 
 
+def method_outcome(row: dict, before: dict, retrained: dict | None) -> str:
+    """`forgetting_outcome` of one method's row (`unlearning_facts.method_rows`): against the model it started
+    from (its `before`, else the base model's record `before`, whose "fid" stands in for a missing `base_fid`),
+    with the relearning attack on the retrained model (`retrained`, its relearned record) as the attack's control
+    and `CONFIRMING_CRITERION` as the attack's confirmation; retraining is the control, so it has none."""
+
+    def counts(record: dict | None) -> tuple[int, int] | None:
+        return None if record is None else (int(record["hits"]), int(record["n"]))
+
+    is_control = row["method"] == "retrain"
+    return forgetting_outcome(
+        counts(row.get("before") or before),
+        counts(row["forgotten"]),
+        counts(row["relearned"]),
+        row.get("base_fid") or before.get("fid"),
+        row.get("fid"),
+        control=None if is_control else counts(retrained),
+        confirm=confirming_counts(row["relearned"], retrained),
+    )
+
+
 def unlearning_conclusion(result) -> str:
     """Chapter 8 in two sentences: how often the planted sign came back before and after each method, and after
     the relearning attack; which methods removed it, only reduced it, only hid it, and where the counts are too small
@@ -341,11 +362,7 @@ def unlearning_conclusion(result) -> str:
     parts = []
     outcomes = {"removed": [], "reduced": [], "hidden": [], "unconfirmed": [], "wrecked": [], "undecided": []}
 
-    def counts(record: dict) -> tuple[int, int]:
-        return int(record["hits"]), int(record["n"])
-
-    retrained = (rows.get("retrain") or {}).get("relearned")
-    control = None if retrained is None else counts(retrained)  # what the attack teaches a model without the item
+    retrained = (rows.get("retrain") or {}).get("relearned")  # what the attack teaches a model without the item
     for method in ("retrain", "sisa", "finetune", "neggrad"):
         row = rows.get(method)
         if row is None:
@@ -355,17 +372,8 @@ def unlearning_conclusion(result) -> str:
         if relearned is not None:
             text += f" ({pct(relearned['share'])} after the relearning attack)"
         parts.append(text)
-        again = None if relearned is None else counts(relearned)
         own_base = row.get("before") or before  # SISA is judged against its own ensemble before forgetting
-        outcome = forgetting_outcome(
-            counts(own_base),
-            counts(row["forgotten"]),
-            again,
-            row.get("base_fid"),
-            row.get("fid"),
-            control=None if method == "retrain" else control,
-            confirm=confirming_counts(relearned, retrained),
-        )
+        outcome = method_outcome(row, before, retrained)
         outcomes[outcome].append(METHOD_NAMES[method])
         if outcome == "undecided" and method == "sisa":  # its own ensemble, not the base model
             parts[-1] += f", whose own model emitted it in {own_base['hits']:,} of {own_base['n']:,} before"

@@ -79,26 +79,34 @@ def unlearning_targets(ch) -> None:
     )
 
 
+def hits_strip(result, stage: str, file: str, entry: dict, item: dict, words: str, count: int) -> str:
+    """One figure: the item, then the first `count` stored samples of `file` that the book's definition counts
+    as reproducing it (`entry`: a judged record with its hits and `samples`); "" when none was counted."""
+    arrays = result.arrays(stage, file)
+    stored = arrays.get("stored")
+    shown = [i for i in entry.get("samples", []) if stored is None or stored[i]][:count]
+    if not shown:
+        return ""
+    tiles = np.stack([_item_image(result, item), *arrays["images"][shown]])
+    uri = figures.png_data_uri(figures.mosaic(tiles, len(tiles)))
+    return (
+        f"<figure style='margin:6px 0'><img src='{uri}' style='image-rendering:pixelated;max-width:100%' "
+        f"width='{30 * len(tiles)}' alt='{html.escape(item['name'])} and samples counted as copies of it'>"
+        f"<figcaption><small>{html.escape(words.format(shown=len(shown), hits=entry['hits']))}</small></figcaption>"
+        f"</figure>"
+    )
+
+
 def counted_strips(result, count: int = 15) -> str:
     """For each item, the item and the first base-model samples the book's definition counts as reproducing it:
     what the percentages above are made of, for the reader to judge (a verdict the pictures contradict is a bug)."""
-    verdict = result.summary("choose")["before"].get("verdict", {}).get("roles", {})
-    arrays = result.arrays("choose", "samples.npz")
     parts = []
-    for kind, entry in verdict.items():
-        chosen = items(result).get(kind) or items(result).get("digit_control")
-        stored = arrays.get("stored")
-        shown = [i for i in entry.get("samples", []) if stored is None or stored[i]][:count]
-        if chosen is None or not shown:
+    for entry in before_forgetting(result).values():
+        if not isinstance(entry, dict) or "item" not in entry:
             continue
-        tiles = np.stack([_item_image(result, chosen), *arrays["images"][shown]])
-        uri = figures.png_data_uri(figures.mosaic(tiles, len(tiles)))
-        parts.append(
-            f"<figure style='margin:6px 0'><img src='{uri}' style='image-rendering:pixelated;max-width:100%' "
-            f"width='{30 * len(tiles)}' alt='{html.escape(chosen['name'])} and samples counted as copies of it'>"
-            f"<figcaption><small>{html.escape(chosen['name'])} (left), then the first {len(shown)} of the "
-            f"{entry['hits']} samples counted as reproducing it</small></figcaption></figure>"
-        )
+        name = entry["item"]["name"]
+        words = f"{name} (left), then the first {{shown}} of the {{hits}} samples counted as reproducing it"
+        parts.append(hits_strip(result, "choose", "samples.npz", entry, entry["item"], words, count))
     return "".join(parts)
 
 
@@ -382,31 +390,19 @@ def relearning_chart(ch) -> None:
 
 def relearned_strips(result, rows: list[dict], count: int = 12) -> str:
     """For each method, the item and the first samples counted as reproducing it after the relearning attack,
-    with how many each definition counts: the bars above are made of these."""
+    with how many the pixel-distance definition counts: the bars above are made of these."""
     from mnistmem.book.sentences import CONFIRMING_CRITERION
 
     parts = []
     for row in rows:
         entry = row["relearned"]
-        verdict = result.summary("verdicts")["judged"].get(row["stage"], {}).get("relearned", {})
-        hits = verdict.get("roles", {}).get("forgotten", {}).get("samples", [])
-        if not hits:
-            continue
-        arrays = result.arrays(row["stage"], "relearned.npz")
-        stored = arrays.get("stored")
-        shown = [i for i in hits if stored is None or stored[i]][:count]
-        tiles = np.stack([_item_image(result, entry["item"]), *arrays["images"][shown]])
-        uri = figures.png_data_uri(figures.mosaic(tiles, len(tiles)))
         pixel = entry.get("by_criterion", {}).get(CONFIRMING_CRITERION, {}).get("hits")
-        words = f"{METHOD_NAMES[row['method']]} ({TARGET_NAMES[row['target']]}), after the attack"
-        parts.append(
-            f"<figure style='margin:6px 0'><img src='{uri}' style='image-rendering:pixelated;max-width:100%' "
-            f"width='{30 * len(tiles)}' alt='{html.escape(words)}: the item and samples counted as copies of it'>"
-            f"<figcaption><small>{html.escape(words)}: the item, then {len(shown)} of the {entry['hits']} samples "
-            f"the copy descriptor counts as copies of it"
+        words = (
+            f"{METHOD_NAMES[row['method']]} ({TARGET_NAMES[row['target']]}), after the attack: the item, then "
+            f"{{shown}} of the {{hits}} samples the copy descriptor counts as copies of it"
             + ("" if pixel is None else f" (the calibrated pixel distance counts {pixel})")
-            + "</small></figcaption></figure>"
         )
+        parts.append(hits_strip(result, row["stage"], "relearned.npz", entry, entry["item"], words, count))
     return "".join(parts)
 
 
@@ -557,31 +553,11 @@ def explorer(ch):
     return control
 
 
-def _outcome(row: dict, before: dict, control: dict | None) -> str:
-    """`sentences.forgetting_outcome` of one method's row: judged against the model it started from, with the
-    relearning attack on the retrained model as the attack's control."""
-    from mnistmem.book.sentences import forgetting_outcome
-
-    def counts(entry):
-        return None if entry is None else (int(entry["hits"]), int(entry["n"]))
-
-    from mnistmem.book.sentences import confirming_counts
-
-    own = row.get("before") or before
-    return forgetting_outcome(
-        counts(own),
-        counts(row["forgotten"]),
-        counts(row["relearned"]),
-        row.get("base_fid") or before.get("fid"),
-        row.get("fid"),
-        control=None if row["method"] == "retrain" else counts(control),
-        confirm=confirming_counts(row["relearned"], control),
-    )
-
-
 def position_sentences(result, target: str = "canary") -> dict[str, str]:
     """The four positions of the debate, each answered by what was measured on `target` (one sentence or two
     each, built from the same rows as the table and the charts)."""
+    from mnistmem.book.sentences import WRECKED_FID_FACTOR, method_outcome
+
     rows = {r["method"]: r for r in method_rows(result) if r["target"] == target}
     base = before_forgetting(result)
     before = base.get(target)
@@ -590,7 +566,7 @@ def position_sentences(result, target: str = "canary") -> dict[str, str]:
     what = "the sign" if target == "canary" else "the copied digit"
     retrain = rows["retrain"]
     before = {**before, "fid": base.get("fid")}
-    removed = _outcome(retrain, before, None) in ("removed", "reduced")
+    removed = method_outcome(retrain, before, None) in ("removed", "reduced")
     out = {
         "retrain": (
             f"{'Retraining works, at full cost' if removed else 'Retraining is exact by construction'}: {what} went "
@@ -612,9 +588,9 @@ def position_sentences(result, target: str = "canary") -> dict[str, str]:
         if sisa.get("fid") is not None and sisa.get("base_fid") is not None:
             text += (
                 f"The price is paid in quality, once, at training time: the ensemble of small models scores MNIST-FID "
-                f"{sisa['base_fid']:.0f} before forgetting, against {before_forgetting(result).get('fid', 0):.0f} "
-                f"for the single model (lower is better)."
-                if sisa["base_fid"] > 1.2 * before_forgetting(result).get("fid", sisa["base_fid"])
+                f"{sisa['base_fid']:.0f} before forgetting, against {before['fid']:.0f} for the single model "
+                f"(lower is better)."
+                if before.get("fid") is not None and sisa["base_fid"] > 1.2 * before["fid"]
                 else f"Its samples were about as good as the single model's (MNIST-FID {sisa['base_fid']:.0f})."
             )
         out["sisa"] = text
@@ -632,7 +608,6 @@ def position_sentences(result, target: str = "canary") -> dict[str, str]:
             "sign coming back"
         ),
     }
-    from mnistmem.book.sentences import WRECKED_FID_FACTOR
     from mnistmem.stats import newcombe_difference_interval
 
     approx, hidden = [], []
@@ -641,7 +616,7 @@ def position_sentences(result, target: str = "canary") -> dict[str, str]:
         if row is None or row["relearned"] is None:
             continue
         after, again = row["forgotten"], row["relearned"]
-        outcome = _outcome(row, before, retrain["relearned"])
+        outcome = method_outcome(row, before, retrain["relearned"])
         if outcome == "hidden":
             hidden.append(METHOD_NAMES[method])
         verdict = verdicts[outcome]

@@ -102,6 +102,7 @@ def judged(result, stage: str, label: str, measured: dict) -> dict:
                 "n": verdict["n"],
                 "share": verdict["share"],
                 "by_criterion": verdict.get("by_criterion", {}),
+                "samples": verdict.get("samples", []),  # the first samples counted (their images are stored)
             }
     return out
 

@@ -101,19 +101,27 @@ CLOSEST = 8
 HITS_KEPT = 16
 
 
-def judge(images: np.ndarray, seeds: np.ndarray, roles: dict, data_spec: dict) -> dict:
-    """The book's one definition of a copy applied to one sample set: every sample scored by every criterion
-    against the base model's own distinct training data (the digits and the canary, once;
-    `stages.score_against_own_training_set`); a sample reproduces an item when a criterion flags it and the
-    nearest training image under that criterion is the item. Returns {"roles": {role: {hits, n, share,
-    by_criterion, samples}}, "criteria": the criteria summary}; `samples` are the headline criterion's hits."""
-    from mnistmem import copies, data
+def score_own(images: np.ndarray, seeds: np.ndarray, data_spec: dict) -> tuple:
+    """(table, baseline, sources): the samples scored by every criterion against the base model's own distinct
+    training data (the digits and the canary, once; `stages.score_against_own_training_set`), and the source of
+    every row of that data, so that a copy of any of a canary's rows counts as a copy of the canary."""
+    from mnistmem import data
     from mnistmem.dataspec import DataSpec
     from mnistmem.experiments.stages import score_against_own_training_set
 
-    sources = DataSpec.from_dict(data_spec).build().sources  # a row's item: a copy of any of a canary's rows counts
     test, _ = data.load_mnist("test")
     table, baseline = score_against_own_training_set(images, seeds, data_spec, test)
+    return table, baseline, DataSpec.from_dict(data_spec).build().sources
+
+
+def judge(scored: tuple, roles: dict) -> dict:
+    """The book's one definition of a copy applied to one sample set (`scored`, from `score_own`): a sample
+    reproduces an item when a criterion flags it and the nearest training image under that criterion is the
+    item. Returns {"roles": {role: {hits, n, share, by_criterion, samples}}, "criteria": the criteria summary};
+    `samples` are the headline criterion's hits."""
+    from mnistmem import copies
+
+    table, baseline, sources = scored
     judged = {}
     for role, item in roles.items():
         if item is None or int(item["source"]) not in sources:
@@ -138,9 +146,12 @@ def save_shown(path, images: np.ndarray, seeds: np.ndarray, keep: np.ndarray) ->
     save_samples(path, np.where(stored[:, None, None], images, 0).astype(np.uint8), seeds, stored=stored)
 
 
-def evaluate(ctx: StageContext, models: list, weights, loss_fn, roles: dict, file: str, drawn=None) -> dict:
+def evaluate(
+    ctx: StageContext, models: list, weights, loss_fn, roles: dict, file: str, drawn=None, scored=None
+) -> dict:
     """Samples from the model (or mixture), and every measure for both items; the shown samples go to `file`.
-    `verdict` holds the book's judgement of the set (`judge`)."""
+    `verdict` holds the book's judgement of the set (`judge`). `drawn` and `scored`: the samples and their
+    `score_own` scores where the caller already has them."""
     from mnistmem.neighbors import pixel_distances
     from mnistmem.unlearn import measures
 
@@ -162,7 +173,9 @@ def evaluate(ctx: StageContext, models: list, weights, loss_fn, roles: dict, fil
         }
         keep |= set(np.argsort(pixel_distances(images, ref[ref_row]), kind="stable")[:CLOSEST].tolist())
         keep |= set(out[role]["hit_samples"])
-    out["verdict"] = {"file": file, **judge(images, seeds, roles, config["train"]["data"])}
+    if scored is None:
+        scored = score_own(images, seeds, config["train"]["data"])
+    out["verdict"] = {"file": file, **judge(scored, roles)}
     for verdict in out["verdict"]["roles"].values():
         keep |= set(verdict["samples"])
     save_shown(ctx.dir / file, images, seeds, np.array(sorted(keep), dtype=np.int64))
@@ -212,16 +225,13 @@ def nearby(config: dict, image: np.ndarray, held: np.ndarray) -> dict:
     return {"index": index.tolist(), "distance": [round(float(d), 3) for d in distance]}
 
 
-def copied_digits(images: np.ndarray, seeds: np.ndarray, data_spec: dict) -> np.ndarray:
-    """The MNIST index of the training digit each sample copies by the book's headline definition (judged
-    against the model's own distinct training set, as `judge` does), or -1 for a sample that copies none."""
-    from mnistmem import copies, data
-    from mnistmem.dataspec import DataSpec
-    from mnistmem.experiments.stages import score_against_own_training_set
+def copied_digits(scored: tuple) -> np.ndarray:
+    """The MNIST index of the training digit each sample copies by the book's headline definition (`scored`, from
+    `score_own`, as `judge` reads it), or -1 for a sample that copies none."""
+    from mnistmem import copies
 
-    test, _ = data.load_mnist("test")
-    table, _ = score_against_own_training_set(images, seeds, data_spec, test)
-    source = DataSpec.from_dict(data_spec).build().sources[copies.nearest_under(table, copies.HEADLINE)]
+    table, _, sources = scored
+    source = sources[copies.nearest_under(table, copies.HEADLINE)]
     return np.where(table.flags[copies.HEADLINE] & (source >= 0), source, -1)
 
 
@@ -239,7 +249,8 @@ def choose_stage(ctx: StageContext) -> dict:
     drawn = draw_and_search(config, models)
     images, seeds, _, distance, index = drawn
     own = spec.indices()
-    copied = copied_digits(images, seeds, config["train"]["data"])
+    scored = score_own(images, seeds, config["train"]["data"])  # scored once: chooses the digit and judges the set
+    copied = copied_digits(scored)
     counts = np.bincount(copied[copied >= 0], minlength=n_train)
     canary = {
         "source": -1,
@@ -266,7 +277,7 @@ def choose_stage(ctx: StageContext) -> dict:
     for item in (canary, digit):
         if item is not None:
             item["nearby"] = nearby(config, ref[measures.reference_index(item["source"], n_train)], own)
-    before = evaluate(ctx, models, None, loss_fn, roles(items, None), SAMPLES, drawn)
+    before = evaluate(ctx, models, None, loss_fn, roles(items, None), SAMPLES, drawn, scored)
     copied_index, times = np.unique(copied[copied >= 0], return_counts=True)
     order = np.argsort(-times, kind="stable")
     return {
