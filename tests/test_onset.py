@@ -45,6 +45,23 @@ def test_a_planted_linear_law_is_recovered_and_a_censored_run_that_contradicts_i
     assert line["slope"] == pytest.approx(slope, rel=0.05) and line["r2"] > 0.99
     assert line["censored"] == [6400, 3200] and line["censored_below_line"] == [3200]
     assert onset.fit_line(runs[:1]) is None
+    # a run whose budget ends exactly at the predicted onset has not passed the line; one that ran further has
+    grid = [500, 1000, 2000, 4000, 8000]
+    pair = [
+        onset.onset(n, _curve(grid, [0.0 if s < 10 * n else 0.3 for s in grid]), bar=0.01, gate=0.9) for n in (100, 200)
+    ]
+    at_line = onset.onset(800, _curve(grid, [0.0] * 5), bar=0.01, gate=0.9)
+    past = onset.onset(700, _curve(grid, [0.0] * 5), bar=0.01, gate=0.9)
+    assert onset.fit_line([*pair, at_line, past])["censored_below_line"] == [700]
+
+
+def test_runs_below_the_gate_keep_their_best_quality_and_join_only_the_ungated_line():
+    good = [onset.onset(n, _curve([n, 2 * n, 4 * n], [0.0, 0.0, 0.5]), bar=0.01, gate=0.9) for n in (100, 200)]
+    short = onset.onset(400, _curve([400, 800, 1600], [0.0, 0.0, 0.5], recognised=0.85), bar=0.01, gate=0.9)
+    assert not short.learned and short.best_quality == pytest.approx(0.85) and short.step == 1600
+    assert onset.fit_line([*good, short])["sizes"] == [100, 200]
+    everything = onset.fit_line([*good, short], gated=False)
+    assert everything["sizes"] == [100, 200, 400] and everything["slope"] == pytest.approx(4.0)
 
 
 def test_share_interval_brackets_the_share_and_refuses_an_empty_count():
@@ -217,8 +234,10 @@ def test_the_book_draws_the_curves_the_onsets_the_seeds_and_the_same_noise_pairs
 def test_onset_and_same_noise_sentences_say_when_the_law_holds_and_what_the_halves_show():
     from mnistmem.book.sentences import onset_sentence, same_noise_sentence
 
-    def o(n, step, budget=8000, learned=True):
-        return {"n": n, "step": step, "budget": budget, "learned": learned, "run": "a"}
+    def o(n, step, budget=8000, learned=True, best=0.95):
+        passes = None if step is None else step * 64 / n
+        return {"n": n, "step": step, "budget": budget, "learned": learned, "run": "a", "best_quality": best,
+                "passes_at_onset": passes}  # fmt: skip
 
     line = {"slope": 2.0, "intercept": 300, "r2": 0.97, "sizes": [100, 200, 400], "censored_below_line": []}
     holds = onset_sentence(
@@ -229,8 +248,23 @@ def test_onset_and_same_noise_sentences_say_when_the_law_holds_and_what_the_halv
     assert "not enough" not in holds
     broken = onset_sentence({"diffusion": {"onsets": [o(100, 500)], "line": {**line, "censored_below_line": [1600]}}})
     assert "1,600 digits trained past the line's prediction without copying" in broken and "not enough to say" in broken
-    failed = onset_sentence({"gan": {"onsets": [o(100, 250, learned=False)], "line": None}})
-    assert failed == "The GAN never drew recognisable digits on 100 digits."
+    failed = onset_sentence({"gan": {"onsets": [o(100, 250, learned=False, best=0.5)], "line": None, "gate": 0.9}})
+    assert failed == (
+        "The GAN began to copy after 250 steps on 100 digits, though there its samples stayed short of the quality "
+        "gate (at best 50% of its samples recognised as handwritten digits, against the 90% the gate asks)."
+    )
+    # onsets at equal passes are said so; a line that rests on runs below the gate is said to, and only then
+    below = [o(100, 1000), o(200, 2000), o(400, 4000, learned=False, best=0.85), o(800, None, learned=False)]
+    gated = {**line, "slope": 10.0, "intercept": 0.0, "r2": 1.0, "sizes": [100, 200]}
+    both = onset_sentence(
+        {"diffusion": {"onsets": below, "line": gated, "line_all": {**gated, "sizes": [100, 200, 400]}, "gate": 0.9}}
+    )
+    assert "each digit had been seen about 640 times" in both
+    assert "had not begun within 8,000 steps on 800 digits, where its samples stayed short" in both
+    assert "2 sizes): not enough to say" in both
+    assert "Counting the runs below the gate as well" in both and "rests on models that had not yet met" in both
+    alone = onset_sentence({"diffusion": {"onsets": below[:2], "line": gated, "line_all": gated, "gate": 0.9}})
+    assert "Counting the runs below the gate" not in alone
 
     def half(closer, own, recognised=0.95):
         return {
@@ -251,4 +285,8 @@ def test_onset_and_same_noise_sentences_say_when_the_law_holds_and_what_the_halv
     junk = same_noise_sentence(
         {"half_size": 3200, "median_between": 1.5, "halves": [half(0.5, 3.0, 0.2), half(0.5, 3, 0.3)]}
     )
-    assert "images that are not yet digits" in junk
+    assert "images that are not all digits yet" in junk
+    # the classifier is confident on noise: a half whose samples are not handwriting-like is not "the same digit"
+    noise = {**half(0.5, 3.0), "handwriting_share": 0.3}
+    fooled = same_noise_sentence({"half_size": 3200, "median_between": 1.5, "halves": [noise, half(0.5, 3.2)]})
+    assert "not all digits yet" in fooled and "30.00%" in fooled

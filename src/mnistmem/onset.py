@@ -12,9 +12,10 @@ with its 95% interval (Wilson). Here:
 - a run whose share never crosses the bar has no onset within its budget: it is kept as a censored point
   (the onset is later than its last checkpoint), never dropped and never drawn as if it had crossed;
 - the *good-samples step* is the first checkpoint at which the model's samples meet a quality gate (the
-  share its classifier recognises); a run that never meets it did not learn to draw digits, and its copy
-  shares are not evidence about models that did;
-- the line onset ≈ slope · n + intercept is fitted by least squares on the runs with an onset.
+  share its classifier recognises); a run that never meets it is kept *below the gate*, with the best share it
+  reached, so a reader can tell a model that drew noise from one that drew digits a little short of the gate;
+- the line onset ≈ slope · n + intercept is fitted by least squares on the runs with an onset that met the
+  gate, and (`gated=False`) on every run with an onset, so the book can show what the runs below the gate add.
 
 Nothing here trains or samples; it only reads curves (lists of dicts), so it can be tested on synthetic ones.
 """
@@ -39,8 +40,10 @@ class Onset:
     sustained: bool
     #: first checkpoint whose recognised share meets the quality gate; None: never within the budget
     good_samples_step: int | None
-    #: the run met the quality gate at some checkpoint (else it is shown as failed, not as a data point)
+    #: the run met the quality gate at some checkpoint (else it is shown as below the gate, not as a data point)
     learned: bool
+    #: the highest quality share the run reached at any checkpoint (how far short of the gate a run stayed)
+    best_quality: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -88,15 +91,18 @@ def onset(
         sustained=bool(sustained),
         good_samples_step=good,
         learned=good is not None,
+        best_quality=float(max(r[quality] for r in rows)),
     )
 
 
-def fit_line(onsets: list[Onset]) -> dict | None:
-    """Least squares onset ≈ slope · n + intercept over the runs that learned and crossed the bar; None with
-    fewer than two such sizes. Also R² and the sizes used, so a reader sees what the line rests on; the runs
-    without an onset are not in the fit but bound it (their onset is later than their budget), and
-    `censored_below_line` names those whose budget already lies above the fitted line (they contradict it)."""
-    used = [o for o in onsets if o.learned and o.step is not None]
+def fit_line(onsets: list[Onset], gated: bool = True) -> dict | None:
+    """Least squares onset ≈ slope · n + intercept over the runs that crossed the bar and (`gated`, the default)
+    met the quality gate; None with fewer than two such sizes. Also R² and the sizes used, so a reader sees what
+    the line rests on; the runs without an onset are not in the fit but bound it (their onset is later than
+    their budget), and `censored_below_line` names those whose budget already lies above the fitted line (they
+    contradict it). `gated=False` fits every run with an onset, those below the quality gate included."""
+    admitted = [o for o in onsets if o.learned or not gated]
+    used = [o for o in admitted if o.step is not None]
     if len({o.n for o in used}) < 2:
         return None
     x = np.array([o.n for o in used], dtype=float)
@@ -105,12 +111,13 @@ def fit_line(onsets: list[Onset]) -> dict | None:
     fitted = slope * x + intercept
     total = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - float(((y - fitted) ** 2).sum()) / total if total > 0 else 1.0
-    censored = [o for o in onsets if o.learned and o.step is None]
+    censored = [o for o in admitted if o.step is None]
     return {
         "slope": float(slope),
         "intercept": float(intercept),
         "r2": r2,
         "sizes": [o.n for o in used],
         "censored": [o.n for o in censored],
-        "censored_below_line": [o.n for o in censored if o.budget > slope * o.n + intercept],
+        # steps are whole numbers: a run whose budget ends exactly at the predicted step has not passed it
+        "censored_below_line": [o.n for o in censored if o.budget > round(slope * o.n + intercept)],
     }

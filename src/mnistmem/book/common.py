@@ -38,10 +38,35 @@ def model_name(tag: str) -> str:
     return MODEL_NAMES.get(family, family) + (f", {int(n):,} digits" if n else "")
 
 
+#: How the book names the CPU kinds of `devices.cpu_summary` (the project machines come with one of these).
+CPU_KIND_WORDS = {
+    "amd-epyc-avx2": "AMD EPYC with AVX2",
+    "amd-epyc-avx512": "AMD EPYC with AVX-512",
+    "intel-xeon-amx": "Intel Xeon with AMX",
+    "intel-xeon-avx512": "Intel Xeon with AVX-512",
+}
+
+
 def device_text(result) -> str:
-    """The device a result was computed on, as its manifest records it."""
-    device = result.manifest.get("hardware", {}).get("device", "unknown hardware")
-    return device.replace(" 1 threads)", " 1 thread)")  # manifests written before the grammar fix
+    """The device a result was computed on, as its manifest records it; when its stages ran on more than one kind
+    of CPU (long experiments are computed in sittings on whichever machine a session gets), every kind is named,
+    since floating-point results differ in their last bits between them."""
+    hardware = result.manifest.get("hardware", {})
+    device = hardware.get("device", "unknown hardware")
+    device = device.replace(" 1 threads)", " 1 thread)")  # manifests written before the grammar fix
+    kind = (hardware.get("cpu") or {}).get("kind")
+    threads = hardware.get("threads")
+    if hardware.get("device_type") == "cpu" and kind in CPU_KIND_WORDS and threads:
+        device = f"{CPU_KIND_WORDS[kind]} ({threads} thread{'s' if threads != 1 else ''})"
+    kinds = {
+        ((record.get("hardware") or {}).get("cpu") or {}).get("kind")
+        for record in result.manifest.get("stages", {}).values()
+        if isinstance(record, dict) and (record.get("hardware") or {}).get("device_type", "cpu") == "cpu"
+    } - {None}
+    if len(kinds) <= 1:
+        return device
+    names = sorted(CPU_KIND_WORDS.get(kind, kind) for kind in kinds)
+    return f"{len(names)} kinds of CPU, its stages computed in sittings on " + and_list(names)
 
 
 def scale_note(result) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mnistmem.book import figures
-from mnistmem.book.common import CRITERION_NAMES, MODEL_NAMES, scale_note
+from mnistmem.book.common import CRITERION_NAMES, MODEL_NAMES, MODEL_SUBJECTS, scale_note
 from mnistmem.book.display import glue, show
 from mnistmem.book.sentences import dose_sentence
 from mnistmem.experiments.dose import CLOSEST_FILE
@@ -121,6 +121,6 @@ def canary_gallery(ch, run: str = "diffusion") -> None:
     show(
         figures.digit_grid(np.stack(images), hover, columns=columns, scale=2),
         f"Each canary (left column, fewest copies at the top) and the {columns - 1} samples of the "
-        f"{MODEL_NAMES['diffusion' if run.startswith('diffusion') else run]} that came closest to it by pixel "
+        f"{MODEL_SUBJECTS['diffusion' if run.startswith('diffusion') else run]} that came closest to it by pixel "
         f"distance. Hover for the count and distances ({scale_note(result)}).",
     )

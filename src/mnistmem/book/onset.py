@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mnistmem.book import figures
-from mnistmem.book.common import CRITERION_NAMES, MODEL_NAMES, scale_note
+from mnistmem.book.common import CRITERION_NAMES, MODEL_NAMES, MODEL_NOUNS, MODEL_SUBJECTS, scale_note
 from mnistmem.book.display import glue, show, show_html
 from mnistmem.book.sentences import onset_sentence, same_noise_sentence
 from mnistmem.copies import CRITERIA
@@ -100,7 +100,7 @@ def onset_curves(ch, family: str = "diffusion") -> None:
     )
     show(
         figures.wrap_figure_text(fig),
-        f"The share of {MODEL_NAMES[family]} samples that are copies of one of the model's own training digits "
+        f"The share of {MODEL_NOUNS[family]} samples that are copies of one of the model's own training digits "
         f"({RATIO_WORDS}), at every checkpoint of training, one line per training-set size; bars are 95% "
         "confidence intervals. The buttons redraw the same points against passes over the data: a model trained "
         f"on fewer digits sees each of them more often in the same number of steps ({scale_note(result)}).",
@@ -109,46 +109,63 @@ def onset_curves(ch, family: str = "diffusion") -> None:
 
 def onset_chart(ch) -> None:
     """The onset step against the training-set size, per family, with the fitted line; runs whose copies never
-    rose beyond chance within their budget drawn as open triangles at the budget (the onset is later), and runs
-    that never drew recognisable digits as crosses. Glues `onset_sentence`."""
+    rose beyond chance within their budget drawn as triangles at the budget (the onset is later); runs whose
+    samples stayed short of the quality gate drawn open (their best share in the hover), with a dotted line over
+    every run with an onset beside the dashed line over those that met the gate. Glues `onset_sentence`."""
     result = ch["onset"]
     summary = result.summary("onset")
     fig = go.Figure()
     for family, found in summary["families"].items():
         colour = figures.model_colour(family)
-        onsets = found["onsets"]
+        onsets = [o for o in found["onsets"] if o.get("run", "a") == "a"]
         groups = {
-            "copying began": ([o for o in onsets if o["learned"] and o["step"] is not None], "circle", "step"),
-            "no copies within the budget": (
-                [o for o in onsets if o["learned"] and o["step"] is None],
+            "copying began": (lambda o: o["learned"] and o["step"] is not None, "circle", "step"),
+            "copying began, below the quality gate": (
+                lambda o: not o["learned"] and o["step"] is not None,
+                "circle-open",
+                "step",
+            ),
+            "no copies within the budget": (lambda o: o["learned"] and o["step"] is None, "triangle-up", "budget"),
+            "no copies within the budget, below the quality gate": (
+                lambda o: not o["learned"] and o["step"] is None,
                 "triangle-up-open",
                 "budget",
             ),
-            "never drew recognisable digits": ([o for o in onsets if not o["learned"]], "x", "budget"),
         }
-        for label, (points, symbol, key) in groups.items():
+        for label, (keep, symbol, key) in groups.items():
+            points = [o for o in onsets if keep(o)]
             if not points:
                 continue
             fig.add_trace(
                 go.Scatter(
                     x=[o["n"] for o in points],
                     y=[o[key] for o in points],
+                    customdata=[100 * o.get("best_quality", 0.0) for o in points],
                     mode="markers",
                     name=f"{MODEL_NAMES[family]}: {label}",
-                    marker={"color": colour, "symbol": symbol, "size": 11},
-                    hovertemplate="%{x:,} digits: %{y:,} steps<extra>" + f"{MODEL_NAMES[family]}, {label}</extra>",
+                    marker={"color": colour, "symbol": symbol, "size": 11, "line": {"color": colour, "width": 2}},
+                    hovertemplate="%{x:,} digits: %{y:,} steps; at best %{customdata:.0f}% recognised<extra>"
+                    + f"{MODEL_NAMES[family]}, {label}</extra>",
                 )
             )
-        line = found["line"]
-        if line:
+        lines = (
+            ("line", "dash", "fitted line (runs that met the gate)"),
+            ("line_all", "dot", "fitted line (all runs)"),
+        )
+        for key, dash, label in lines:
+            line = found.get(key)
+            if not line or (
+                key == "line_all" and found.get("line") and set(line["sizes"]) == set(found["line"]["sizes"])
+            ):
+                continue
             xs = np.array([min(line["sizes"]), max(line["sizes"])], dtype=float)
             fig.add_trace(
                 go.Scatter(
                     x=xs,
                     y=line["slope"] * xs + line["intercept"],
                     mode="lines",
-                    name=f"{MODEL_NAMES[family]}: fitted line",
-                    line={"color": colour, "dash": "dash"},
+                    name=f"{MODEL_NAMES[family]}: {label}",
+                    line={"color": colour, "dash": dash},
                     hoverinfo="skip",
                 )
             )
@@ -157,8 +174,9 @@ def onset_chart(ch) -> None:
         figures.wrap_figure_text(fig),
         "When copying began, against the number of training digits: the first checkpoint at which the share of "
         f"copies ({RATIO_WORDS}) is, at 95% confidence, above what independent test digits give under the same "
-        f"judging. Open triangles: no such checkpoint within the training budget (shown at the budget: copying "
-        f"begins later, if at all). Crosses: runs that never drew recognisable digits ({scale_note(result)}).",
+        "judging. Triangles: no such checkpoint within the training budget (shown at the budget: copying begins "
+        "later, if at all). Open symbols: runs whose samples stayed short of the quality gate (hover for the best "
+        f"share they reached); the dotted line counts them, the dashed line does not ({scale_note(result)}).",
     )
     glue("onset_sentence", onset_sentence(summary["families"]))
 
@@ -175,7 +193,7 @@ def seeds_over_training(ch, family: str, n: int) -> None:
     hover = [f"after {int(step):,} steps: seed {k}" for step in steps for k in range(rows.shape[1])]
     show(
         figures.digit_grid(images, hover, columns=rows.shape[1], scale=3),
-        f"The {MODEL_NAMES[family]} trained on {n:,} digits: the same {rows.shape[1]} random seeds drawn after "
+        f"The {MODEL_SUBJECTS[family]} trained on {n:,} digits: the same {rows.shape[1]} random seeds drawn after "
         + ", ".join(f"{int(s):,}" for s in steps)
         + f" training steps (top to bottom). Hover a digit for its step ({scale_note(result)}).",
     )

@@ -1,5 +1,5 @@
-"""Chapter 6 (across the training set): training-set size, training time, duplicated images,
-randomness and what the counts would mean at a larger scale.
+"""Chapter 6 (across the training set): the training images copied most often, duplicated images, randomness and
+what the counts would mean at a larger scale (when copying begins, against training time and size: `book.onset`).
 
 Nothing here computes a result; it only reads `data/results` through `mnistmem.results`.
 """
@@ -14,7 +14,6 @@ from mnistmem.book.common import (
     HEADLINE_WORDS,
     MODEL_NAMES,
     MODEL_NOUNS,
-    MODEL_SUBJECTS,
     html_table,
     model_name,
     pct,
@@ -140,154 +139,6 @@ def smallest_sizes(ch) -> dict[str, dict]:
         if point["experiment"] == "size" and point["n"] < smallest.get(point["family"], {"n": float("inf")})["n"]:
             smallest[point["family"]] = point
     return smallest
-
-
-def size_explorer(ch, per_state: int = 4) -> None:
-    train = training_digits()
-    states = []
-    for row in size_points(ch):
-        result = ch[row["experiment"]]
-        table = stage_table(result, f"score_{row['tag']}")
-        images, _ = stage_samples(result, f"sample_{row['tag']}")
-        order = np.argsort(table.nn_distance[:, 0], kind="stable")[:per_state]
-        strip = figures.pair_strip(images[order], train[table.nn_index[order, 0]])
-        own = (
-            ""
-            if row["own_share"] is None
-            else (
-                f"<br>nearest training image among its own {row['n']:,}: {100 * row['own_share']:.1f}% "
-                f"(chance {100 * row['n'] / 60_000:.2f}%)"
-            )
-        )
-        text = (
-            f"<b>{MODEL_NAMES[row['family']]} trained on {row['n']:,} digits</b>: copies "
-            f"({HEADLINE_WORDS}, against its own training set) "
-            f"{pct(row['ratio_rate'], row['ratio_low'], row['ratio_high'])}{own}"
-        )
-        label = f"{MODEL_NAMES[row['family']]}<br>{row['n']:,}"
-        states.append((label, figures.png_data_uri(strip), text))
-    show(
-        figures.slider_gallery(states, "closest samples: sample | nearest training image | difference"),
-        f"Move the slider through training-set sizes ({scale_note(ch['size'])}).",
-    )
-
-
-def size_curve(ch) -> None:
-    rows = size_points(ch)
-    fig = go.Figure()
-    for k, family in enumerate(("gan", "diffusion")):
-        mine = [r for r in rows if r["family"] == family]
-        if not mine:
-            continue
-        fig.add_trace(
-            go.Scatter(
-                x=[r["n"] for r in mine],
-                y=[100 * r["ratio_rate"] for r in mine],
-                name=f"{MODEL_NAMES[family]}: copies ({HEADLINE_WORDS})",
-                mode="lines+markers",
-                line={"color": figures.model_colour(family)},
-                marker={"symbol": ["circle", "diamond"][k]},
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [100 * (r["ratio_high"] - r["ratio_rate"]) for r in mine],
-                    "arrayminus": [100 * (r["ratio_rate"] - r["ratio_low"]) for r in mine],
-                },
-            )
-        )
-        own = [r for r in mine if r["own_share"] is not None]
-        fig.add_trace(
-            go.Scatter(
-                x=[r["n"] for r in own],
-                y=[100 * r["own_share"] for r in own],
-                mode="lines+markers",
-                name=f"{MODEL_NAMES[family]}: nearest image among its own n",
-                line={"color": figures.model_colour(family), "dash": "dot"},
-            )
-        )
-    # Chance only where the "own n" share is defined (a subset), so the line does not run to 100% at 60,000.
-    sizes = sorted({r["n"] for r in rows if r["own_share"] is not None})
-    fig.add_trace(
-        go.Scatter(
-            x=sizes,
-            y=[100 * n / 60_000 for n in sizes],
-            name="chance (n / 60,000)",
-            mode="lines",
-            line={"color": figures.PALETTE[0], "dash": "dash"},
-        )
-    )
-    fig.update_layout(
-        xaxis={"type": "log", "title": "training images (n)"},
-        yaxis={"title": "% of samples"},
-        height=420,
-        plot_bgcolor="white",
-        legend={"orientation": "h", "y": -0.25},
-    )
-    show(fig, f"Copying against training-set size ({scale_note(ch['size'])}); bars are 95% confidence intervals.")
-    smallest = min(rows, key=lambda r: (r["n"], r["family"]))
-    glue(
-        "size_sentence",
-        f"At the smallest training set measured ({smallest['n']:,} digits, {MODEL_NAMES[smallest['family']]}), "
-        f"{pct(smallest['ratio_rate'])} of samples are copies by the {HEADLINE_WORDS}"
-        + (
-            ""
-            if smallest["own_share"] is None
-            else f", and {pct(smallest['own_share'])} have their nearest of all 60,000 training digits among "
-            f"the model's own {smallest['n']:,}, against {pct(smallest['n'] / 60_000)} by chance"
-        )
-        + ".",
-    )
-
-
-def training_curve(ch) -> None:
-    """Copying against training step for the smallest training sets: when does it begin?"""
-    result = ch["size"]
-    curves = [name for name in result.manifest["stages"] if name.startswith("curve_")]
-    fig = go.Figure()
-    sentences = []
-    for stage in curves:
-        tag = stage.removeprefix("curve_")
-        summary = result.summary(stage)
-        points = summary["curve"]
-        steps = [p["step"] for p in points]
-        for key, label, dash in (
-            ("nn_ratio_rate", "copies (ratio test)", "solid"),
-            ("own_training_share", "nearest image among its own training digits", "dot"),
-        ):
-            fig.add_trace(
-                go.Scatter(
-                    x=steps,
-                    y=[100 * p[key] for p in points],
-                    mode="lines+markers",
-                    name=f"{model_name(tag)}: {label}",
-                    line={"color": figures.model_colour(tag), "dash": dash},
-                )
-            )
-        first = next((p["step"] for p in points if p["nn_ratio_rate"] > 0), None)
-        last = points[-1]
-        sentences.append(
-            f"For the {MODEL_SUBJECTS[tag.partition('_')[0]]} trained on {int(tag.partition('_')[2]):,} digits, "
-            + (
-                "no checkpoint's samples passed the ratio test"
-                if first is None
-                else f"the first samples passing the ratio test appear at step {first:,}"
-            )
-            + f"; at its last checkpoint (step {last['step']:,}) {pct(last['own_training_share'])} of samples "
-            f"have their nearest training image among its own digits (chance: {pct(summary['chance'])})."
-        )
-    fig.update_layout(
-        xaxis={"title": "training step"},
-        yaxis={"title": "% of samples", "rangemode": "tozero"},
-        height=420,
-        plot_bgcolor="white",
-        legend={"orientation": "h", "y": -0.25},
-    )
-    show(
-        fig,
-        f"Copying over the course of training, from samples of saved checkpoints ({scale_note(result)}; "
-        f"{result.stage(curves[0])['config']['n']:,} samples per checkpoint).",
-    )
-    glue("curve_sentence", " ".join(sentences))
 
 
 def duplication_chart(ch) -> None:
