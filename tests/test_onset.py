@@ -226,6 +226,12 @@ def test_the_book_draws_the_curves_the_onsets_the_seeds_and_the_same_noise_pairs
     assert glued["onset_sentence"].startswith("The diffusion model")
     book.seeds_over_training(ch, "diffusion", settings["sizes"]["diffusion"][0])
     assert "mnistmem-pair" in shown[-1]
+    # what the summary tables quote as "trained on n digits": each family's smallest run at its last checkpoint
+    smallest = book.smallest_runs(result)
+    first = book.grid_runs(result, "diffusion")[0]
+    assert smallest["diffusion"]["n"] == settings["sizes"]["diffusion"][0] == first["n"]
+    assert smallest["diffusion"]["steps"] == settings["grid"][-1]
+    assert smallest["diffusion"]["own_share"] == first["curve"][-1]["own_nearest"]["share"]
     n = settings["halves"][0]
     book.same_noise(ch, n)
     assert glued[f"same_noise_{n}"].startswith(f"With {n:,} digits in each half")

@@ -249,3 +249,33 @@ def same_noise(ch, n: int) -> None:
         f"are the training digits of each model's own half nearest to its sample ({scale_note(result)}).",
     )
     glue(f"same_noise_{n}", same_noise_sentence(summary))
+
+
+def smallest_runs(result) -> dict[str, dict]:
+    """Per family, the grid's run on the fewest digits (its first run) at its last checkpoint: what the book's
+    summary tables quote as "trained on n digits". Keys: `family`, `n`, `stage`, `steps`, `samples`, the headline
+    definition's share of copies against the model's own digits (`ratio_rate`, `ratio_low`, `ratio_high`, named
+    as in the older size experiment's rows), `own_share` (nearest of all 60,000 among its own n), `recognised`."""
+    from mnistmem.copies import HEADLINE
+
+    smallest: dict[str, dict] = {}
+    for family in ("gan", "vae", "diffusion"):
+        runs = grid_runs(result, family)
+        if not runs:
+            continue
+        run = runs[0]
+        last = max(run["curve"], key=lambda r: r["step"])
+        head = last["criteria"][HEADLINE]
+        smallest[family] = {
+            "family": family,
+            "n": run["n"],
+            "stage": f"grid_{family}_{run['n']}",
+            "steps": last["step"],
+            "samples": last["n_samples"],
+            "ratio_rate": head["rate"],
+            "ratio_low": head["ci_low"],
+            "ratio_high": head["ci_high"],
+            "own_share": last["own_nearest"]["share"],
+            "recognised": last["recognised_share"],
+        }
+    return smallest

@@ -100,47 +100,6 @@ def most_copied(ch, top: int = 15) -> None:
     )
 
 
-def size_points(ch) -> list[dict]:
-    """One row per (family, training-set size), with n = 60,000 taken from the main experiment."""
-    rows = []
-    for experiment in ("size", "main"):
-        result = ch[experiment]
-        for tag in scored_tags(result):
-            family, _, n = tag.partition("_")
-            if family not in ("gan", "diffusion"):
-                continue
-            summary = result.summary(f"score_{tag}")
-            # a subset model is judged against its own training set (all 60,000 would let a twin it never saw
-            # veto a copy of one it did); the full-data models against all 60,000
-            own = summary.get("against_own_training_set")
-            criteria = own["criteria"] if own else summary["criteria"]
-            ratio = next(r for r in criteria if r["criterion"] == HEADLINE)
-            rows.append(
-                {
-                    "family": family,
-                    "n": int(n) if n else 60_000,
-                    "tag": tag,
-                    "experiment": experiment,
-                    "own_share": summary["own_training_share"],
-                    "ratio_rate": ratio["rate"],
-                    "ratio_low": ratio["ci_low"],
-                    "ratio_high": ratio["ci_high"],
-                    "samples": summary["n"],
-                    "confidence": summary["mean_confidence"],
-                }
-            )
-    return sorted(rows, key=lambda r: (r["family"], r["n"]))
-
-
-def smallest_sizes(ch) -> dict[str, dict]:
-    """Per family, the `size_points` row of its smallest training set in the size experiment."""
-    smallest: dict[str, dict] = {}
-    for point in size_points(ch):
-        if point["experiment"] == "size" and point["n"] < smallest.get(point["family"], {"n": float("inf")})["n"]:
-            smallest[point["family"]] = point
-    return smallest
-
-
 def duplication_chart(ch) -> None:
     """Two panels per model: the share of samples that reproduce each canary, and how close the closest
     sample came (with the copy threshold), against how often the canary was planted."""

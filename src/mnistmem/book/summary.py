@@ -20,7 +20,8 @@ from mnistmem.book.common import (
     scale_note,
 )
 from mnistmem.book.display import glue, show_html
-from mnistmem.book.scale import scored_tags, smallest_sizes
+from mnistmem.book.onset import smallest_runs
+from mnistmem.book.scale import scored_tags
 from mnistmem.book.sentences import (
     bound_pct,
     c_t_summary,
@@ -32,6 +33,7 @@ from mnistmem.book.sentences import (
     unlearning_conclusion,
 )
 from mnistmem.copies import HEADLINE
+from mnistmem.experiments.training import TARGETS
 
 
 def objections_summary(ch) -> None:
@@ -116,11 +118,13 @@ def findings(ch) -> None:
         )
     if "census" in ch.results:
         rows += census_findings(ch["census"])
-    for _, point in sorted(smallest_sizes(ch).items()):
+    for _, point in sorted(smallest_runs(ch["onset"]).items()):
         rows.append(
             [
-                f"{MODEL_NAMES[point['family']]} trained on {point['n']:,} digits (chapter 6)",
-                f"{pct(point['ratio_rate'])} of {point['samples']:,} samples are copies by the {HEADLINE_WORDS}",
+                f"{MODEL_NAMES[point['family']]} trained on {point['n']:,} digits for {point['steps']:,} steps "
+                "(chapter 6)",
+                f"{pct(point['ratio_rate'])} of {point['samples']:,} samples are copies by the {HEADLINE_WORDS}, "
+                f"judged against its own digits (the classifier recognises {pct(point['recognised'])} of the samples)",
             ]
         )
     duplication = ch["duplication"]
@@ -193,17 +197,22 @@ def conclusions(ch) -> None:
             else "more samples counted as copies than independent test digits do for " + "; ".join(beyond) + "."
         ),
     )
-    smallest = smallest_sizes(ch)
+    smallest = smallest_runs(ch["onset"])
     glue(
         "concl_size",
         " ".join(
-            f"Trained on only {p['n']:,} digits, the {MODEL_SUBJECTS[f]}'s samples were copies by the {HEADLINE_WORDS} "
-            f"{pct(p['ratio_rate'])} of the time"
+            f"Trained on only {p['n']:,} digits for {p['steps']:,} steps, the {MODEL_SUBJECTS[f]}'s samples were "
+            f"copies by the {HEADLINE_WORDS} {pct(p['ratio_rate'])} of the time"
             + (
                 ""
                 if p["own_share"] is None
                 else f", and {pct(p['own_share'])} had their nearest training image among those {p['n']:,} "
                 f"(chance: {pct(p['n'] / 60_000)})"
+            )
+            + (
+                ""
+                if p["recognised"] >= TARGETS[f]["recognised_share"]
+                else f", though the classifier recognised only {pct(p['recognised'])} of them as digits"
             )
             + "."
             for f, p in sorted(smallest.items())
@@ -217,8 +226,8 @@ def conclusions(ch) -> None:
         small_copies = small["ratio_low"] > next(
             r["baseline_rate"] for r in diffusion_main if r["criterion"] == HEADLINE
         )
-        same = main.sampler_size(main.stage("sample_diffusion")["config"]["from"]) == ch["size"].sampler_size(
-            ch["size"].stage(f"sample_diffusion_{small['n']}")["config"]["from"]
+        same = main.sampler_size(main.stage("sample_diffusion")["config"]["from"]) == ch["onset"].sampler_size(
+            small["stage"]
         )
         if small_copies and not main_copies:
             contrast = (
