@@ -232,6 +232,7 @@ def test_the_book_draws_the_curves_the_onsets_the_seeds_and_the_same_noise_pairs
     assert smallest["diffusion"]["n"] == settings["sizes"]["diffusion"][0] == first["n"]
     assert smallest["diffusion"]["steps"] == settings["grid"][-1]
     assert smallest["diffusion"]["own_share"] == first["curve"][-1]["own_nearest"]["share"]
+    assert smallest["diffusion"]["rate"] == first["curve"][-1]["criteria"]["nn_ratio"]["rate"]
     n = settings["halves"][0]
     book.same_noise(ch, n)
     assert glued[f"same_noise_{n}"].startswith(f"With {n:,} digits in each half")

@@ -33,7 +33,11 @@ from mnistmem.book.sentences import (
     unlearning_conclusion,
 )
 from mnistmem.copies import HEADLINE
+from mnistmem.experiments.onset import ONSET_CRITERION
 from mnistmem.experiments.training import TARGETS
+
+#: The definition the onset grid (and so every "trained on n digits" row) is read by.
+ONSET_WORDS = CRITERION_NAMES[ONSET_CRITERION]
 
 
 def objections_summary(ch) -> None:
@@ -123,8 +127,10 @@ def findings(ch) -> None:
             [
                 f"{MODEL_NAMES[point['family']]} trained on {point['n']:,} digits for {point['steps']:,} steps "
                 "(chapter 6)",
-                f"{pct(point['ratio_rate'])} of {point['samples']:,} samples are copies by the {HEADLINE_WORDS}, "
-                f"judged against its own digits (the classifier recognises {pct(point['recognised'])} of the samples)",
+                f"{pct(point['rate'])} of {point['samples']:,} samples are copies by the {ONSET_WORDS}, judged "
+                f"against its own digits; {pct(point['own_share'])} have their nearest of all 60,000 training digits "
+                f"among its own (chance {pct(point['n'] / 60_000)}); the classifier recognises "
+                f"{pct(point['recognised'])} of the samples",
             ]
         )
     duplication = ch["duplication"]
@@ -202,7 +208,7 @@ def conclusions(ch) -> None:
         "concl_size",
         " ".join(
             f"Trained on only {p['n']:,} digits for {p['steps']:,} steps, the {MODEL_SUBJECTS[f]}'s samples were "
-            f"copies by the {HEADLINE_WORDS} {pct(p['ratio_rate'])} of the time"
+            f"copies by the {ONSET_WORDS} {pct(p['rate'])} of the time"
             + (
                 ""
                 if p["own_share"] is None
@@ -223,9 +229,7 @@ def conclusions(ch) -> None:
     small = smallest.get("diffusion")
     if small is not None:
         main_copies = any(r["excess_ci_low"] > 0 for r in diffusion_main)
-        small_copies = small["ratio_low"] > next(
-            r["baseline_rate"] for r in diffusion_main if r["criterion"] == HEADLINE
-        )
+        small_copies = small["low"] > small["bar"]
         same = main.sampler_size(main.stage("sample_diffusion")["config"]["from"]) == ch["onset"].sampler_size(
             small["stage"]
         )
@@ -269,9 +273,7 @@ def conclusions(ch) -> None:
         )
     if "unlearning" in ch.results:
         glue("concl_unlearning", unlearning_conclusion(ch["unlearning"]))
-    small_copies = small is not None and small["ratio_low"] > next(
-        r["baseline_rate"] for r in diffusion_main if r["criterion"] == HEADLINE
-    )
+    small_copies = small is not None and small["low"] > small["bar"]
     planted = [
         r["count"]
         for family in ("diffusion", "gan")
