@@ -136,7 +136,9 @@ def test_the_onset_stage_agrees_with_the_grid_rows_and_the_galleries_with_the_gr
             ]
             bar = max(r["criteria"]["nn_ratio"]["baseline_ci_high"] for r in grid["curve"])
             gate = summary["families"][family]["gate"]
-            assert {**onset.onset(n, rows, bar=bar, gate=gate, share="low").as_dict(), "run": run} == entry
+            expected = onset.onset(n, rows, bar=bar, gate=gate, share="low")
+            passes = None if expected.step is None else expected.step * grid["batch_size"] / n
+            assert {**expected.as_dict(), "run": run, "passes_at_onset": passes} == entry
             for r in grid["curve"]:
                 assert r["passes"] == pytest.approx(r["step"] * grid["batch_size"] / n)
                 own = r["own_nearest"]
@@ -224,8 +226,10 @@ def test_the_book_draws_the_curves_the_onsets_the_seeds_and_the_same_noise_pairs
     ]
     book.onset_chart(ch)
     assert glued["onset_sentence"].startswith("The diffusion model")
-    book.seeds_over_training(ch, "diffusion", settings["sizes"]["diffusion"][0])
+    book.seeds_over_training(ch, "diffusion", "smallest")
     assert "mnistmem-pair" in shown[-1]
+    book.seeds_over_training(ch, "diffusion", "largest")
+    assert f"trained on {settings['sizes']['diffusion'][-1]:,} digits" in shown[-2][1]
     # what the summary tables quote as "trained on n digits": each family's smallest run at its last checkpoint
     smallest = book.smallest_runs(result)
     first = book.grid_runs(result, "diffusion")[0]
@@ -233,9 +237,10 @@ def test_the_book_draws_the_curves_the_onsets_the_seeds_and_the_same_noise_pairs
     assert smallest["diffusion"]["steps"] == settings["grid"][-1]
     assert smallest["diffusion"]["own_share"] == first["curve"][-1]["own_nearest"]["share"]
     assert smallest["diffusion"]["rate"] == first["curve"][-1]["criteria"]["nn_ratio"]["rate"]
-    n = settings["halves"][0]
-    book.same_noise(ch, n)
-    assert glued[f"same_noise_{n}"].startswith(f"With {n:,} digits in each half")
+    for which, n in (("smallest", min(settings["halves"])), ("largest", max(settings["halves"]))):
+        book.same_noise(ch, which)
+        assert glued[f"same_noise_{which}"].startswith(f"With {n:,} digits in each half")
+        assert glued[f"same_noise_{which}_n"] == f"{n:,}"
 
 
 def test_onset_and_same_noise_sentences_say_when_the_law_holds_and_what_the_halves_show():

@@ -34,12 +34,40 @@ def grid_runs(result, family: str) -> list[dict]:
     return sorted(runs, key=lambda s: s["n"])
 
 
+def glue_design(result, family: str = "diffusion") -> None:
+    """The grid's design in words, from the results (so no number in the chapter is typed by hand): glues
+    `onset_design` (sizes, steps, checkpoints, samples) and `onset_passes` (how often each digit is seen)."""
+    runs = grid_runs(result, family)
+    first, last = runs[0], runs[-1]
+    steps = max(r["step"] for r in first["curve"])
+    others = [
+        f"the {MODEL_SUBJECTS[f]} from {grid_runs(result, f)[0]['n']:,} to {grid_runs(result, f)[-1]['n']:,}"
+        for f in ("gan", "vae")
+        if f != family and grid_runs(result, f)
+    ]
+    glue(
+        "onset_design",
+        f"from {first['n']:,} to {last['n']:,} digits"
+        + (f" (and {' and '.join(others)})" if others else "")
+        + f", each for the same {steps:,} training steps of {first['batch_size']} images. The model was kept at "
+        f"{len(first['curve'])} moments of its training, and {first['curve'][0]['n_samples']:,} samples were drawn "
+        "at each",
+    )
+    glue(
+        "onset_passes",
+        f"In {steps:,} steps, a model trained on {first['n']:,} digits sees each of them "
+        f"{steps * first['batch_size'] / first['n']:,.0f} times; one trained on {last['n']:,} sees each "
+        f"{steps * last['batch_size'] / last['n']:,.0f} times.",
+    )
+
+
 def onset_curves(ch, family: str = "diffusion") -> None:
     """The copy share (ratio test, against the run's own digits, with its 95% interval) at every checkpoint, one
     line per training-set size, against training steps; a switch redraws it against passes over the data, the
     comparison that removes the confound of a small set being seen more often."""
     result = ch["onset"]
     runs = grid_runs(result, family)
+    glue_design(result, family)
     fig = go.Figure()
     colours = figures.ramp(figures.model_colour(family), len(runs))
     for colour, run in zip(colours, runs, strict=True):
@@ -181,10 +209,20 @@ def onset_chart(ch) -> None:
     glue("onset_sentence", onset_sentence(summary["families"]))
 
 
-def seeds_over_training(ch, family: str, n: int) -> None:
-    """The same first seeds drawn from every grid checkpoint of one run, one row per checkpoint, beside the
-    final model's most copy-like samples and the training digits they copy."""
+def _grid_size(result, family: str, which: str) -> int:
+    """The training-set size of the family's "smallest" or "largest" grid run (the chapter names no number, so
+    it reads the same at every scale)."""
+    sizes = [run["n"] for run in grid_runs(result, family)]
+    return {"smallest": min, "largest": max}[which](sizes)
+
+
+def seeds_over_training(ch, family: str, which: str) -> None:
+    """The same first seeds drawn from every grid checkpoint of one run (the family's `which` = "smallest" or
+    "largest" training set), one row per checkpoint, beside the final model's most copy-like samples and the
+    training digits they copy. Glues `seeds_<family>_<which>_n` (its size)."""
     result = ch["onset"]
+    n = _grid_size(result, family, which)
+    glue(f"seeds_{family}_{which}_n", f"{n:,}")
     stage = f"grid_{family}_{n}"
     gallery = result.arrays(stage, GALLERY_FILE)
     steps = gallery["steps"]
@@ -227,10 +265,13 @@ def seeds_over_training(ch, family: str, n: int) -> None:
     )
 
 
-def same_noise(ch, n: int) -> None:
-    """Two models trained on disjoint halves, sampled from the same noise: the pairs side by side, each with the
-    training digit of its own half that it is nearest to. Glues `same_noise_<n>`."""
+def same_noise(ch, which: str) -> None:
+    """Two models trained on disjoint halves, sampled from the same noise, at the `which` = "smallest" or
+    "largest" half size measured: the pairs side by side, each with the training digit of its own half that it is
+    nearest to. Glues `same_noise_<which>` (the sentence) and `same_noise_<which>_n` (the half size)."""
     result = ch["onset"]
+    sizes = [int(name.rsplit("_", 1)[1]) for name in result.manifest["stages"] if name.startswith("same_noise_")]
+    n = {"smallest": min, "largest": max}[which](sizes)
     stage = f"same_noise_{n}"
     summary = result.summary(stage)
     pairs = result.arrays(stage, PAIRS_FILE)
@@ -248,7 +289,8 @@ def same_noise(ch, n: int) -> None:
         "sampled from the same random noise: row 2 is model A, row 3 model B, each column one seed; rows 1 and 4 "
         f"are the training digits of each model's own half nearest to its sample ({scale_note(result)}).",
     )
-    glue(f"same_noise_{n}", same_noise_sentence(summary))
+    glue(f"same_noise_{which}_n", f"{n:,}")
+    glue(f"same_noise_{which}", same_noise_sentence(summary))
 
 
 def smallest_runs(result) -> dict[str, dict]:
