@@ -148,13 +148,13 @@ def onset_chart(ch) -> None:
         onsets = [o for o in found["onsets"] if o.get("run", "a") == "a"]
         groups = {
             "copying began": (lambda o: o["learned"] and o["step"] is not None, "circle", "step"),
-            "copying began, below the quality gate": (
+            "began, below the gate": (
                 lambda o: not o["learned"] and o["step"] is not None,
                 "circle-open",
                 "step",
             ),
-            "no copies within the budget": (lambda o: o["learned"] and o["step"] is None, "triangle-up", "budget"),
-            "no copies within the budget, below the quality gate": (
+            "none within the budget": (lambda o: o["learned"] and o["step"] is None, "triangle-up", "budget"),
+            "none within the budget, below the gate": (
                 lambda o: not o["learned"] and o["step"] is None,
                 "triangle-up-open",
                 "budget",
@@ -177,8 +177,8 @@ def onset_chart(ch) -> None:
                 )
             )
         lines = (
-            ("line", "dash", "fitted line (runs that met the gate)"),
-            ("line_all", "dot", "fitted line (all runs)"),
+            ("line", "dash", "line through the runs that met the gate"),
+            ("line_all", "dot", "line through all runs"),
         )
         for key, dash, label in lines:
             line = found.get(key)
@@ -197,7 +197,8 @@ def onset_chart(ch) -> None:
                     hoverinfo="skip",
                 )
             )
-    figures.log_x_layout(fig, "training digits (n)", "training steps until copying began", 420, log_y=True)
+    figures.log_x_layout(fig, "training digits (n)", "training steps until copying began", 520, log_y=True)
+    fig.update_layout(legend={"orientation": "h", "y": -0.42})  # many entries: keep them clear of the axis title
     show(
         figures.wrap_figure_text(fig),
         "When copying began, against the number of training digits: the first checkpoint at which the share of "
