@@ -237,6 +237,8 @@ def test_the_book_draws_the_curves_the_onsets_the_seeds_and_the_same_noise_pairs
     assert smallest["diffusion"]["steps"] == settings["grid"][-1]
     assert smallest["diffusion"]["own_share"] == first["curve"][-1]["own_nearest"]["share"]
     assert smallest["diffusion"]["rate"] == first["curve"][-1]["criteria"]["nn_ratio"]["rate"]
+    last = first["curve"][-1]
+    assert smallest["diffusion"]["quality"] == min(last["recognised_share"], last["handwriting_share"])
     for which, n in (("smallest", min(settings["halves"])), ("largest", max(settings["halves"]))):
         book.same_noise(ch, which)
         assert glued[f"same_noise_{which}"].startswith(f"With {n:,} digits in each half")

@@ -49,6 +49,13 @@ class Onset:
         return asdict(self)
 
 
+def gate_share(recognised_share: float, handwriting_share: float | None) -> float:
+    """The share of samples that pass the quality gate's two tests: recognised by the classifier *and*
+    handwriting-like (the classifier alone is confident on noise). A summary written before the second test was
+    recorded gives None for it, and then only the first counts."""
+    return recognised_share if handwriting_share is None else min(recognised_share, handwriting_share)
+
+
 def share_interval(count: int, total: int) -> tuple[float, float, float]:
     """(share, low, high): a count of `total` samples with its 95% Wilson interval."""
     if total <= 0:

@@ -19,6 +19,7 @@ from mnistmem.book.display import glue, show, show_html
 from mnistmem.book.sentences import onset_sentence, same_noise_sentence
 from mnistmem.copies import CRITERIA
 from mnistmem.experiments.onset import GALLERY_FILE, ONSET_CRITERION, PAIRS_FILE
+from mnistmem.onset import gate_share
 
 RATIO_WORDS = CRITERION_NAMES[ONSET_CRITERION]
 
@@ -40,10 +41,11 @@ def glue_design(result, family: str = "diffusion") -> None:
     runs = grid_runs(result, family)
     first, last = runs[0], runs[-1]
     steps = max(r["step"] for r in first["curve"])
+    other_runs = {f: grid_runs(result, f) for f in ("gan", "vae") if f != family}
     others = [
-        f"the {MODEL_SUBJECTS[f]} from {grid_runs(result, f)[0]['n']:,} to {grid_runs(result, f)[-1]['n']:,}"
-        for f in ("gan", "vae")
-        if f != family and grid_runs(result, f)
+        f"the {MODEL_SUBJECTS[f]} from {found[0]['n']:,} to {found[-1]['n']:,}"
+        for f, found in other_runs.items()
+        if found
     ]
     glue(
         "onset_design",
@@ -210,10 +212,9 @@ def onset_chart(ch) -> None:
     glue("onset_sentence", onset_sentence(summary["families"]))
 
 
-def _grid_size(result, family: str, which: str) -> int:
-    """The training-set size of the family's "smallest" or "largest" grid run (the chapter names no number, so
-    it reads the same at every scale)."""
-    sizes = [run["n"] for run in grid_runs(result, family)]
+def _pick(sizes: list[int], which: str) -> int:
+    """The "smallest" or "largest" of the training-set sizes measured (the chapter names no number, so it reads
+    the same at every scale)."""
     return {"smallest": min, "largest": max}[which](sizes)
 
 
@@ -222,7 +223,7 @@ def seeds_over_training(ch, family: str, which: str) -> None:
     "largest" training set), one row per checkpoint, beside the final model's most copy-like samples and the
     training digits they copy. Glues `seeds_<family>_<which>_n` (its size)."""
     result = ch["onset"]
-    n = _grid_size(result, family, which)
+    n = _pick([run["n"] for run in grid_runs(result, family)], which)
     glue(f"seeds_{family}_{which}_n", f"{n:,}")
     stage = f"grid_{family}_{n}"
     gallery = result.arrays(stage, GALLERY_FILE)
@@ -271,8 +272,9 @@ def same_noise(ch, which: str) -> None:
     "largest" half size measured: the pairs side by side, each with the training digit of its own half that it is
     nearest to. Glues `same_noise_<which>` (the sentence) and `same_noise_<which>_n` (the half size)."""
     result = ch["onset"]
-    sizes = [int(name.rsplit("_", 1)[1]) for name in result.manifest["stages"] if name.startswith("same_noise_")]
-    n = {"smallest": min, "largest": max}[which](sizes)
+    n = _pick(
+        [int(name.rsplit("_", 1)[1]) for name in result.manifest["stages"] if name.startswith("same_noise_")], which
+    )
     stage = f"same_noise_{n}"
     summary = result.summary(stage)
     pairs = result.arrays(stage, PAIRS_FILE)
@@ -300,7 +302,8 @@ def smallest_runs(result) -> dict[str, dict]:
     model's own digits, as chapter 6 shows it; the copy descriptor also flags some of a failed GAN's blotchy
     samples). Keys: `family`, `n`, `stage`, `steps`, `samples`, `rate`, `low`, `high` (the share of copies with
     its 95% interval), `bar` (the upper end of the test digits' interval under the same judging), `own_share`
-    (nearest of all 60,000 among its own n), `recognised`."""
+    (nearest of all 60,000 among its own n), `recognised` (the classifier's share) and `quality` (the quality
+    gate's share, `mnistmem.onset.gate_share`)."""
     smallest: dict[str, dict] = {}
     for family in ("gan", "vae", "diffusion"):
         runs = grid_runs(result, family)
@@ -321,5 +324,7 @@ def smallest_runs(result) -> dict[str, dict]:
             "bar": judged["baseline_ci_high"],
             "own_share": last["own_nearest"]["share"],
             "recognised": last["recognised_share"],
+            # the quality gate's share (recognised and handwriting-like), which the gate is judged by
+            "quality": gate_share(last["recognised_share"], last["handwriting_share"]),
         }
     return smallest

@@ -19,6 +19,7 @@ from mnistmem.book.common import (
     pct,
 )
 from mnistmem.book.figures import threshold_text
+from mnistmem.onset import gate_share
 from mnistmem.stats import newcombe_difference_interval
 
 #: |C_T| below this reads as "about as close as fresh handwriting". C_T averages per-region Z-scores, each
@@ -708,9 +709,7 @@ def onset_sentence(families: dict[str, dict]) -> str:
     for family, found in families.items():
         subject = MODEL_SUBJECTS.get(family, family)
         gate = found.get("gate")
-        onsets = sorted(
-            [o for o in found["onsets"] if o.get("run", "a") == "a"], key=lambda o: (o["n"], o.get("run", "a"))
-        )
+        onsets = sorted([o for o in found["onsets"] if o.get("run", "a") == "a"], key=lambda o: o["n"])
 
         def short(runs: list[dict], gate: float | None = gate) -> str:
             shares = and_list([f"{100 * o.get('best_quality', 0.0):.0f}%" for o in runs])
@@ -789,8 +788,7 @@ def same_noise_sentence(summary: dict) -> str:
     nearly the same image)."""
     a, b = summary["halves"]
     own = min(a["median_to_own"], b["median_to_own"])
-    # the quality gate's two tests: recognised by the classifier, and handwriting-like (older summaries: the first)
-    good = [min(h["recognised_share"], h.get("handwriting_share", 1.0)) for h in (a, b)]
+    good = [gate_share(h["recognised_share"], h.get("handwriting_share")) for h in (a, b)]
     text = (
         f"With {summary['half_size']:,} digits in each half, the two models' samples from the same noise lie a "
         f"median {summary['median_between']:.2f} apart (pixel distance), and a sample is nearer to a digit of its "

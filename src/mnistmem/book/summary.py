@@ -217,7 +217,7 @@ def conclusions(ch) -> None:
             )
             + (
                 ""
-                if p["recognised"] >= TARGETS[f]["recognised_share"]
+                if p["quality"] >= TARGETS[f]["recognised_share"]
                 else f", though the classifier recognised only {pct(p['recognised'])} of them as digits"
             )
             + "."

@@ -270,7 +270,7 @@ def onset_stage(ctx: StageContext) -> dict:
                     "low": r["criteria"][ONSET_CRITERION]["ci_low"],
                     "bar": r["criteria"][ONSET_CRITERION]["baseline_ci_high"],
                     # the quality gate: recognised by the classifier *and* handwriting-like (see `_measure`)
-                    "recognised": min(r["recognised_share"], r["handwriting_share"]),
+                    "recognised": onset.gate_share(r["recognised_share"], r["handwriting_share"]),
                 }
                 for r in run["curve"]
             ]
