@@ -243,6 +243,40 @@ def test_the_book_draws_the_curves_the_onsets_the_seeds_and_the_same_noise_pairs
         book.same_noise(ch, which)
         assert glued[f"same_noise_{which}"].startswith(f"With {n:,} digits in each half")
         assert glued[f"same_noise_{which}_n"] == f"{n:,}"
+    book.seed_share(ch)
+    summary = result.summary(f"seed_share_{min(settings['halves'])}")
+    bars = next(fig for fig, _ in reversed([s for s in shown if isinstance(s, tuple)]) if fig.data[0].type == "bar")
+    assert list(bars.data[0].y) == pytest.approx([100 * r["share"] for r in summary["digits"]])
+    assert len(bars.data[0].y) == summary["training_digits"] == min(settings["halves"])
+    assert glued["seed_share_n"] == f"{summary['n']:,}" and glued["seed_share_sentence"]
+
+
+def test_the_seed_share_sentence_gives_the_top_share_the_even_share_and_says_when_there_is_none():
+    from mnistmem.book.sentences import seed_share_sentence
+
+    digits = [{"source": 4242, "seeds": 300, "share": 0.03, "ci_low": 0.027, "ci_high": 0.034}]
+    summary = {
+        "n": 10_000,
+        "training_digits": 100,
+        "copies": 5_000,
+        "copy_share": 0.5,
+        "copy_ci": [0.49, 0.51],
+        "test_false_alarm_share": 0.001,
+        "even_share": 0.005,
+        "digits_above_even": 30,
+        "digits_below_even": 40,
+        "digits_never": 5,
+        "uniform_p_value": 1e-30,
+        "digits": digits,
+    }
+    text = seed_share_sentence(summary)
+    assert "#4242 came back from 3.00% (2.70% to 3.40%), about one seed in 33" in text
+    assert "each digit back from 0.50% of all seeds" in text and "30 of the 100 digits" in text
+    assert "5 never" in text and "favours some of its digits" in text
+    assert "cannot be ruled out" in seed_share_sentence({**summary, "uniform_p_value": 0.4})
+    assert "every one of them came back at least once" in seed_share_sentence({**summary, "digits_never": 0})
+    none = seed_share_sentence({**summary, "copies": 0, "uniform_p_value": None})
+    assert none.startswith("None of 10,000 seeds") and "no share to measure" in none
 
 
 def test_onset_and_same_noise_sentences_say_when_the_law_holds_and_what_the_halves_show():
@@ -304,3 +338,43 @@ def test_onset_and_same_noise_sentences_say_when_the_law_holds_and_what_the_halv
     noise = {**half(0.5, 3.0), "handwriting_share": 0.3}
     fooled = same_noise_sentence({"half_size": 3200, "median_between": 1.5, "halves": [noise, half(0.5, 3.2)]})
     assert "not all digits yet" in fooled and "30.00%" in fooled
+
+
+def test_seed_share_counts_every_seed_that_reproduces_a_planted_digit_and_none_elsewhere(monkeypatch, tmp_path):
+    """The positive control for "sampling is random": samples that are exact copies of training digit 3 (from
+    12 seeds) and digit 7 (from 4), among test digits the model never saw. Digit 3's share of all seeds must be
+    12/n with an interval that excludes the even share, digit 7's 4/n, every other digit 0, and the gallery must
+    hold the copies with their own seeds."""
+    from mnistmem import checkpoints, data
+    from mnistmem.dataspec import DataSpec
+    from mnistmem.experiments import onset as experiment
+    from mnistmem.experiments.runner import StageContext
+
+    spec = {"n": 200, "seed": 0, "part": [0, 2]}
+    own = DataSpec.from_dict(spec).build().images
+    test, _ = data.load_mnist("test")
+    images = np.concatenate([np.repeat(own[3][None], 12, axis=0), np.repeat(own[7][None], 4, axis=0), test[:84]])
+    seeds = np.arange(1000, 1000 + len(images))
+    monkeypatch.setattr(experiment, "draw", lambda model, config, progress=False: (images, seeds))
+    monkeypatch.setattr(checkpoints, "load_model", lambda path: None)
+    ctx = StageContext(
+        dir=tmp_path,
+        config={"run": "grid_diffusion_100", "n": len(images), "seed": 8, "sampler": {}},
+        scale="smoke",
+        root=tmp_path,
+        inputs={"grid_diffusion_100": tmp_path},
+        summaries={"grid_diffusion_100": {"data": spec}},
+        progress=False,
+    )
+    summary = experiment.seed_share_stage(ctx)
+    rows = {r["row"]: r for r in summary["digits"]}
+    assert summary["training_digits"] == 100 and summary["n"] == 100
+    assert rows[3]["seeds"] == 12 and rows[3]["share"] == pytest.approx(0.12) and rows[7]["seeds"] == 4
+    assert summary["copies"] >= 16 and rows[3]["ci_low"] > summary["even_share"]
+    copied_elsewhere = summary["copies"] - 16  # a test digit the ratio test flags: a false alarm, rare
+    assert sum(r["seeds"] for j, r in rows.items() if j not in (3, 7)) == copied_elsewhere <= 2
+    assert [r["row"] for r in summary["digits"][:2]] == [3, 7] and summary["uniform_p_value"] < 1e-6
+    kept = np.load(tmp_path / experiment.SEED_GALLERY_FILE)
+    assert (kept["training"][0] == own[3]).all() and (kept["samples"][0] == own[3]).all()
+    assert list(kept["seeds"][0]) == list(range(1000, 1008)) and (kept["samples"][1, :4] == own[7]).all()
+    assert (kept["seeds"][1, 4:] == -1).all()  # digit 7 came back from 4 seeds only: the rest of its row is empty

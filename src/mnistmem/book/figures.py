@@ -44,6 +44,19 @@ def ramp(colour: str, count: int) -> list[str]:
     return ["#" + "".join(f"{round(c):02x}" for c in rgb + (255 - rgb) * m) for m in mix]
 
 
+def percent_interval(rows) -> dict:
+    """Plotly error bars (for `error_y` or `error_x`) of shares in percent: each row a dict with `share`,
+    `ci_low` and `ci_high` as fractions (the 95% intervals every summary records)."""
+    rows = list(rows)
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": [100 * (r["ci_high"] - r["share"]) for r in rows],
+        "arrayminus": [100 * (r["share"] - r["ci_low"]) for r in rows],
+        "thickness": 1,
+    }
+
+
 def log_x_layout(fig: go.Figure, x_title: str, y_title: str, height: int = 430, log_y: bool = False, **extra) -> None:
     """The layout of the book's curves over a quantity that doubles (steps, sizes, copies): a logarithmic x axis,
     a y axis from zero (or logarithmic), white ground, the legend below."""

@@ -16,9 +16,9 @@ import plotly.graph_objects as go
 from mnistmem.book import figures
 from mnistmem.book.common import CRITERION_NAMES, MODEL_NAMES, MODEL_NOUNS, MODEL_SUBJECTS, scale_note
 from mnistmem.book.display import glue, show, show_html
-from mnistmem.book.sentences import onset_sentence, same_noise_sentence
+from mnistmem.book.sentences import onset_sentence, same_noise_sentence, seed_share_sentence
 from mnistmem.copies import CRITERIA
-from mnistmem.experiments.onset import GALLERY_FILE, ONSET_CRITERION, PAIRS_FILE
+from mnistmem.experiments.onset import GALLERY_FILE, ONSET_CRITERION, PAIRS_FILE, SEED_GALLERY_FILE
 from mnistmem.onset import gate_share
 
 RATIO_WORDS = CRITERION_NAMES[ONSET_CRITERION]
@@ -294,6 +294,75 @@ def same_noise(ch, which: str) -> None:
     )
     glue(f"same_noise_{which}_n", f"{n:,}")
     glue(f"same_noise_{which}", same_noise_sentence(summary))
+
+
+def seed_share_stage(result) -> str:
+    """The name of the onset experiment's `seed_share_<n>` stage."""
+    return next(name for name in result.manifest["stages"] if name.startswith("seed_share_"))
+
+
+def seed_share(ch) -> None:
+    """For the copying model trained on the fewest digits: the share of all seeds that reproduces each of its
+    training digits (most first, 95% intervals) against the even share, then the most reproduced digits beside
+    samples of different seeds that reproduce them. Glues `seed_share_n` (samples), `seed_share_digits` (the
+    training-set size) and `seed_share_sentence`."""
+    result = ch["onset"]
+    stage = seed_share_stage(result)
+    summary = result.summary(stage)
+    rows = summary["digits"]
+    colour = figures.model_colour("diffusion")
+    fig = go.Figure(
+        go.Bar(
+            x=list(range(1, len(rows) + 1)),
+            y=[100 * r["share"] for r in rows],
+            marker_color=colour,
+            error_y=figures.percent_interval(rows),
+            text=[f"training digit #{r['source']}: {r['seeds']:,} of {summary['n']:,} seeds" for r in rows],
+            hovertemplate="%{text} (%{y:.2f}%)<extra></extra>",
+            name="share of all seeds",
+        )
+    )
+    fig.add_hline(
+        y=100 * summary["even_share"],
+        line={"dash": "dash", "color": figures.PALETTE[0]},
+        annotation_text="if spread evenly",
+        annotation_position="top right",
+    )
+    fig.update_layout(
+        xaxis={"title": "its training digits, most reproduced first"},
+        yaxis={"title": "% of all seeds that reproduce it", "rangemode": "tozero"},
+        height=380,
+        plot_bgcolor="white",
+        showlegend=False,
+        margin={"l": 60, "r": 10, "t": 20, "b": 50},
+    )
+    show(
+        figures.wrap_figure_text(fig),
+        f"The diffusion model trained on {summary['training_digits']:,} digits, {summary['n']:,} samples each from "
+        "its own random seed: for each of its training digits, the share of all seeds whose sample is a copy of it "
+        "(ratio test, judged against its own digits), with 95% intervals; the dashed line is the share each digit "
+        f"would get if the copies were spread evenly over its digits ({scale_note(result)}).",
+    )
+    kept = result.arrays(stage, SEED_GALLERY_FILE)
+    shown = [k for k in range(len(kept["training"])) if kept["seeds"][k, 0] >= 0]
+    if shown:
+        columns = 1 + kept["samples"].shape[1]
+        images, hover = [], []
+        for k in shown:
+            images.append(kept["training"][k])
+            hover.append(f"training digit #{int(kept['sources'][k])}")
+            for j in range(columns - 1):
+                images.append(kept["samples"][k, j])
+                seed = int(kept["seeds"][k, j])
+                hover.append(f"seed {seed}: a copy of #{int(kept['sources'][k])}" if seed >= 0 else "(no more)")
+        show(
+            figures.digit_grid(np.stack(images), hover, columns=columns, scale=2),
+            "The training digits that came back most often (left) and samples drawn from different random seeds "
+            f"that are copies of them (hover for the seeds; {scale_note(result)}).",
+        )
+    glue("seed_share_n", f"{summary['n']:,}")
+    glue("seed_share_digits", f"{summary['training_digits']:,}")
+    glue("seed_share_sentence", seed_share_sentence(summary))
 
 
 def smallest_runs(result) -> dict[str, dict]:

@@ -838,3 +838,38 @@ def dose_sentence(families: dict[str, dict]) -> str:
         parts.append(text)
     text = "By the nearest-neighbour ratio test, " + "; ".join(parts) + "."
     return text
+
+
+def seed_share_sentence(summary: dict) -> str:
+    """The `seed_share` stage in words: how many seeds drew a copy, the share each training digit would get if
+    the copies were spread evenly, the most reproduced digit's share of all seeds with its interval, and how
+    many digits come back more often than even, less often, and never."""
+    n, digits = summary["n"], summary["training_digits"]
+    if not summary["copies"]:
+        return (
+            f"None of {n:,} seeds of the model trained on {digits:,} digits drew a copy by the ratio test, so at "
+            "this scale there is no share to measure."
+        )
+    top = summary["digits"][0]
+    low, high = summary["copy_ci"]
+    one_in = 1 / top["share"]
+    text = (
+        f"Of {n:,} seeds of the model trained on {digits:,} digits, {pct(summary['copy_share'])} "
+        f"({pct(low)} to {pct(high)}) drew a copy of one of its digits by the ratio test (test digits judged "
+        f"against the same {digits:,}: {pct(summary['test_false_alarm_share'])}). Spread evenly, those copies "
+        f"would bring each digit back from {pct(summary['even_share'])} of all seeds. Training digit "
+        f"#{top['source']} came back from {pct(top['share'])} ({pct(top['ci_low'])} to {pct(top['ci_high'])}), "
+        f"about one seed in {one_in:,.0f}; "
+    )
+    above, below, never = summary["digits_above_even"], summary["digits_below_even"], summary["digits_never"]
+    text += (
+        f"{above:,} of the {digits:,} digits came back more often than an even spread would give (95% confidence), "
+        f"{below:,} less often"
+        + (f", and {never:,} never." if never else "; every one of them came back at least once.")
+    )
+    p = summary.get("uniform_p_value")
+    if p is not None and p < 0.001:
+        text += " The copies are not spread evenly: the model favours some of its digits."
+    elif p is not None:
+        text += " An even spread cannot be ruled out at this sample size."
+    return text

@@ -23,6 +23,14 @@ The gate asks for two things, because the classifier alone is fooled: it labels 
 every sample of a plain white blob with at least 90% confidence (measured here). A sample must also be
 *handwriting-like*: some training digit lies as close to it as to all but 1% of the test digits.
 
+Randomness, sharpened (`seed_share_<n>`, on the smallest diffusion run): counting the seeds that bring back a
+copied digit does not test the objection "sampling is random, so no particular work is reproduced", since any
+image copied often enough comes back from several seeds by chance. So the stage draws many samples from the
+final model and measures, for each of its training digits, the share of *all* seeds that reproduce it, with a
+95% interval, against the share each would get if the copies were spread evenly over the n digits. A share that
+is fixed and measurable is what "random" hides: whoever draws 1,000 samples gets a given digit back about 1,000
+times that share, whatever the seeds.
+
 Each run is one stage: it trains (resumably, checkpoints at every grid step kept in scratch), then measures
 every grid checkpoint, keeping each measured row in scratch too, so a sitting stopped by its time budget
 resumes where it stopped. What is committed is small: the rows, and two galleries per run (the first seeds at
@@ -43,6 +51,8 @@ from mnistmem.experiments.stages import draw, sampler_options, train_config
 from mnistmem.experiments.training import RECOGNISED, TARGETS
 
 FAMILIES = ("diffusion", "gan", "vae")
+#: Samples `seed_share` draws from the smallest diffusion run's final model, by scale.
+SEED_SHARE_SAMPLES = {"smoke": 64, "cpu": 10_000, "gpu": 50_000}
 #: The copy definition the onset is read from (see the module docstring), and the headline kept beside it.
 ONSET_CRITERION = "nn_ratio"
 GALLERY_FILE = "gallery.npz"
@@ -249,6 +259,79 @@ def same_noise_stage(ctx: StageContext) -> dict:
     }
 
 
+#: What `seed_share` keeps for the book: the most reproduced training digits, each with samples of different
+#: seeds that reproduce it.
+SEED_GALLERY_FILE = "seed_gallery.npz"
+GALLERY_DIGITS, GALLERY_SAMPLES = 4, 8
+
+
+def seed_share_stage(ctx: StageContext) -> dict:
+    """The share of all seeds that reproduce each training digit of the run named in the config (see the module
+    docstring), by the ratio test against the model's own digits, each with a Wilson 95% interval, beside the
+    even share (the copy share / n); a chi-square test asks whether the copies are spread evenly."""
+    from scipy.stats import chisquare
+
+    from mnistmem import checkpoints, copies, data
+    from mnistmem.dataspec import DataSpec
+    from mnistmem.experiments.stages import score_against_own_training_set
+    from mnistmem.stats import wilson_interval
+
+    run = ctx.config["run"]
+    model = checkpoints.load_model(ctx.input(run) / SAMPLER_DIR)
+    spec = ctx.summaries[run]["data"]
+    images, seeds = draw(model, ctx.config, progress=ctx.progress)
+    test, _ = data.load_mnist("test")
+    table, baseline = score_against_own_training_set(images, seeds, spec, test)
+    built = DataSpec.from_dict(spec).build()
+    digits = len(built.images)
+    flagged = np.asarray(table.flags[ONSET_CRITERION], dtype=bool)
+    nearest = copies.nearest_under(table, ONSET_CRITERION)
+    per_digit = np.bincount(nearest[flagged], minlength=digits)
+    n, copied = len(images), int(flagged.sum())
+    even = copied / n / digits
+    rows = []
+    for j in np.argsort(-per_digit, kind="stable"):
+        low, high = wilson_interval(int(per_digit[j]), n)
+        rows.append(
+            {
+                "row": int(j),
+                "source": int(built.sources[j]),
+                "seeds": int(per_digit[j]),
+                "share": per_digit[j] / n,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    shown = [r["row"] for r in rows[:GALLERY_DIGITS]]
+    kept = np.zeros((len(shown), GALLERY_SAMPLES, 28, 28), dtype=np.uint8)
+    kept_seeds = np.full((len(shown), GALLERY_SAMPLES), -1, dtype=np.int64)
+    for k, j in enumerate(shown):
+        mine = np.flatnonzero(flagged & (nearest == j))[:GALLERY_SAMPLES]
+        kept[k, : len(mine)], kept_seeds[k, : len(mine)] = images[mine], seeds[mine]
+    write_atomic(
+        ctx.dir / SEED_GALLERY_FILE,
+        lambda h: np.savez_compressed(
+            h, training=built.images[shown], samples=kept, seeds=kept_seeds, sources=built.sources[shown]
+        ),
+    )
+    copy_low, copy_high = wilson_interval(copied, n)
+    return {
+        "run": run,
+        "n": n,
+        "training_digits": digits,
+        "copies": copied,
+        "copy_share": copied / n,
+        "copy_ci": [copy_low, copy_high],
+        "test_false_alarm_share": float(np.asarray(baseline.flags[ONSET_CRITERION], dtype=bool).mean()),
+        "even_share": even,
+        "digits_above_even": sum(r["ci_low"] > even for r in rows),
+        "digits_below_even": sum(r["ci_high"] < even for r in rows),
+        "digits_never": int((per_digit == 0).sum()),
+        "uniform_p_value": float(chisquare(per_digit).pvalue) if copied else None,
+        "digits": rows,
+    }
+
+
 def onset_stage(ctx: StageContext) -> dict:
     """Every run's onset and good-samples step, the line onset ≈ slope · n + intercept per family, and the
     shares at equal steps and at equal passes (`mnistmem.onset`)."""
@@ -351,6 +434,11 @@ def plan(scale: str) -> list[Stage]:
                 }
                 stages.append(Stage(f"same_noise_{n}", config, same_noise_stage, after=pair))
     stages.append(Stage("onset", {"families": list(FAMILIES)}, onset_stage, after=tuple(grids)))
+    # the smallest run whose final model is kept (`keep_sampler`: the runs trained in halves)
+    n = min(settings["halves"])
+    run = f"grid_diffusion_{n}"
+    share = {"run": run, "n": SEED_SHARE_SAMPLES[scale], "seed": 8, "sampler": sampler_options(scale, "diffusion")}
+    stages.append(Stage(f"seed_share_{n}", share, seed_share_stage, after=(run,)))
     return stages
 
 
