@@ -132,12 +132,26 @@ def test_the_extraction_experiment_reads_every_regime_with_its_control_prompts(s
             assert row["ci_low"] <= row["share"] <= row["ci_high"]
             assert row["best_hidden_distance"] <= row["median_hidden_distance"]
         examples = result.arrays(f"completion_{regime}", experiment.EXAMPLES_FILE)
-        assert examples["training_top_prompt"].shape == examples["training_top_completion"].shape
+        assert examples["training_top_original"].shape == examples["training_top_completion"].shape
+        distance = examples["training_top_distance"]
+        best = experiment.EXAMPLES_KEPT // 2
+        assert list(distance[:best]) == sorted(distance[:best])  # the best first, in order, then the typical
         membership = result.summary(f"membership_{regime}")
         assert membership["auc_low"] <= membership["auc"] <= membership["auc_high"]
         assert ("canary_loss_percentile" in membership) == (regime == "canaries")
         blind = result.summary(f"blind_{regime}")
         assert blind["n"] == settings["blind_samples"] and len(blind["candidates"]) <= settings["candidates"]
+        assert blind["hits"] == sum(c["distance"] <= blind["bar"] for c in blind["candidates"])
+        assert blind["named"] <= blind["hits"]
+        # every stage names its training set: the digits, and the canaries in the order the prompts hold them
+        for summary in (completion, membership, blind):
+            assert summary["training_digits"] == completion["training_digits"] > 0
+            assert summary["canaries"] == completion["canaries"]
+        if regime == "canaries":
+            canaries = next(r for r in completion["rows"] if r["prompts"] == "canaries")
+            assert len(canaries["per_canary"]) == canaries["n"] == len(completion["canaries"])
+            assert sum(c["retrieved"] for c in canaries["per_canary"]) == canaries["retrieved"]
+            assert len(membership["canary_loss_percentile"]) == len(completion["canaries"])
     for n in settings["label_sizes"]:
         rows = result.summary(f"label_{n}")["rows"]
         assert [r["label"] for r in rows] == [*range(10), None]  # each digit asked for, then nothing asked

@@ -86,6 +86,20 @@ def _prompts(ctx: StageContext, spec: dict) -> dict[str, tuple[np.ndarray, np.nd
     return sets
 
 
+def _training_facts(spec: dict) -> dict:
+    """What the book says about a regime's training set: how many digits, and each planted canary (glyph and
+    count) in the order the `canaries` prompt set holds them (source -1, -2, ... sorted: the spec's order
+    reversed)."""
+    from mnistmem.dataspec import DataSpec
+
+    built = DataSpec.from_dict(spec).build()
+    planted = (spec.get("canaries") or [])[::-1]
+    return {
+        "training_digits": int((built.sources >= 0).sum()),
+        "canaries": [{"glyph": c["glyph"], "count": int(c["count"])} for c in planted if int(c["count"]) > 0],
+    }
+
+
 def completion_stage(ctx: StageContext) -> dict:
     """Completion from a partial image (see the module docstring), for every prompt set and mask."""
     from mnistmem import copies, extraction
@@ -116,13 +130,19 @@ def completion_stage(ctx: StageContext) -> dict:
                     "best_hidden_distance": float(hidden.min()),
                 }
             )
+            if name == "canaries":  # each canary's own outcome (they were planted different numbers of times)
+                rows[-1]["per_canary"] = [
+                    {"retrieved": bool(d <= bar), "hidden_distance": float(d)} for d in hidden.tolist()
+                ]
             order = np.argsort(hidden, kind="stable")
-            show = np.unique(np.r_[order[: EXAMPLES_KEPT // 2], order[len(order) // 2 :][: EXAMPLES_KEPT // 2]])
-            kept[f"{name}_{mask_name}_prompt"] = images[show]
+            # the best half first, then the typical (from the median on), each kept once, in that order
+            picked = np.r_[order[: EXAMPLES_KEPT // 2], order[len(order) // 2 :][: EXAMPLES_KEPT // 2]]
+            show = np.asarray(list(dict.fromkeys(picked.tolist())), dtype=int)
+            kept[f"{name}_{mask_name}_original"] = images[show]
             kept[f"{name}_{mask_name}_completion"] = completed[show]
             kept[f"{name}_{mask_name}_distance"] = hidden[show]
     write_atomic(ctx.dir / EXAMPLES_FILE, lambda h: np.savez_compressed(h, **kept))
-    return {"regime": ctx.config["regime"], "family": family, "bar": bar, "rows": rows}
+    return {"regime": ctx.config["regime"], "family": family, "bar": bar, **_training_facts(spec), "rows": rows}
 
 
 def membership_stage(ctx: StageContext) -> dict:
@@ -136,6 +156,7 @@ def membership_stage(ctx: StageContext) -> dict:
     result = {
         "regime": ctx.config["regime"],
         "family": family,
+        **_training_facts(spec),
         **extraction.membership(losses["training"], losses["test"]),
     }
     if "canaries" in losses:
@@ -154,7 +175,15 @@ def blind_stage(ctx: StageContext) -> dict:
     own = DataSpec.from_dict(spec).build().images
     bar = copies.CRITERIA["l2"].default_threshold
     found = extraction.blind_candidates(images, own, bar, CLUSTER_DISTANCE, MIN_CLUSTER, ctx.config["candidates"])
-    return {"regime": ctx.config["regime"], "family": family, **found}
+    hits = [c for c in found["candidates"] if c["distance"] <= bar]
+    return {
+        "regime": ctx.config["regime"],
+        "family": family,
+        **_training_facts(spec),
+        "hits": len(hits),
+        "named": len({c["nearest"] for c in hits}),
+        **found,
+    }
 
 
 def label_stage(ctx: StageContext) -> dict:
