@@ -61,6 +61,7 @@ def test_the_curve_pools_canaries_and_runs_and_keeps_each_canary_s_share():
                 "training_share": c / 1000,
                 "closest_distance": 1.0 + k,
                 "reproduced": {"l2": int(s * 100)},
+                "nearest_is_canary": int(s * 100) + 1,  # resembling it: at least every copy, here one more
             }
             for k, (c, s) in enumerate(shares)
         ]
@@ -82,6 +83,9 @@ def test_the_curve_pools_canaries_and_runs_and_keeps_each_canary_s_share():
     assert sorted(c["share"] for c in hundred["by_criterion"]["l2"]["per_canary"]) == [0.3, 0.5, 0.7]
     low, high = hundred["by_criterion"]["l2"]["ci_low"], hundred["by_criterion"]["l2"]["ci_high"]
     assert low < 0.5 < high
+    # the samples nearest each canary are pooled the same way, beside the definitions
+    assert hundred["by_criterion"][dose.NEAREST]["reproduced"] == 150 + 3
+    assert one["by_criterion"][dose.NEAREST]["reproduced"] == 10 + 3
 
 
 def test_the_book_draws_the_dose_curve_and_every_canary_beside_its_closest_samples(smoke_results, monkeypatch):
@@ -109,17 +113,28 @@ def test_the_book_draws_the_dose_curve_and_every_canary_beside_its_closest_sampl
 def test_dose_sentence_names_the_first_count_reproduced_and_the_spread_of_single_canaries():
     from mnistmem.book.sentences import dose_sentence
 
-    def point(count, share, low, singles):
+    def point(count, share, low, singles, n=100):
         per = [{"share": s, "glyph": "stroke:0", "run": "diffusion"} for s in singles]
-        return {"count": count, "by_criterion": {"nn_ratio": {"share": share, "ci_low": low, "per_canary": per}}}
+        row = {"share": share, "ci_low": low, "per_canary": per, "reproduced": round(share * n * len(singles))}
+        return {
+            "count": count,
+            "canaries": len(singles),
+            "samples": n * len(singles),
+            "by_criterion": {"nn_ratio": row},
+        }
 
     grows = {
         "diffusion": {
-            "points": [point(1, 0, 0, [0, 0]), point(100, 0.01, 0.004, [0.0, 0.02]), point(1000, 0.3, 0.2, [0.1, 0.5])]
+            "runs": ["diffusion", "diffusion_b"],
+            "points": [point(1, 0, 0, [0, 0]), point(100, 0.01, 0.004, [0.0, 0.02]), point(1000, 0.3, 0.2, [0.1, 0.5])],
         }
     }
     text = dose_sentence(grows)
-    assert "reproduced canaries from 100 copies on, and at 1,000 copies 30.00% of its samples" in text
-    assert "(single canaries from 10.00% to 50.00%)" in text
+    # two runs of 100 samples, one canary of each count per run: 2 reproductions among 200 samples
+    assert "reproduced canaries from 100 copies on (2 reproductions among 200 samples there)" in text
+    assert "and at 1,000 copies each canary came back in 30.00% of its samples on average" in text
+    assert "(single canaries from 10.00% to 50.00%)" in text and "resembled" not in text
+    grows["diffusion"]["points"][-1]["by_criterion"]["nearest_is_canary"] = {"share": 0.4}
+    assert "while 40.00% of its samples resembled such a canary more than any digit" in dose_sentence(grows)
     none = dose_sentence({"gan": {"points": [point(1, 0, 0, [0]), point(1000, 0, 0, [0])]}})
     assert none == "By the nearest-neighbour ratio test, the GAN reproduced no canary, even one planted 1,000 times."

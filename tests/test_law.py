@@ -118,21 +118,27 @@ def test_sizes_equal_the_storage_record_and_the_data_file(ch):
         images = next(a for a in (archive[k] for k in archive.files) if a.ndim == 3)
     assert m.numbers["full_training_bytes"] == images.nbytes == images.shape[0] * 784
     assert m.numbers["full_diffusion_weights_bytes"] < m.numbers["full_training_bytes"]
-    assert m.numbers["duplication_diffusion_weights_bytes"] < m.numbers["duplication_training_bytes"]
+    assert m.numbers["dose_diffusion_weights_bytes"] < m.numbers["dose_training_bytes"]
+    train = stage_summary("dose", "train_diffusion")
+    assert m.numbers["dose_training_images"] == train["training_images"]
 
 
 @needs_results
 @pytest.mark.parametrize("criterion", law_views.DEFINITIONS)
 def test_canary_counts_equal_the_reproduction_records(ch, criterion):
+    """The duplication measurement pools, per count, every canary of that count in every run of a family: the
+    sums of the runs' own records, read directly."""
     m = law_views.duplication(ch, criterion)
-    for family in ("diffusion", "gan"):
-        for row in stage_summary("duplication", f"reproduction_{family}")["canaries"]:
-            assert m.numbers[f"{family}_{row['count']}"] == row["by_criterion"][criterion]["reproduced"]
-    top = max(stage_summary("duplication", "reproduction_diffusion")["canaries"], key=lambda r: r["count"])
-    assert (
-        law_views.size(ch, criterion).numbers["duplication_diffusion_reproduced"]
-        == (top["by_criterion"][criterion]["reproduced"])
-    )
+    runs = {"diffusion": ("diffusion", "diffusion_b"), "gan": ("gan",)}
+    for family, names in runs.items():
+        pooled: dict[int, int] = {}
+        for name in names:
+            for row in stage_summary("dose", f"reproduction_{name}")["canaries"]:
+                pooled[row["count"]] = pooled.get(row["count"], 0) + row["reproduced"][criterion]
+        for count, hits in pooled.items():
+            assert m.numbers[f"{family}_{count}"] == hits, (family, count)
+        top = max(pooled)
+        assert law_views.size(ch, criterion).numbers[f"dose_{family}_reproduced"] == pooled[top]
 
 
 @needs_results

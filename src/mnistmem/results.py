@@ -34,8 +34,6 @@ SAMPLES_FILE = "samples.npz"
 TABLE_FILE = "table.npz"
 #: a subset model's samples judged against its own training set
 OWN_TABLE_FILE = "table_own.npz"
-#: the duplication experiment's rendered canary glyphs and their distances to the training set
-CANARY_FILE = "canaries.npz"
 #: a train stage's weights (a checkpoint without the optimizer's state)
 MODEL_DIR = "model"
 #: (path, sizes and modification times) already checked against their recorded hashes in this process

@@ -9,7 +9,10 @@ summaries):
 * `recall`       — chapter 2: what each definition catches of damaged copies, and what it wrongly flags;
 * `search_page`  — chapter 2b: the in-browser search of the training set;
 * `generated`    — chapters 3-5: each model's samples, closest pairs and verdicts;
-* `scale`        — chapter 6: training-set size, training time, duplication, randomness;
+* `census`       — chapter 6: a million samples per model against all 60,000 digits;
+* `scale`        — chapter 6: the training images copied most often, randomness, the scale-up arithmetic;
+* `onset`        — chapter 6: when copying begins (training-set size × training time), same-noise pairs;
+* `dose`         — chapter 6: how duplication drives copying (stroke canaries planted 1 to 1,000 times);
 * `storage`      — chapter 7: what the weights could hold and what a search of the model finds;
 * `unlearning`   — chapter 8 (its facts in `unlearning_facts`, its live control in `unlearning_widget`);
 * `law`          — chapter 9: the legal tests, each answered by a measurement;

@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from mnistmem.book import dose as dose_views
 from mnistmem.book import figures
 from mnistmem.book.common import (
     CRITERION_NAMES,
@@ -41,12 +42,14 @@ from mnistmem.book.sentences import regeneration_sentence
 from mnistmem.copies import CRITERIA, HEADLINE, nearest_under
 
 #: The experiments the chapter reads (its `chapter.setup` call lists them literally, as every chapter does).
-EXPERIMENTS = ["main", "size", "duplication", "randomness", "storage", "unlearning", "calibration"]
+EXPERIMENTS = ["main", "size", "dose", "randomness", "storage", "unlearning", "calibration"]
 #: The definitions offered in the control, the book's headline definition first.
 DEFINITIONS = (HEADLINE, *(c for c in CRITERION_NAMES if c != HEADLINE))
 #: The model trained on few digits that the chapter uses as the case where copying is plain.
 SMALL = "diffusion_100"
 FULL_MODELS = ("gan", "vae", "diffusion")
+#: The families the duplication (dose) experiment trained.
+DOSE_FAMILIES = ("diffusion", "gan")
 #: Bytes per stored parameter (32-bit floats, as `experiments.storage` counts them).
 BYTES_PER_PARAMETER = 4
 GALLERY_PAIRS = 6
@@ -364,9 +367,9 @@ def fixation(ch, criterion: str) -> Measurement:
 
 def size(ch, criterion: str) -> Measurement:
     """The size argument: bytes of weights against bytes of training data, with what can nonetheless be
-    reconstructed: nothing beyond chance from the models trained on all 60,000 digits; a glyph planted 1,000
-    times from models whose weights are smaller than their training data."""
-    main, storage, duplication = ch["main"], ch["storage"], ch["duplication"]
+    reconstructed: nothing beyond chance from the models trained on all 60,000 digits; stroke canaries planted
+    many times (the dose experiment) from models whose weights are smaller than their training data."""
+    main, storage, dose = ch["main"], ch["storage"], ch["dose"]
     m = Measurement("size", criterion)
     models = {r["model"]: r for r in storage.summary("storage")["models"]}
     full_images, full_bytes = training_bytes(main, "model_diffusion")
@@ -376,20 +379,22 @@ def size(ch, criterion: str) -> Measurement:
         m.numbers[f"full_{f}_parameters"] = models[f]["parameters"]
     full_census = census_numbers(ch, criterion)
     m.numbers["full_models_beyond_false_alarms"] = full_census["full_models_beyond_false_alarms"]
-    dup_images, dup_bytes = training_bytes(duplication, "train_diffusion")
-    m.numbers.update(duplication_training_images=dup_images, duplication_training_bytes=dup_bytes)
-    for family in ("diffusion", "gan"):
-        top = max(duplication.summary(f"reproduction_{family}")["canaries"], key=lambda r: r["count"])
-        m.numbers[f"duplication_{family}_weights_bytes"] = weights_bytes(duplication, f"train_{family}")
-        m.numbers[f"duplication_{family}_reproduced"] = top["by_criterion"][criterion]["reproduced"]
-        m.numbers[f"duplication_{family}_n"] = top["n"]
-        m.numbers["duplication_planted"] = top["count"]
-        m.numbers["duplication_glyph"] = top["glyph"]
+    dose_images, dose_bytes = training_bytes(dose, "train_diffusion")
+    m.numbers.update(dose_training_images=dose_images, dose_training_bytes=dose_bytes)
+    for family in DOSE_FAMILIES:
+        top = dose_views.largest_count(dose, family)
+        row = top["by_criterion"][criterion]
+        m.numbers[f"dose_{family}_weights_bytes"] = weights_bytes(dose, f"train_{family}")
+        m.numbers[f"dose_{family}_share"] = row["share"]
+        m.numbers[f"dose_{family}_reproduced"] = row["reproduced"]
+        m.numbers["dose_planted"] = top["count"]
+        m.numbers["dose_canaries"] = top["canaries"]
     name = definition_name(criterion)
     w = m.numbers["full_diffusion_weights_bytes"]
     smallest = min(m.numbers[f"full_{f}_weights_bytes"] for f in FULL_MODELS)
     largest = max(m.numbers[f"full_{f}_weights_bytes"] for f in FULL_MODELS)
-    dw = m.numbers["duplication_diffusion_weights_bytes"]
+    dw = m.numbers["dose_diffusion_weights_bytes"]
+    reproduced = [f for f in DOSE_FAMILIES if m.numbers[f"dose_{f}_reproduced"]]
     m.sentence = (
         f"The three models trained on all 60,000 digits have weights of {_mb(smallest)} to {_mb(largest)} "
         f"(the diffusion model: {m.numbers['full_diffusion_parameters']:,} numbers of {BYTES_PER_PARAMETER} bytes, "
@@ -403,18 +408,22 @@ def size(ch, criterion: str) -> Measurement:
             "handwriting does. "
         )
         + f"In the duplication experiment, {_same_architecture(w, dw)} ({_mb(dw)} of weights) was trained on "
-        f"{dup_images:,} images ({_mb(dup_bytes)}, {_times(dup_bytes, dw)}), one of them a glyph "
-        f"planted {m.numbers['duplication_planted']:,} times; {m.numbers['duplication_diffusion_reproduced']:,} of "
-        f"{m.numbers['duplication_diffusion_n']:,} of its samples reproduce that glyph by the {name}, and "
-        f"{m.numbers['duplication_gan_reproduced']:,} of {m.numbers['duplication_gan_n']:,} GAN samples "
-        f"(GAN weights {_mb(m.numbers['duplication_gan_weights_bytes'])}). "
+        f"{dose_images:,} images ({_mb(dose_bytes)}, {_times(dose_bytes, dw)}), among them "
+        f"{m.numbers['dose_canaries'] // len(dose_runs(dose, 'diffusion'))} pen-stroke canaries planted "
+        f"{m.numbers['dose_planted']:,} times each; by the {name}, "
+        + "; ".join(
+            f"each comes back in {pct(m.numbers[f'dose_{f}_share'])} of the {MODEL_NOUNS[f]} samples on average"
+            + (f" (GAN weights {_mb(m.numbers['dose_gan_weights_bytes'])})" if f == "gan" else "")
+            for f in DOSE_FAMILIES
+        )
+        + ". "
         + (
-            "Smaller weights than data did not stop one particular, much-repeated image from being reconstructed."
-            if m.numbers["duplication_diffusion_reproduced"] or m.numbers["duplication_gan_reproduced"]
-            else "By this definition, no sample reproduces it."
+            "Smaller weights than data did not stop particular, much-repeated images from being reconstructed."
+            if reproduced
+            else "By this definition, no sample reproduces them."
         )
     )
-    m.gallery = _canary_strip(ch, "diffusion") + _canary_strip(ch, "gan")
+    m.gallery = "".join(_canary_strip(ch, f) for f in DOSE_FAMILIES)
     return m
 
 
@@ -432,21 +441,23 @@ def full_verdict(ch) -> str:
 
 
 def duplication_verdict(ch) -> str:
-    """How the duplication experiment bears on the size argument: the weights against the data, and whether the
-    much-planted glyph comes back (headline definition)."""
+    """How the duplication (dose) experiment bears on the size argument: the weights against the data, and
+    whether the most-planted canaries come back (headline definition)."""
     m = size(ch, HEADLINE)
-    ratio = m.numbers["duplication_training_bytes"] / m.numbers["duplication_diffusion_weights_bytes"]
+    ratio = m.numbers["dose_training_bytes"] / m.numbers["dose_diffusion_weights_bytes"]
     text = (
         "In the duplication experiment the diffusion model's training data take "
         f"{_times(ratio, 1).replace('its weights', 'the space of its weights')}, "
     )
-    if m.numbers["duplication_diffusion_reproduced"]:
+    if m.numbers["dose_diffusion_reproduced"]:
         return text + (
-            f"and yet {m.numbers['duplication_diffusion_reproduced']:,} of {m.numbers['duplication_diffusion_n']:,} "
-            f"of its samples reproduce the glyph planted {m.numbers['duplication_planted']:,} times, by the "
-            f"{definition_name(HEADLINE)}."
+            f"and yet each pen-stroke canary planted {m.numbers['dose_planted']:,} times comes back in "
+            f"{pct(m.numbers['dose_diffusion_share'])} of its samples on average, by the {definition_name(HEADLINE)}."
         )
-    return text + f"and no sample reproduces the most-planted glyph by the {definition_name(HEADLINE)}."
+    return text + (
+        f"and no sample reproduces a canary planted {m.numbers['dose_planted']:,} times by the "
+        f"{definition_name(HEADLINE)}."
+    )
 
 
 def census_numbers(ch, criterion: str) -> dict:
@@ -460,51 +471,65 @@ def census_numbers(ch, criterion: str) -> dict:
     }
 
 
-def _canary_strip(ch, family: str, closest: int = GALLERY_PAIRS) -> str:
-    """The most-planted glyph beside the samples of `family` closest to it in pixels."""
-    from mnistmem.results import CANARY_FILE
+def dose_runs(result, family: str) -> list[str]:
+    """The dose experiment's training runs of `family` ("diffusion", "diffusion_b", ...)."""
+    return dose_views.families(result)[family]["runs"]
 
-    result = ch["duplication"]
-    stage = f"reproduction_{family}"
+
+def _canary_strip(ch, family: str, closest: int = GALLERY_PAIRS) -> str:
+    """The most-planted canary of `family`'s first dose run that came back closest, beside the samples
+    nearest it in pixels."""
+    from mnistmem.experiments.dose import CLOSEST_FILE
+
+    result = ch["dose"]
+    run = dose_runs(result, family)[0]
+    stage = f"reproduction_{run}"
     rows = result.summary(stage)["canaries"]
-    k = max(range(len(rows)), key=lambda i: rows[i]["count"])
-    with np.load(result.path(stage, CANARY_FILE), allow_pickle=False) as archive:
-        canaries, distance = archive["canaries"], archive["distance"]
-    images, _ = stage_samples(result, f"sample_{family}")
-    order = np.argsort(distance[:, k], kind="stable")[:closest]
-    strip = figures.mosaic(np.concatenate([canaries[k][None], images[order]]), columns=closest + 1)
+    kept = result.arrays(stage, CLOSEST_FILE)
+    top = max(r["count"] for r in rows)
+    k = min((i for i, r in enumerate(rows) if r["count"] == top), key=lambda i: rows[i]["closest_distance"])
+    images = kept["images"][k][:closest]
+    strip = figures.mosaic(np.concatenate([kept["canaries"][k][None], images]), columns=len(images) + 1)
     return _gallery(
         strip,
-        f"the {rows[k]['glyph']} glyph and the {MODEL_NOUNS[family]} samples closest to it",
-        f"Left: the {rows[k]['glyph']} glyph, planted {rows[k]['count']:,} times. Then the {closest} of "
-        f"{len(images):,} {MODEL_NOUNS[family]} samples closest to it in pixels (the same for every definition).",
+        f"a pen-stroke canary planted {top:,} times and the {MODEL_NOUNS[family]} samples closest to it",
+        f"Left: a pen-stroke canary planted {top:,} times among {dose_views.training_rows(result, run):,} training "
+        "images. "
+        f"Then the {len(images)} of {result.summary(stage)['n']:,} {MODEL_NOUNS[family]} samples closest to it in "
+        "pixels (the same for every definition).",
     )
 
 
 def duplication(ch, criterion: str) -> Measurement:
-    """How often each planted glyph comes back, by how often it was planted, for the diffusion model and GAN."""
-    result = ch["duplication"]
+    """How often a planted canary comes back, by how often it was planted (the dose experiment: several
+    pen-stroke canaries per count, pooled), for the diffusion model and the GAN."""
+    result = ch["dose"]
     m = Measurement("duplication", criterion)
-    parts, planted = [], []
-    for family in ("diffusion", "gan"):
-        rows = result.summary(f"reproduction_{family}")["canaries"]
-        counts = [r["by_criterion"][criterion]["reproduced"] for r in rows]
-        for r, count in zip(rows, counts, strict=True):
-            m.numbers[f"{family}_{r['count']}"] = count
-        m.numbers[f"{family}_n"] = rows[0]["n"]
-        planted = [r["count"] for r in rows]
+    curves = dose_views.families(result)
+    parts, counts = [], []
+    for family in DOSE_FAMILIES:
+        points = curves[family]["points"]
+        counts = [p["count"] for p in points]
+        shares = []
+        for p in points:
+            row = p["by_criterion"][criterion]
+            m.numbers[f"{family}_{p['count']}"] = row["reproduced"]
+            m.numbers[f"{family}_{p['count']}_share"] = row["share"]
+            shares.append(pct(row["share"]))
+        runs = len(curves[family]["runs"])
         parts.append(
-            f"the {MODEL_NOUNS[family].replace('-model', ' model')}'s samples, {_listed(counts)} of "
-            f"{rows[0]['n']:,} respectively"
+            f"{and_list(shares)} of the {MODEL_NOUNS[family]} samples"
+            + (f" ({runs} training runs pooled)" if runs > 1 else "")
         )
-    digits = result.stage("train_diffusion")["config"]["train"]["data"]["n"]
+    per_count = len(result.summary("reproduction_diffusion")["canaries"]) // len(counts)
+    digits = result.stage("train_diffusion")["config"]["train"]["data"].get("n") or len(training_digits())
     m.sentence = (
-        f"{COUNT_WORDS.get(len(planted), f'{len(planted):,}')} glyphs were planted among {digits:,} training "
-        f"digits, {_listed(planted)} times. By the "
-        f"{definition_name(criterion)}, they come back in " + "; ".join(parts) + ". Each count is judged "
-        "against everything the model was trained on, each glyph counted once."
+        f"Pen-stroke canaries that look like no digit were planted among {digits:,} training digits, "
+        f"{per_count} at each of the counts {_listed(counts)}. By the {definition_name(criterion)}, a canary "
+        "planted that often is reproduced, on average, by " + "; and by ".join(parts) + ". Each sample is judged "
+        "against everything the model was trained on, each canary counted once."
     )
-    m.gallery = _canary_strip(ch, "diffusion") + _canary_strip(ch, "gan")
+    m.gallery = "".join(_canary_strip(ch, f) for f in DOSE_FAMILIES)
     return m
 
 
@@ -761,11 +786,12 @@ def explorer(ch) -> None:
 def reconstructed(ch) -> list[dict]:
     """Per definition: how many specific training images the 100-digit diffusion model's samples reproduce
     (judged against its own training set), how many samples do, the definition's false-alarm rate on test
-    digits judged against the same set, and how many samples of the duplication experiment's diffusion model
-    reproduce the glyph planted 1,000 times. The size argument's counter-measurement, one row per definition."""
+    digits judged against the same set, and the share of the duplication experiment's diffusion samples that
+    reproduce a canary of the largest count (pooled over its canaries and runs). The size argument's
+    counter-measurement, one row per definition."""
     _, _, table, _, _ = small_model(ch)
     summary = ch["size"].summary(f"score_{SMALL}")["against_own_training_set"]
-    top = max(ch["duplication"].summary("reproduction_diffusion")["canaries"], key=lambda r: r["count"])
+    top = dose_views.largest_count(ch["dose"], "diffusion")
     rows = []
     for criterion in DEFINITIONS:
         own = _row(summary["criteria"], criterion)
@@ -779,8 +805,7 @@ def reconstructed(ch) -> list[dict]:
                 "false_alarm_rate": own["baseline_rate"],
                 "false_alarm_ci_high": own["baseline_ci_high"],
                 "beyond_false_alarms": own["excess_ci_low"] > 0,
-                "glyph_reproduced": top["by_criterion"][criterion]["reproduced"],
-                "glyph_n": top["n"],
+                "canary_share": top["by_criterion"][criterion]["share"],
             }
         )
     return rows
@@ -812,8 +837,9 @@ def reconstruction_table(ch) -> None:
 
     rows = reconstructed(ch)
     n_train = ch["size"].summary(f"score_{SMALL}")["against_own_training_set"]["n_train"]
-    planted = max(r["count"] for r in ch["duplication"].summary("reproduction_diffusion")["canaries"])
-    dup_images = training_bytes(ch["duplication"], "train_diffusion")[0]
+    top = dose_views.largest_count(ch["dose"], "diffusion")
+    planted, runs = top["count"], len(dose_runs(ch["dose"], "diffusion"))
+    dose_images = training_bytes(ch["dose"], "train_diffusion")[0]
     show_html(
         html_table(
             [
@@ -821,7 +847,7 @@ def reconstruction_table(ch) -> None:
                 "copies",
                 "digits copied",
                 "false alarms",
-                f"glyph ×{planted:,} copied",
+                f"canary ×{planted:,} copied",
             ],
             [
                 [
@@ -829,16 +855,20 @@ def reconstruction_table(ch) -> None:
                     f"{r['samples']:,} of {r['n']:,}",
                     f"{r['distinct']:,}",
                     pct(r["false_alarm_rate"]),
-                    f"{r['glyph_reproduced']:,} of {r['glyph_n']:,}",
+                    pct(r["canary_share"]),
                 ]
                 for r in rows
             ],
             f"What can be reconstructed from a diffusion model of {_mb(weights_bytes(ch['size'], f'train_{SMALL}'))} "
             f"trained on {n_train:,} digits, by each definition: its samples that are copies of its own training "
             f"digits; how many different training digits they copy; the share of test digits the definition calls "
-            f"copies of those {n_train:,} (its false alarms); and, for the same architecture trained on "
-            f"{dup_images:,} images, the samples that copy a glyph planted {planted:,} times among them "
-            f"({scale_note(ch['size'])}).",
+            f"copies of those {n_train:,} (its false alarms); and, for "
+            + _same_architecture(
+                weights_bytes(ch["size"], f"train_{SMALL}"), weights_bytes(ch["dose"], "train_diffusion")
+            )
+            + f" trained on {dose_images:,} images, the share of its samples that copy a pen-stroke canary planted "
+            f"{planted:,} times among them (averaged over those canaries and {runs} training run"
+            f"{'s' if runs > 1 else ''}) ({scale_note(ch['size'])}; {scale_note(ch['dose'])}).",
         )
     )
     glue("law_reconstructed", reconstructed_sentence(rows, n_train))

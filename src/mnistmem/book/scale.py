@@ -1,5 +1,5 @@
-"""Chapter 6 (across the training set): the training images copied most often, duplicated images, randomness and
-what the counts would mean at a larger scale (when copying begins, against training time and size: `book.onset`).
+"""Chapter 6 (across the training set): the training images copied most often, randomness and
+what the counts would mean at a larger scale (when copying begins: `book.onset`; duplication: `book.dose`).
 
 Nothing here computes a result; it only reads `data/results` through `mnistmem.results`.
 """
@@ -12,8 +12,6 @@ import plotly.graph_objects as go
 from mnistmem.book import figures
 from mnistmem.book.common import (
     HEADLINE_WORDS,
-    MODEL_NAMES,
-    MODEL_NOUNS,
     html_table,
     model_name,
     pct,
@@ -97,106 +95,6 @@ def most_copied(ch, top: int = 15) -> None:
         f"Training images most often copied ({HEADLINE_WORDS}), per model ({scale_note(ch['size'])}). "
         "Hover a point to see one copy beside the training image.",
         post_script=script,
-    )
-
-
-def duplication_chart(ch) -> None:
-    """Two panels per model: the share of samples that reproduce each canary, and how close the closest
-    sample came (with the copy threshold), against how often the canary was planted."""
-    from plotly.subplots import make_subplots
-
-    result = ch["duplication"]
-    fig = make_subplots(
-        rows=1,
-        cols=2,
-        subplot_titles=("samples that<br>reproduce the canary", "closest sample<br>to the canary"),
-        horizontal_spacing=0.12,
-    )
-    threshold = None
-    for k, family in enumerate(("diffusion", "gan")):
-        stage = f"reproduction_{family}"
-        if stage not in result.manifest["stages"]:
-            continue
-        summary = result.summary(stage)
-        threshold = summary["threshold"]
-        rows = summary["canaries"]
-        text = [
-            f"{MODEL_NAMES[family]}, {r['glyph']} planted ×{r['count']}: {r['reproduced']} of {r['n']:,} samples "
-            f"are copies of it ({HEADLINE_WORDS}), {r.get('nearest_is_canary', 0):,} are closer to it than to any "
-            f"digit; closest pixel distance {r['closest_distance']:.2f}"
-            for r in rows
-        ]
-        style = {"color": figures.model_colour(family)}
-        counts = [r["count"] for r in rows]
-        for col, values in ((1, [100 * r["share"] for r in rows]), (2, [r["closest_distance"] for r in rows])):
-            fig.add_trace(
-                go.Scatter(
-                    x=counts,
-                    y=values,
-                    mode="lines+markers",
-                    name=MODEL_NAMES[family],
-                    legendgroup=family,
-                    showlegend=col == 1,
-                    text=text,
-                    hovertemplate="%{text}<extra></extra>",
-                    line=style,
-                    marker={"symbol": ["circle", "diamond"][k], "size": 9},
-                ),
-                row=1,
-                col=col,
-            )
-    if threshold is not None:
-        fig.add_hline(
-            y=threshold,
-            line={"dash": "dash", "color": figures.PALETTE[0]},
-            annotation_text=f"copy threshold ({threshold})",
-            row=1,
-            col=2,
-        )
-    fig.update_xaxes(type="log", title="copies of the canary in the training set")
-    fig.update_yaxes(title="% of samples", row=1, col=1, rangemode="tozero")
-    fig.update_yaxes(title="distance (0 = identical)", row=1, col=2, rangemode="tozero")
-    fig.update_layout(height=420, plot_bgcolor="white", legend={"orientation": "h", "y": -0.3})
-    show(fig, f"Reproduction of planted canaries against their duplication ({scale_note(result)}).")
-    digits = result.stage("train_diffusion")["config"]["train"]["data"]["n"] or 60_000
-    glue("duplication_digits", f"{digits:,}")
-    rows = {f: result.summary(f"reproduction_{f}")["canaries"] for f in ("diffusion", "gan")}
-    most = {f: max(r, key=lambda row: row["count"]) for f, r in rows.items()}
-    glue(
-        "duplication_sentence",
-        " ".join(
-            f"The canary planted {m['count']:,} times comes back in {m['reproduced']:,} of {m['n']:,} "
-            f"{MODEL_NOUNS[f]} samples ({pct(m['share'])}, by the {HEADLINE_WORDS}); "
-            f"{m.get('nearest_is_canary', 0):,} samples are closer to it than to any digit, and the closest comes "
-            f"within pixel distance {m['closest_distance']:.2f}."
-            for f, m in most.items()
-        ),
-    )
-
-
-def canary_gallery(ch, family: str = "diffusion", closest: int = 7) -> None:
-    """Each planted canary beside the samples that came closest to it (hover: the distances)."""
-    from mnistmem.results import CANARY_FILE
-
-    result = ch["duplication"]
-    summary = result.summary(f"reproduction_{family}")
-    with np.load(result.path(f"reproduction_{family}", CANARY_FILE), allow_pickle=False) as archive:
-        canaries, distance = archive["canaries"], archive["distance"]
-    images, seeds = stage_samples(result, f"sample_{family}")
-    tiles, hover = [], []
-    for k, row in enumerate(summary["canaries"]):
-        order = np.argsort(distance[:, k], kind="stable")[:closest]
-        tiles += [canaries[k], *images[order]]
-        hover += [f"the {row['glyph']} glyph, planted {row['count']:,} times"] + [
-            f"sample {i} (seed {seeds[i]}): distance {distance[i, k]:.2f} to the {row['glyph']} glyph"
-            + (" (a copy)" if distance[i, k] <= summary["threshold"] else "")
-            for i in order
-        ]
-    planted = ", ".join(f"{row['count']:,}" for row in summary["canaries"])
-    show(
-        figures.digit_grid(np.stack(tiles), hover, columns=closest + 1, scale=3),
-        f"Each row: a planted glyph (left; planted {planted} times, top to bottom) and the "
-        f"{closest} of {len(images):,} {MODEL_NOUNS[family]} samples closest to it ({scale_note(result)}).",
     )
 
 

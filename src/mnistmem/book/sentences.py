@@ -815,9 +815,10 @@ def same_noise_sentence(summary: dict) -> str:
 
 
 def dose_sentence(families: dict[str, dict]) -> str:
-    """The dose-response in words, from the `dose` stage's `families` ({family: `points`}): per family, the
-    smallest count at which the pooled share of reproductions (ratio test) is above zero at 95% confidence, the
-    share at the largest count, and how far apart the single canaries of that count lie."""
+    """The dose-response in words, from the `dose` stage's `families` ({family: {"runs", "points"}}): per family,
+    the smallest count at which the pooled share of reproductions (ratio test) is above zero at 95% confidence,
+    with the count behind it (one sample can be all there is), the share at the largest count, how far apart
+    the single canaries of that count lie, and the share of samples that resemble such a canary most."""
     parts = []
     for family, curve in families.items():
         points = sorted(curve["points"], key=lambda p: p["count"])
@@ -830,10 +831,19 @@ def dose_sentence(families: dict[str, dict]) -> str:
         if first is None:
             text += f"no canary, even one planted {top['count']:,} times"
         else:
+            first_row = first["by_criterion"]["nn_ratio"]
+            drawn = first["samples"] * len(curve.get("runs", [None])) // first["canaries"]
             text += (
-                f"canaries from {first['count']:,} copies on, and at {top['count']:,} copies "
-                f"{pct(top_row['share'])} of its samples were reproductions (single canaries from "
-                f"{pct(min(spread))} to {pct(max(spread))})"
+                f"canaries from {first['count']:,} copies on ({first_row['reproduced']:,} reproduction"
+                f"{'s' if first_row['reproduced'] != 1 else ''} among {drawn:,} samples there), and at "
+                f"{top['count']:,} copies each canary came back in {pct(top_row['share'])} of its samples on "
+                f"average (single canaries from {pct(min(spread))} to {pct(max(spread))})"
+            )
+        resembling = top["by_criterion"].get("nearest_is_canary")
+        if resembling is not None:
+            text += (
+                f", while {pct(resembling['share'])} of its samples resembled such a canary more than any digit, "
+                "copy or not"
             )
         parts.append(text)
     text = "By the nearest-neighbour ratio test, " + "; ".join(parts) + "."

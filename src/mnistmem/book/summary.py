@@ -6,6 +6,7 @@ Nothing here computes a result; it only reads `data/results` through `mnistmem.r
 
 from __future__ import annotations
 
+from mnistmem.book import dose as dose_views
 from mnistmem.book.common import (
     CRITERION_NAMES,
     HEADLINE_WORDS,
@@ -26,6 +27,7 @@ from mnistmem.book.sentences import (
     bound_pct,
     c_t_summary,
     census_conclusion,
+    dose_sentence,
     extraction_sentence,
     model_quality_sentence,
     overall_answer,
@@ -133,14 +135,17 @@ def findings(ch) -> None:
                 f"{pct(point['recognised'])} of the samples",
             ]
         )
-    duplication = ch["duplication"]
-    for family in ("diffusion", "gan"):
-        top = max(duplication.summary(f"reproduction_{family}")["canaries"], key=lambda r: r["count"])
+    for family, curve in dose_views.families(ch["dose"]).items():
+        top = dose_views.largest_count(ch["dose"], family)
+        row = top["by_criterion"][ONSET_CRITERION]
+        runs = len(curve["runs"])
         rows.append(
             [
-                f"{MODEL_NAMES[family]}, a glyph planted {top['count']:,} times (chapter 6)",
-                f"{top['reproduced']:,} of {top['n']:,} samples are copies of it by the {HEADLINE_WORDS}, "
-                f"judged against the model's own training set (closest pixel distance {top['closest_distance']:.2f})",
+                f"{MODEL_NAMES[family]}, {top['canaries'] // runs} pen-stroke canaries each planted {top['count']:,} "
+                "times among all 60,000 digits (chapter 6)",
+                f"each comes back in {pct(row['share'], row['ci_low'], row['ci_high'])} of samples on average by "
+                f"the {ONSET_WORDS}" + (f" ({runs} training runs)" if runs > 1 else "") + "; the closest sample lies "
+                f"{top['closest_distance']:.2f} from its canary in pixel distance",
             ]
         )
     glue(
@@ -255,16 +260,7 @@ def conclusions(ch) -> None:
         census = ch["census"]
         families = census_families(census)
         glue("concl_census", census_conclusion({f: census.summary(f"census_{f}") for f in families}))
-    duplication = ch["duplication"]
-    parts = []
-    for family in ("diffusion", "gan"):
-        rows = duplication.summary(f"reproduction_{family}")["canaries"]
-        parts.append(
-            f"the {MODEL_SUBJECTS[family]} reproduced "
-            + ", ".join(f"the glyph planted {r['count']:,}× in {pct(r['share'])}" for r in rows)
-            + " of its samples"
-        )
-    glue("concl_duplication", "With the planted glyphs, " + "; ".join(parts) + ".")
+    glue("concl_duplication", dose_sentence(dose_views.families(ch["dose"])))
     if "storage" in ch.results:
         storage = ch["storage"]
         glue(
@@ -274,13 +270,8 @@ def conclusions(ch) -> None:
     if "unlearning" in ch.results:
         glue("concl_unlearning", unlearning_conclusion(ch["unlearning"]))
     small_copies = small is not None and small["low"] > small["bar"]
-    planted = [
-        r["count"]
-        for family in ("diffusion", "gan")
-        for r in duplication.summary(f"reproduction_{family}")["canaries"]
-        if r["share"] > 0
-    ]
-    glue("concl_overall", overall_answer(not beyond, small["n"] if small_copies else None, min(planted, default=None)))
+    fewest = dose_views.fewest_copies_reproduced(ch["dose"], ONSET_CRITERION)
+    glue("concl_overall", overall_answer(not beyond, small["n"] if small_copies else None, fewest))
     models = [m for m in ch["randomness"].summary("seeds")["models"] if m["copies"]]
     regenerated = [r for m in models for r in m["regenerated"]]
     glue(

@@ -20,7 +20,6 @@ REGISTRY: dict[str, str] = {
     "recall": "mnistmem.experiments.recall",
     "size": "mnistmem.experiments.size",
     "onset": "mnistmem.experiments.onset",
-    "duplication": "mnistmem.experiments.duplication",
     "dose": "mnistmem.experiments.dose",
     "randomness": "mnistmem.experiments.randomness",
     "storage": "mnistmem.experiments.storage",

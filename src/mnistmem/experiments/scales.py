@@ -135,7 +135,6 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "families": ["diffusion", "gan"],
         },
         "extraction": _extraction(6, 4, 2, 10, 128, 10, {"sizes": [100], "per_label": 16}),
-        "duplication": {"n": 300, "canaries": [1, 10, 100], "n_samples": 100, "steps": 20},
         "unlearning": {
             "n": 60,
             "canary_count": 20,
@@ -163,7 +162,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         # Models trained to MNIST quality, with kept checkpoints for the quality curve; `main` moves to them
         # once they are finished.
         "training": {"diffusion": _DIFFUSION_CPU_RECIPE, "vae": _VAE_CPU_RECIPE, "gan": _GAN_CPU_RECIPE},
-        # `sampler`: the diffusion models every experiment trains (size, duplication, unlearning...) are sampled
+        # `sampler`: the diffusion models every experiment trains (size, dose, unlearning...) are sampled
         # with 15 DPM-Solver++ steps. `trained_sampler`: the trained diffusion model of `training`, which `main`
         # and the census sample, needs more: measured on its final checkpoint (`training`'s solver_diffusion
         # stage, 2,000 samples) MNIST-FID 36.2 at 15 steps, 12.7 at 40.
@@ -240,15 +239,6 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         # 200 prompts per set and mask; the diffusion models inpaint with 40 solver steps, the GAN searches its
         # latent from 4 starts for 200 Adam steps; 4,000 samples for blind extraction per regime.
         "extraction": _extraction(200, 40, 4, 200, 4000, 50, {"sizes": [100, 3200], "per_label": 500}),
-        # 10,000 digits (not all 60,000) plus 1,111 canary copies: the canary shares are then 10× those of a
-        # 60k set; the chapter says so.
-        "duplication": {
-            "n": 10_000,
-            "canaries": [1, 10, 100, 1000],
-            "n_samples": 5000,
-            "steps": 1800,
-            "gan_steps": 1200,
-        },
         # The onset grid's recipe on 50 digits plus a © planted 5 times (9% of the 55 rows), 1,000 steps of 64:
         # ~1,160 passes over the set, as many as the onset grid's 100 digits got by 2,000 steps, where 57% of
         # samples copied. So the base model reproduces what it is asked to forget (the experiments issue's 5% gate,
@@ -319,7 +309,6 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         },
         "dose": {**_DOSE, "steps": 30_000, "n_samples": 50_000},
         "extraction": _extraction(1000, 40, 8, 300, 50_000, 200, {"sizes": [100, 10_000], "per_label": 5000}),
-        "duplication": {"n": None, "canaries": [1, 10, 100, 1000], "n_samples": 50_000, "steps": 30_000},
         "unlearning": {
             "n": 1000,
             "canary_count": 100,
