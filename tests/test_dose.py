@@ -138,3 +138,18 @@ def test_dose_sentence_names_the_first_count_reproduced_and_the_spread_of_single
     assert "while 40.00% of its samples resembled such a canary more than any digit" in dose_sentence(grows)
     none = dose_sentence({"gan": {"points": [point(1, 0, 0, [0]), point(1000, 0, 0, [0])]}})
     assert none == "By the nearest-neighbour ratio test, the GAN reproduced no canary, even one planted 1,000 times."
+
+
+def test_the_gallery_note_says_what_the_closest_samples_are():
+    from mnistmem.book.dose import gallery_note
+
+    def summary(closest):
+        rows = [{"count": c, "closest_distance": d} for c, d in ((1, 7.0), (1000, closest))]
+        return {"n": 10_000, "thresholds": {"l2": 1.0}, "canaries": rows}
+
+    near = gallery_note(summary(0.3), "diffusion")
+    assert "planted 1,000 times" in near and "the strokes themselves" in near and "0.30" in near
+    far = gallery_note(summary(5.9), "gan")
+    assert far.startswith("None of the 10,000 samples of the GAN") and "5.90 away" in far and "mode dropping" in far
+    assert "mode dropping" not in gallery_note(summary(5.9), "diffusion")
+    assert "resemble the strokes, but none is a copy" in gallery_note(summary(1.4), "diffusion")

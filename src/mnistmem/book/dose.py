@@ -11,13 +11,21 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mnistmem.book import figures
-from mnistmem.book.common import CRITERION_NAMES, MODEL_NAMES, MODEL_SUBJECTS, and_list, pct, scale_note
+from mnistmem.book.common import CRITERION_NAMES, MODEL_NAMES, MODEL_SUBJECTS, and_list, scale_note
 from mnistmem.book.display import glue, show
 from mnistmem.book.sentences import dose_sentence
-from mnistmem.experiments.dose import CLOSEST_FILE, NEAREST
+from mnistmem.experiments.dose import CLOSEST_FILE, NEAREST, RUNS
 
-#: Small counts in words, for the prose ("three strokes at each count").
+#: Small counts in words, for the prose ("three strokes at each count", "trained twice").
 COUNT_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+TIMES_WORDS = {1: "once", 2: "twice", 3: "three times", 4: "four times"}
+
+
+def share_text(share: float) -> str:
+    """A share of the training images in percent with two significant digits, so that one image in 64,000
+    reads 0.0016%, not 0.00%."""
+    return f"{100 * share:.2g}%"
+
 
 #: What the chart offers, the first shown: the ratio test and the pixel distance (both calibrated in chapter 2,
 #: and the two the duplicate-aware judging matters for), the headline definition, and, as the loosest reading,
@@ -69,18 +77,10 @@ def glue_design(ch) -> None:
     glue("dose_counts", and_list([f"{c:,}" for c in counts]))
     glue("dose_digits", f"{digits:,}")
     glue("dose_samples", f"{result.summary('reproduction_diffusion')['n']:,}")
-    glue(
-        "dose_runs",
-        and_list(
-            [
-                f"the {MODEL_SUBJECTS[f]} " + ("once" if len(c["runs"]) == 1 else f"{len(c['runs'])} times")
-                for f, c in curves.items()
-            ]
-        ),
-    )
+    glue("dose_runs", and_list([f"the {MODEL_SUBJECTS[f]} {TIMES_WORDS[len(c['runs'])]}" for f, c in curves.items()]))
     shares = {r["count"]: r["training_share"] for r in rows}
-    glue("dose_share_smallest", pct(shares[counts[0]]))
-    glue("dose_share_largest", pct(shares[counts[-1]]))
+    glue("dose_share_smallest", share_text(shares[counts[0]]))
+    glue("dose_share_largest", share_text(shares[counts[-1]]))
     glue("dose_largest", f"{counts[-1]:,}")
     glue("dose_training_rows", f"{training_rows(result):,}")
 
@@ -158,8 +158,53 @@ def dose_chart(ch) -> None:
     glue("dose_sentence", dose_sentence(curves))
 
 
+def family_of(run: str) -> str:
+    """The model family of a dose run ("diffusion_b" -> "diffusion")."""
+    return next(family for name, family, _, _ in RUNS if name == run)
+
+
+#: A sample this many pixel-distance thresholds from a canary or further does not resemble it (the closest digits
+#: to a stroke canary lie 6 to 9 away, measured).
+FAR = 3.0
+
+
+def gallery_note(summary: dict, family: str) -> str:
+    """What a run's gallery shows, from its numbers: whether the samples closest to the canaries planted most
+    often are the strokes themselves (within the pixel-distance threshold), come near them without being
+    copies, or whether no sample comes near any canary, so that the model never drew them."""
+    subject = MODEL_SUBJECTS[family]
+    threshold = summary["thresholds"]["l2"]
+    top = max(r["count"] for r in summary["canaries"])
+    closest = min(r["closest_distance"] for r in summary["canaries"] if r["count"] == top)
+    if closest <= threshold:
+        return (
+            f"For the canaries planted {top:,} times, the closest samples of the {subject} are the strokes "
+            f"themselves: the nearest lies {closest:.2f} from its canary, within the pixel-distance threshold of "
+            f"{threshold:.2f}."
+        )
+    if closest < FAR * threshold:
+        return (
+            f"For the canaries planted {top:,} times, the closest samples of the {subject} resemble the strokes, but "
+            f"none is a copy: the nearest lies {closest:.2f} from its canary, beyond the pixel-distance threshold of "
+            f"{threshold:.2f}."
+        )
+    nearest = min(r["closest_distance"] for r in summary["canaries"])
+    text = (
+        f"None of the {summary['n']:,} samples of the {subject} comes near any canary (the closest lies "
+        f"{nearest:.2f} away, where the pixel-distance threshold for a copy is {threshold:.2f}): its closest samples "
+        "are digits. However often the strokes were planted, this model did not learn to draw them at all."
+    )
+    if family == "gan":
+        text += (
+            ' GANs are known to leave out rare kinds of image ("mode dropping"); a model that does so cannot '
+            "reproduce them either."
+        )
+    return text
+
+
 def canary_gallery(ch, run: str = "diffusion") -> None:
-    """Every canary of one run (its count above it) beside the samples that came closest to it."""
+    """Every canary of one run (its count above it) beside the samples that came closest to it; glues
+    `dose_gallery_<run>` (`gallery_note`)."""
     result = ch["dose"]
     stage = f"reproduction_{run}"
     kept = result.arrays(stage, CLOSEST_FILE)
@@ -173,9 +218,10 @@ def canary_gallery(ch, run: str = "diffusion") -> None:
             images.append(kept["images"][k, j])
             hover.append(f"sample seed {int(kept['seeds'][k, j])}: pixel distance {kept['distance'][k, j]:.2f}")
     columns = 1 + kept["images"].shape[1]
+    glue(f"dose_gallery_{run}", gallery_note(result.summary(stage), family_of(run)))
     show(
         figures.digit_grid(np.stack(images), hover, columns=columns, scale=2),
         f"Each canary (left column, fewest copies at the top) and the {columns - 1} samples of the "
-        f"{MODEL_SUBJECTS['diffusion' if run.startswith('diffusion') else run]} that came closest to it by pixel "
+        f"{MODEL_SUBJECTS[family_of(run)]} that came closest to it by pixel "
         f"distance. Hover for the count and distances ({scale_note(result)}).",
     )
