@@ -388,7 +388,8 @@ def size(ch, criterion: str) -> Measurement:
         m.numbers[f"dose_{family}_share"] = row["share"]
         m.numbers[f"dose_{family}_reproduced"] = row["reproduced"]
         m.numbers["dose_planted"] = top["count"]
-        m.numbers["dose_canaries"] = top["canaries"]
+        # canaries planted that often in one training set: the pooled point counts each run's once
+        m.numbers[f"dose_{family}_canaries"] = top["canaries"] // len(dose_runs(dose, family))
     name = definition_name(criterion)
     w = m.numbers["full_diffusion_weights_bytes"]
     smallest = min(m.numbers[f"full_{f}_weights_bytes"] for f in FULL_MODELS)
@@ -409,10 +410,11 @@ def size(ch, criterion: str) -> Measurement:
         )
         + f"In the duplication experiment, {_same_architecture(w, dw)} ({_mb(dw)} of weights) was trained on "
         f"{dose_images:,} images ({_mb(dose_bytes)}, {_times(dose_bytes, dw)}), among them "
-        f"{m.numbers['dose_canaries'] // len(dose_runs(dose, 'diffusion'))} pen-stroke canaries planted "
-        f"{m.numbers['dose_planted']:,} times each; by the {name}, "
-        + "; ".join(
-            f"each comes back in {pct(m.numbers[f'dose_{f}_share'])} of the {MODEL_NOUNS[f]} samples on average"
+        f"{m.numbers['dose_diffusion_canaries']} pen-stroke canaries planted {m.numbers['dose_planted']:,} times "
+        f"each; by the {name}, each comes back in "
+        + " and in ".join(
+            f"{pct(m.numbers[f'dose_{f}_share'])} of the {MODEL_NOUNS[f]} samples"
+            + (" on average" if f == DOSE_FAMILIES[0] else "")
             + (f" (GAN weights {_mb(m.numbers['dose_gan_weights_bytes'])})" if f == "gan" else "")
             for f in DOSE_FAMILIES
         )
@@ -515,7 +517,7 @@ def duplication(ch, criterion: str) -> Measurement:
             row = p["by_criterion"][criterion]
             m.numbers[f"{family}_{p['count']}"] = row["reproduced"]
             m.numbers[f"{family}_{p['count']}_share"] = row["share"]
-            shares.append(pct(row["share"]))
+            shares.append(dose_views.share_text(row["share"]))  # two significant digits: 1 in 60,000 is not 0%
         runs = len(curves[family]["runs"])
         parts.append(
             f"{and_list(shares)} of the {MODEL_NOUNS[family]} samples"
