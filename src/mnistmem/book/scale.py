@@ -7,7 +7,6 @@ Nothing here computes a result; it only reads `data/results` through `mnistmem.r
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 
 from mnistmem.book import figures
 from mnistmem.book.common import (
@@ -21,7 +20,7 @@ from mnistmem.book.common import (
     training_digits,
 )
 from mnistmem.book.display import glue, show, show_html
-from mnistmem.book.sentences import excess_share, regeneration_sentence, scale_up_note
+from mnistmem.book.sentences import excess_share, regenerated_copies_sentence, scale_up_note
 from mnistmem.copies import HEADLINE, nearest_under
 
 
@@ -98,42 +97,10 @@ def most_copied(ch, top: int = 15) -> None:
     )
 
 
-def seeds_per_copy(ch) -> None:
-    result = ch["randomness"]
-    models = [m for m in result.summary("seeds")["models"] if m["copies"]]
-    fig = go.Figure()
-    for m in models:
-        seeds = m["seeds_per_copied_image"]["seeds"]
-        fig.add_trace(
-            go.Bar(
-                x=list(range(1, len(seeds) + 1)),
-                y=seeds,
-                name=model_name(m["model"]),
-                marker_color=figures.model_colour(m["model"]),
-            )
-        )
-    fig.update_layout(
-        xaxis={"title": "copied training images, most reproduced first"},
-        yaxis={"title": "distinct seeds that reproduce it"},
-        height=400,
-        plot_bgcolor="white",
-        barmode="group",
-    )
-    show(fig, f"How many different random seeds lead to the same copied training image ({scale_note(result)}).")
-    regenerated = [r for m in models for r in m["regenerated"]]
-    several = sum(m["reproduced_by_several_seeds"] for m in models)
-    if not models:
-        glue(
-            "randomness_sentence",
-            f"At this scale no sample was a copy by the {HEADLINE_WORDS}, so there was no copy to trace.",
-        )
-        return
-    glue(
-        "randomness_sentence",
-        f"Across the models, {several} copied training images were reproduced from two or more different seeds. "
-        f"Of {len(regenerated)} copies regenerated from their stored seed alone on the machine that drew them, "
-        f"{sum(r['identical'] for r in regenerated)} came out identical, bit for bit. " + regeneration_sentence(result),
-    )
+def regeneration(ch) -> None:
+    """Glue `randomness_sentence`: how many copies came back bit for bit from their stored seed alone on the
+    machine that drew them, and what regenerating the main models' samples on this machine showed."""
+    glue("randomness_sentence", regenerated_copies_sentence(ch["randomness"]))
 
 
 #: Numbers of generated samples the measured copy rate is multiplied up to (the last: LAION-2B's size).

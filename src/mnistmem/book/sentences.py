@@ -153,6 +153,19 @@ def regeneration_sentence(result) -> str:
     return text + "."
 
 
+def regenerated_copies_sentence(result) -> str:
+    """The randomness experiment's regeneration evidence in words: the copies regenerated from their stored seed
+    alone on the machine that drew them (its `seeds` stage), then `regeneration_sentence`."""
+    regenerated = [r for m in result.summary("seeds")["models"] for r in m["regenerated"]]
+    text = ""
+    if regenerated:
+        text = (
+            f"Of {len(regenerated):,} copies regenerated from their stored seed alone on the machine that drew them, "
+            f"{sum(r['identical'] for r in regenerated):,} came out identical, bit for bit. "
+        )
+    return text + regeneration_sentence(result)
+
+
 def excess_share(row: dict) -> dict:
     """A criterion's summary row as the share of copies beyond its baseline: the excess and its Newcombe
     interval, floored at 0 (a model cannot copy less than not at all); `count` is the flagged samples beyond the

@@ -21,7 +21,7 @@ from mnistmem.book.common import (
     scale_note,
 )
 from mnistmem.book.display import glue, show_html
-from mnistmem.book.onset import smallest_runs
+from mnistmem.book.onset import seed_share_stage, smallest_runs
 from mnistmem.book.scale import scored_tags
 from mnistmem.book.sentences import (
     bound_pct,
@@ -31,7 +31,7 @@ from mnistmem.book.sentences import (
     extraction_sentence,
     model_quality_sentence,
     overall_answer,
-    regeneration_sentence,
+    regenerated_copies_sentence,
     unlearning_conclusion,
 )
 from mnistmem.copies import HEADLINE
@@ -272,17 +272,24 @@ def conclusions(ch) -> None:
     small_copies = small is not None and small["low"] > small["bar"]
     fewest = dose_views.fewest_copies_reproduced(ch["dose"], ONSET_CRITERION)
     glue("concl_overall", overall_answer(not beyond, small["n"] if small_copies else None, fewest))
-    models = [m for m in ch["randomness"].summary("seeds")["models"] if m["copies"]]
-    regenerated = [r for m in models for r in m["regenerated"]]
-    glue(
-        "concl_randomness",
-        f"No sample was a copy by the {HEADLINE_WORDS}, so there was no copy to trace to its seeds."
-        if not models
-        else f"{sum(m['reproduced_by_several_seeds'] for m in models):,} copied training images came back from two "
-        f"or more different seeds, and {sum(r['identical'] for r in regenerated)} of {len(regenerated)} copies "
-        "regenerated from their stored seed alone on the machine that drew them came out identical, bit for bit. "
-        + regeneration_sentence(ch["randomness"]),
-    )
+    glue("concl_randomness", randomness_conclusion(ch["onset"], ch["randomness"]))
+
+
+def randomness_conclusion(onset, randomness) -> str:
+    """Chapter 10's answer to "sampling is random": the share of all seeds that bring back each training digit of
+    the model trained on the fewest digits (`seed_share`), then the regeneration evidence."""
+    share = onset.summary(seed_share_stage(onset))
+    text = ""
+    if share["copies"]:
+        top = share["digits"][0]
+        reproduced = share["training_digits"] - share["digits_never"]
+        text = (
+            f"Of {share['n']:,} seeds of the diffusion model trained on {share['training_digits']:,} digits, "
+            f"{pct(share['copy_share'])} drew a copy; {reproduced:,} of its {share['training_digits']:,} digits came "
+            f"back, each at a rate of its own, the most often in {pct(top['share'])} of all seeds (about one in "
+            f"{1 / top['share']:,.0f}). "
+        )
+    return text + regenerated_copies_sentence(randomness)
 
 
 def limits(ch) -> None:
