@@ -14,7 +14,7 @@ from mnistmem.book import extraction as book
 from mnistmem.book.common import pct
 
 REPO = Path(__file__).resolve().parent.parent
-DRAFT = REPO / "book" / "drafts" / "extraction_section.md"  # until the cpu results exist, then in chapter 7
+DRAFT = REPO / "book" / "drafts" / "extraction_section.md"  # a draft, while its results are being computed
 CHAPTER = REPO / "chapters" / "07_where_is_the_copy.md"
 HEADING = "## Getting a training image out of the model"
 

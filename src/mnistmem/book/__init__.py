@@ -14,8 +14,7 @@ summaries):
 * `onset`        — chapter 6: when copying begins (training-set size × training time), same-noise pairs;
 * `dose`         — chapter 6: how duplication drives copying (stroke canaries planted 1 to 1,000 times);
 * `storage`      — chapter 7: what the weights could hold and what a search of the model finds;
-* `extraction`   — chapter 7: getting a training image out without the training data (section in
-  `book/drafts` until the cpu results exist);
+* `extraction`   — chapter 7: getting a training image out without the training data;
 * `unlearning`   — chapter 8 (its facts in `unlearning_facts`, its live control in `unlearning_widget`);
 * `law`          — chapter 9: the legal tests, each answered by a measurement;
 * `summary`      — chapters 1 and 10 and the appendix: the answers gathered from every experiment;
