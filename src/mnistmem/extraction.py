@@ -170,6 +170,8 @@ def blind_candidates(
         "bar": bar,
         "candidates": candidates,
         "precision": hits / len(candidates) if candidates else None,
+        "hits": hits,
+        "named": len(found & copied),
         "copied_by_exact_search": len(copied),
         "recall": len(found & copied) / len(copied) if copied else None,
     }

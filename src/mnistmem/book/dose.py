@@ -31,7 +31,7 @@ def share_text(share: float) -> str:
 #: and the two the duplicate-aware judging matters for), the headline definition, and, as the loosest reading,
 #: the samples that resemble a canary more than any digit (`experiments.dose.NEAREST`), copies or not.
 CHART_CRITERIA = ("nn_ratio", "l2", "copy_descriptor", NEAREST)
-CHART_NAMES = {**CRITERION_NAMES, NEAREST: "nearest training image"}
+CHART_LABELS = {**{c: f"copy by {name}" for c, name in CRITERION_NAMES.items()}, NEAREST: "resembles it most"}
 
 
 def families(result) -> dict[str, dict]:
@@ -56,6 +56,23 @@ def fewest_copies_reproduced(result, criterion: str = "nn_ratio") -> int | None:
     return min(counts, default=None)
 
 
+def runs(result, family: str) -> list[str]:
+    """The training runs of `family` ("diffusion", "diffusion_b", ...)."""
+    return families(result)[family]["runs"]
+
+
+def canaries_per_run(result, point: dict, family: str) -> int:
+    """How many canaries one training set held at a pooled point's count (the point pools every run's)."""
+    return point["canaries"] // len(runs(result, family))
+
+
+def digits(result) -> int:
+    """How many real digits the canaries were planted among (None in the spec: all of MNIST)."""
+    from mnistmem.book.common import training_digits
+
+    return result.stage("train_diffusion")["config"]["train"]["data"].get("n") or len(training_digits())
+
+
 def training_rows(result, run: str = "diffusion") -> int:
     """How many images a run was trained on: the digits plus every planted copy of every canary."""
     return result.summary(f"reproduction_{run}")["training_rows"]
@@ -70,19 +87,17 @@ def glue_design(ch) -> None:
     rows = result.summary("reproduction_diffusion")["canaries"]
     counts = sorted({r["count"] for r in rows})
     per_count = len(rows) // len(counts)
-    digits = result.stage("train_diffusion")["config"]["train"]["data"].get("n") or 60_000
     curves = families(result)
     glue("dose_canaries", f"{len(rows):,}")
     glue("dose_per_count", COUNT_WORDS.get(per_count, f"{per_count:,}"))
     glue("dose_counts", and_list([f"{c:,}" for c in counts]))
-    glue("dose_digits", f"{digits:,}")
+    glue("dose_digits", f"{digits(result):,}")
     glue("dose_samples", f"{result.summary('reproduction_diffusion')['n']:,}")
     glue("dose_runs", and_list([f"the {MODEL_SUBJECTS[f]} {TIMES_WORDS[len(c['runs'])]}" for f, c in curves.items()]))
     shares = {r["count"]: r["training_share"] for r in rows}
     glue("dose_share_smallest", share_text(shares[counts[0]]))
     glue("dose_share_largest", share_text(shares[counts[-1]]))
     glue("dose_largest", f"{counts[-1]:,}")
-    glue("dose_training_rows", f"{training_rows(result):,}")
 
 
 def dose_chart(ch) -> None:
@@ -138,7 +153,7 @@ def dose_chart(ch) -> None:
                 "xanchor": "left",
                 "buttons": [
                     {
-                        "label": f"copy by {CHART_NAMES[criterion]}" if criterion != NEAREST else "resembles it most",
+                        "label": CHART_LABELS[criterion],
                         "method": "update",
                         "args": [{"visible": [v == c for v in visible]}],
                     }

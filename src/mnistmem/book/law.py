@@ -389,7 +389,7 @@ def size(ch, criterion: str) -> Measurement:
         m.numbers[f"dose_{family}_reproduced"] = row["reproduced"]
         m.numbers["dose_planted"] = top["count"]
         # canaries planted that often in one training set: the pooled point counts each run's once
-        m.numbers[f"dose_{family}_canaries"] = top["canaries"] // len(dose_runs(dose, family))
+        m.numbers[f"dose_{family}_canaries"] = dose_views.canaries_per_run(dose, top, family)
     name = definition_name(criterion)
     w = m.numbers["full_diffusion_weights_bytes"]
     smallest = min(m.numbers[f"full_{f}_weights_bytes"] for f in FULL_MODELS)
@@ -473,18 +473,13 @@ def census_numbers(ch, criterion: str) -> dict:
     }
 
 
-def dose_runs(result, family: str) -> list[str]:
-    """The dose experiment's training runs of `family` ("diffusion", "diffusion_b", ...)."""
-    return dose_views.families(result)[family]["runs"]
-
-
 def _canary_strip(ch, family: str, closest: int = GALLERY_PAIRS) -> str:
     """The most-planted canary of `family`'s first dose run that came back closest, beside the samples
     nearest it in pixels."""
     from mnistmem.experiments.dose import CLOSEST_FILE
 
     result = ch["dose"]
-    run = dose_runs(result, family)[0]
+    run = dose_views.runs(result, family)[0]
     stage = f"reproduction_{run}"
     rows = result.summary(stage)["canaries"]
     kept = result.arrays(stage, CLOSEST_FILE)
@@ -524,7 +519,7 @@ def duplication(ch, criterion: str) -> Measurement:
             + (f" ({runs} training runs pooled)" if runs > 1 else "")
         )
     per_count = len(result.summary("reproduction_diffusion")["canaries"]) // len(counts)
-    digits = result.stage("train_diffusion")["config"]["train"]["data"].get("n") or len(training_digits())
+    digits = dose_views.digits(result)
     m.sentence = (
         f"Pen-stroke canaries that look like no digit were planted among {digits:,} training digits, "
         f"{per_count} at each of the counts {_listed(counts)}. By the {definition_name(criterion)}, a canary "
@@ -840,7 +835,7 @@ def reconstruction_table(ch) -> None:
     rows = reconstructed(ch)
     n_train = ch["size"].summary(f"score_{SMALL}")["against_own_training_set"]["n_train"]
     top = dose_views.largest_count(ch["dose"], "diffusion")
-    planted, runs = top["count"], len(dose_runs(ch["dose"], "diffusion"))
+    planted, runs = top["count"], len(dose_views.runs(ch["dose"], "diffusion"))
     dose_images = training_bytes(ch["dose"], "train_diffusion")[0]
     show_html(
         html_table(

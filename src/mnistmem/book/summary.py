@@ -139,9 +139,10 @@ def findings(ch) -> None:
         top = dose_views.largest_count(ch["dose"], family)
         row = top["by_criterion"][ONSET_CRITERION]
         runs = len(curve["runs"])
+        planted = dose_views.canaries_per_run(ch["dose"], top, family)
         rows.append(
             [
-                f"{MODEL_NAMES[family]}, {top['canaries'] // runs} pen-stroke canaries each planted {top['count']:,} "
+                f"{MODEL_NAMES[family]}, {planted} pen-stroke canaries each planted {top['count']:,} "
                 "times among all 60,000 digits (chapter 6)",
                 f"each comes back in {pct(row['share'], row['ci_low'], row['ci_high'])} of samples on average by "
                 f"the {ONSET_WORDS}" + (f" ({runs} training runs)" if runs > 1 else "") + "; the closest sample lies "

@@ -175,15 +175,7 @@ def blind_stage(ctx: StageContext) -> dict:
     own = DataSpec.from_dict(spec).build().images
     bar = copies.CRITERIA["l2"].default_threshold
     found = extraction.blind_candidates(images, own, bar, CLUSTER_DISTANCE, MIN_CLUSTER, ctx.config["candidates"])
-    hits = [c for c in found["candidates"] if c["distance"] <= bar]
-    return {
-        "regime": ctx.config["regime"],
-        "family": family,
-        **_training_facts(spec),
-        "hits": len(hits),
-        "named": len({c["nearest"] for c in hits}),
-        **found,
-    }
+    return {"regime": ctx.config["regime"], "family": family, **_training_facts(spec), **found}
 
 
 def label_stage(ctx: StageContext) -> dict:
