@@ -1,7 +1,8 @@
 """Extraction: can someone who does not already have a work get it out of the model?
 
-Question, for each regime (a model trained on all 60,000 digits; a diffusion model trained on 100 digits,
-which copies; a diffusion model trained with planted stroke canaries):
+Question, for each regime (a model trained on all 60,000 digits; diffusion models trained on 100 digits, which
+copies, and on 3,200 digits, which the onset grid found copying none; a diffusion model trained with planted
+stroke canaries):
 
 1. *Completion* - shown part of a digit (its top half, left half or central crop), does the model complete it
    to the original? Prompts are the model's own training digits and, as the control, test digits of the same
@@ -39,6 +40,10 @@ REGIMES = {
     "diffusion": ("main", "model_diffusion", "model", "diffusion"),
     "gan": ("main", "model_gan", "model", "gan"),
     "diffusion_100": ("onset", "grid_diffusion_100", "sampler", "diffusion"),
+    # the onset grid's largest run with a kept model: the same recipe on 32 times as many digits, so every attack
+    # reads against training-set size (100, 3,200, 60,000)
+    "diffusion_3200": ("onset", "grid_diffusion_3200", "sampler", "diffusion"),
+    "diffusion_10000": ("onset", "grid_diffusion_10000", "sampler", "diffusion"),  # the gpu scale's
     "canaries": ("dose", "reproduction_diffusion", "sampler", "diffusion"),
 }
 EXAMPLES_FILE = "examples.npz"

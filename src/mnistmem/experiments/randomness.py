@@ -20,10 +20,15 @@ REGENERATE = 5
 REGENERATION_CHECK = {"smoke": 16, "cpu": 512, "gpu": 512}
 
 
+#: The experiments whose scored sample sets this one reads: the models trained on all 60,000 digits, and the
+#: diffusion model trained on 100 digits (which copies).
+SCORED = ("main", "small")
+
+
 def scored_models(ctx: StageContext) -> list[tuple[str, str, str]]:
-    """(experiment, score stage, its sample stage) for every scored sample set in `main` and `size`."""
+    """(experiment, score stage, its sample stage) for every scored sample set in `SCORED`."""
     out = []
-    for experiment in ("main", "size"):
+    for experiment in SCORED:
         manifest = ctx.upstream(experiment).manifest
         for name in manifest["stages"]:
             if name.startswith("score_"):
@@ -32,8 +37,15 @@ def scored_models(ctx: StageContext) -> list[tuple[str, str, str]]:
 
 
 def seeds_stage(ctx: StageContext) -> dict:
+    """For every scored model: how many distinct seeds produced a copy of each copied training image, and the
+    first copies regenerated from their stored seed alone on this machine (with the thread count that drew
+    them), recording which kind of CPU drew them and which regenerated them: bit-exactness is promised only on
+    the same kind (`regeneration_stage`)."""
     from mnistmem import checkpoints, copies, results, sampling
+    from mnistmem.devices import cpu_summary, torch_threads
+    from mnistmem.experiments.stages import drawn_from
 
+    here = cpu_summary()
     models = []
     for experiment, score, sample in scored_models(ctx):
         result = ctx.upstream(experiment)
@@ -43,19 +55,22 @@ def seeds_stage(ctx: StageContext) -> dict:
         flagged = np.flatnonzero(table.flags[criterion])
         nearest = copies.nearest_under(table, criterion)[flagged]
         copied, seed_counts = np.unique(nearest, return_counts=True)  # each sample has its own seed
+        record = result.stage(sample)
+        drawn = drawn_on(record)
         regenerated, note = [], None
-        train_stage = result.stage(sample)["config"]["from"]
+        source, stage, folder = drawn_from(result, sample)
         try:
-            model_dir = result.path(train_stage, MODEL_DIR) if len(flagged) else None
+            model_dir = source.path(stage, folder) if len(flagged) else None
         except results.ResultError:  # weights left out of the data budget (the VAE): no regeneration check
             model_dir, note = None, "weights not committed (data budget): seeds not regenerated"
         if model_dir is not None:
             model = checkpoints.load_model(model_dir)
-            for i in flagged[:REGENERATE]:
-                again = sampling.regenerate(model, int(seeds[i]), **_sampler_kwargs(result, sample))
-                regenerated.append(
-                    {"sample": int(i), "seed": int(seeds[i]), "identical": bool(np.array_equal(again, images[i]))}
-                )
+            with torch_threads(drawn_threads(result.manifest, record)):
+                for i in flagged[:REGENERATE]:
+                    again = sampling.regenerate(model, int(seeds[i]), **_sampler_kwargs(result, sample))
+                    regenerated.append(
+                        {"sample": int(i), "seed": int(seeds[i]), "identical": bool(np.array_equal(again, images[i]))}
+                    )
         order = np.argsort(-seed_counts, kind="stable")
         models.append(
             {
@@ -66,11 +81,14 @@ def seeds_stage(ctx: StageContext) -> dict:
                 "copied_training_images": len(copied),
                 "seeds_per_copied_image": {"index": copied[order].tolist(), "seeds": seed_counts[order].tolist()},
                 "reproduced_by_several_seeds": int((seed_counts >= 2).sum()),
+                "drawn_on": drawn,
+                # the same kind of CPU (and thread count) that drew them: the case where bit-exactness is promised
+                "same_cpu_kind": drawn is not None and drawn.get("kind") == here.get("kind"),
                 "regenerated": regenerated,
                 "regeneration_note": note,
             }
         )
-    return {"models": models}
+    return {"regenerated_on": here, "models": models}
 
 
 def regeneration_stage(ctx: StageContext) -> dict:
@@ -138,5 +156,5 @@ EXPERIMENT = Experiment(
     name="randomness",
     question="Is a copied training image reproduced by one lucky seed or by many, and does its seed regenerate it?",
     plan=plan,
-    requires=("calibration", "main", "size"),
+    requires=("calibration", "main", "small"),
 )

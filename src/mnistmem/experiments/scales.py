@@ -62,15 +62,23 @@ _DIFFUSION_GPU = {"channels": [64, 128, 128], "attention": True}
 
 
 def _extraction(
-    prompts: int, inpaint_steps: int, starts: int, steps: int, blind: int, candidates: int, labels: dict
+    prompts: int,
+    inpaint_steps: int,
+    starts: int,
+    steps: int,
+    blind: int,
+    candidates: int,
+    labels: dict,
+    subsets: tuple[int, ...] = (100,),
 ) -> dict:
     """The extraction experiment's settings: `prompts` per prompt set and mask, the diffusion models' inpainting
     solver steps, the latent search's `starts` and Adam `steps`, `blind` samples and the `candidates` kept;
-    `labels`: the training-set sizes of the class-conditional models (`sizes`) and the samples per label."""
+    `labels`: the training-set sizes of the class-conditional models (`sizes`) and the samples per label;
+    `subsets`: the sizes of the onset grid's kept diffusion models that are attacked too (its `halves`)."""
     return {
         "label_sizes": labels["sizes"],
         "per_label": labels["per_label"],
-        "regimes": ["diffusion", "gan", "diffusion_100", "canaries"],
+        "regimes": ["diffusion", "gan", *(f"diffusion_{n}" for n in subsets), "canaries"],
         "prompts": prompts,
         "inpaint_steps": inpaint_steps,
         "inversion": {"starts": starts, "steps": steps},
@@ -238,7 +246,9 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         "dose": {**_DOSE, "steps": 8000, "n_samples": 10_000},
         # 200 prompts per set and mask; the diffusion models inpaint with 40 solver steps, the GAN searches its
         # latent from 4 starts for 200 Adam steps; 4,000 samples for blind extraction per regime.
-        "extraction": _extraction(200, 40, 4, 200, 4000, 50, {"sizes": [100, 3200], "per_label": 500}),
+        "extraction": _extraction(
+            200, 40, 4, 200, 4000, 50, {"sizes": [100, 3200], "per_label": 500}, subsets=(100, 3200)
+        ),
         # The onset grid's recipe on 50 digits plus a © planted 5 times (9% of the 55 rows), 1,000 steps of 64:
         # ~1,160 passes over the set, as many as the onset grid's 100 digits got by 2,000 steps, where 57% of
         # samples copied. So the base model reproduces what it is asked to forget (the experiments issue's 5% gate,
@@ -308,7 +318,9 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "vae": {"model_kwargs": {}, "batch_size": 128, "lr": 1e-3, "warmup_steps": 500},
         },
         "dose": {**_DOSE, "steps": 30_000, "n_samples": 50_000},
-        "extraction": _extraction(1000, 40, 8, 300, 50_000, 200, {"sizes": [100, 10_000], "per_label": 5000}),
+        "extraction": _extraction(
+            1000, 40, 8, 300, 50_000, 200, {"sizes": [100, 10_000], "per_label": 5000}, subsets=(100, 10_000)
+        ),
         "unlearning": {
             "n": 1000,
             "canary_count": 100,

@@ -71,6 +71,14 @@ def sampler_stage(ctx: StageContext) -> dict:
     return {**record, "stored_vs_full_precision": compared, "parameters": stored.sampler_size()[0]}
 
 
+def drawn_from(result, sample: str):
+    """(experiment result, stage, folder) of the model the sample stage `sample` of `result` drew from (see
+    `sample_stage`): the one place that knows a sample set may come from a model another experiment trained."""
+    config = result.stage(sample)["config"]
+    source = result.sibling(config["experiment"]) if config.get("experiment") else result
+    return source, config["from"], config.get("folder", MODEL_DIR)
+
+
 def sample_batch_size(sample_config: dict) -> int:
     """The block size a sample stage used (see `mnistmem.sampling` on why regeneration needs it)."""
     return int(sample_config.get("batch_size", SAMPLE_BATCH))
@@ -94,10 +102,17 @@ def draw(model, sample_config: dict, progress: bool = False) -> tuple[np.ndarray
 
 
 def sample_stage(ctx: StageContext) -> dict:
-    """Draw `n` samples with base seed `seed` from the model trained by the stage named `ctx.config["from"]`."""
+    """Draw `n` samples with base seed `seed` from the model of the stage named `ctx.config["from"]`: its
+    `model/` folder, or, where the config names an upstream `experiment`, that experiment's stage and `folder`."""
     from mnistmem import checkpoints
 
-    model = checkpoints.load_model(ctx.input(ctx.config["from"]) / MODEL_DIR)
+    upstream = ctx.config.get("experiment")
+    source = (
+        ctx.upstream(upstream).path(ctx.config["from"], ctx.config.get("folder", MODEL_DIR))
+        if upstream
+        else ctx.input(ctx.config["from"]) / MODEL_DIR
+    )
+    model = checkpoints.load_model(source)
     tick = time.perf_counter()
     images, seeds = draw(model, ctx.config, progress=ctx.progress)
     seconds = time.perf_counter() - tick

@@ -104,10 +104,12 @@ def match_clusters(images: np.ndarray, groups: list[np.ndarray], train: np.ndarr
 
 def storage_stage(ctx: StageContext) -> dict:
     from mnistmem import copies, data
+    from mnistmem.experiments.randomness import SCORED
+    from mnistmem.experiments.stages import drawn_from
 
     train, _ = data.load_mnist("train")
     rows = []
-    for experiment in ("main", "size"):
+    for experiment in SCORED:
         result = ctx.upstream(experiment)
         for name in result.manifest["stages"]:
             if not name.startswith("score_"):
@@ -115,7 +117,8 @@ def storage_stage(ctx: StageContext) -> dict:
             model = name.removeprefix("score_")
             table = result.table(name)
             images, _ = result.samples(f"sample_{model}")
-            parameters, bits = result.sampler_size(result.stage(f"sample_{model}")["config"]["from"])
+            source, stage, _ = drawn_from(result, f"sample_{model}")
+            parameters, bits = source.sampler_size(stage)
             copied = np.unique(copies.nearest_under(table, copies.HEADLINE)[table.flags[copies.HEADLINE]])
             reproduced_bits = int(sum(png_bits(train[i]) for i in copied))
             groups = clusters(images, ctx.config["radius"], ctx.config["min_cluster"])
@@ -154,5 +157,5 @@ EXPERIMENT = Experiment(
     name="storage",
     question="Do the weights hold the bits of the images they reproduce, and can clusters of samples reveal them?",
     plan=plan,
-    requires=("calibration", "main", "size"),
+    requires=("calibration", "main", "small"),
 )
