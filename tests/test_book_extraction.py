@@ -133,7 +133,19 @@ def test_the_law_sentence_quotes_both_models_and_says_none_for_zero():
         f"original in {pct(114 / 200)} of 200 tries"
     )
     assert f"for digits it never saw, in {pct(2 / 200)} of 200 tries" in text
-    assert "For the diffusion model trained on all 60,000 digits, the same test gave none of 200 tries" in text
+    assert (
+        "For the diffusion model trained on all 60,000 digits, the same test completed none of 200 training digits "
+        "to the original and none of 200 digits never seen (it at most" in text
+    )
+    # a model that retrieved something keeps its own sentence; those that retrieved nothing share one
+    rows["diffusion_3200"] = completion_rows(3, 0)
+    infos = {**INFOS, "diffusion_3200": book.describe_regime("diffusion", 3200)}
+    text = book.law_sentence(rows, infos)
+    assert f"For the diffusion model trained on 3,200 digits, the same test gave {pct(3 / 200)} of 200 tries" in text
+    rows["diffusion_3200"] = completion_rows(0, 0)
+    text = book.law_sentence(rows, infos)
+    assert "For the diffusion model trained on 3,200 digits and the diffusion model trained on all 60,000" in text
+    assert "(each at most" in text
 
 
 def test_the_membership_sentence_separates_signal_from_chance_and_ranks_the_canaries():
@@ -244,7 +256,7 @@ def test_every_value_the_section_quotes_is_glued(shown_and_glued):
 
 def test_every_glued_number_is_the_one_in_the_results(shown_and_glued):
     from mnistmem.dataspec import DataSpec
-    from mnistmem.experiments.extraction import REGIMES
+    from mnistmem.experiments.extraction import regime_source
 
     result, _, glued, _ = shown_and_glued
     for regime in book.regimes(result):
@@ -258,7 +270,7 @@ def test_every_glued_number_is_the_one_in_the_results(shown_and_glued):
         assert glued[f"extraction_auc_{regime}"] == f"{m['auc']:.2f}"
         assert glued[f"extraction_tpr_{regime}"] == pct(m["tpr_at_1pct_fpr"])
         assert glued["extraction_blind_samples"] == f"{result.summary(f'blind_{regime}')['n']:,}"
-        experiment, stage, _, _ = REGIMES[regime]
+        experiment, stage, _, _ = regime_source(regime)
         config = result.sibling(experiment).stage(stage)["config"]
         spec = config.get("data") or config.get("train", {}).get("data") or {}
         built = DataSpec.from_dict(spec).build()

@@ -84,7 +84,7 @@ def test_census_equals_the_score_records(ch, criterion):
         row = criterion_row(stage_summary("main", f"score_{family}")["criteria"], criterion)
         assert m.numbers[f"full_{family}_count"] == row["count"]
         assert m.numbers[f"full_{family}_n"] == row["n"]
-    own = stage_summary("size", f"score_{law_views.SMALL}")["against_own_training_set"]
+    own = stage_summary("small", f"score_{law_views.SMALL}")["against_own_training_set"]
     row = criterion_row(own["criteria"], criterion)
     assert (m.numbers["small_count"], m.numbers["small_n"]) == (row["count"], row["n"])
     assert m.numbers["small_false_alarm_rate"] == row["baseline_rate"]
@@ -167,23 +167,27 @@ def test_erasure_under_the_headline_matches_chapter_8(ch):
 
 
 @needs_results
-def test_patterns_equal_the_size_records(ch):
-    m = law_views.patterns(ch, "nn_ratio")
-    size = manifest("size")["stages"]
-    for stage, record in size.items():
-        own = stage.startswith("score_") and record["summary"].get("against_own_training_set")
-        if own:
-            assert (
-                m.numbers[f"{stage.removeprefix('score_')}_rate"] == criterion_row(own["criteria"], "nn_ratio")["rate"]
-            )
-    assert m.numbers["small_c_t"] == size[f"score_{law_views.SMALL}"]["summary"]["against_own_training_set"]["c_t"]
+@pytest.mark.parametrize("criterion", ["nn_ratio", HEADLINE])
+def test_patterns_equal_the_onset_records(ch, criterion):
+    """The patterns measurement quotes each onset diffusion run's last grid row (judged against its own digits)
+    and the small model's C_T from its score record."""
+    m = law_views.patterns(ch, criterion)
+    stages = manifest("onset")["stages"]
+    runs = [r["summary"] for k, r in stages.items() if k.startswith("grid_diffusion_") and not k.endswith("_b")]
+    assert len(runs) >= 5
+    for run in runs:
+        row = run["curve"][-1]["criteria"][criterion]
+        assert m.numbers[f"diffusion_{run['n']}_rate"] == row["rate"]
+        assert f"{run['n']:,} digits {pct(row['rate'])}" in m.sentence
+    small = stage_summary("small", f"score_{law_views.SMALL}")
+    assert m.numbers["small_c_t"] == small["against_own_training_set"]["c_t"]
 
 
 @needs_results
 def test_reconstruction_rows_follow_the_records(ch):
     rows = {r["criterion"]: r for r in law_views.reconstructed(ch)}
     assert set(rows) == set(law_views.DEFINITIONS)
-    own = stage_summary("size", f"score_{law_views.SMALL}")["against_own_training_set"]
+    own = stage_summary("small", f"score_{law_views.SMALL}")["against_own_training_set"]
     for name, r in rows.items():
         assert r["samples"] == criterion_row(own["criteria"], name)["count"]
         assert r["false_alarm_rate"] == criterion_row(own["criteria"], name)["baseline_rate"]

@@ -320,7 +320,7 @@ CASES = [
     ("reproduce-minutes-negative", lambda r: ["reproduce", "--minutes", "-1"], "--minutes"),
     ("reproduce-minutes-nan", lambda r: ["reproduce", "--minutes", "nan"], "--minutes"),
     ("reproduce-stages-without-only", lambda r: ["reproduce", "--stages", "train_gan"], "--only"),
-    ("reproduce-needs-upstream", lambda r: ["reproduce", "--scale", "smoke", "--only", "size"], "calibration"),
+    ("reproduce-needs-upstream", lambda r: ["reproduce", "--scale", "smoke", "--only", "onset"], "calibration"),
     (
         "reproduce-rerun-no-match",
         lambda r: ["reproduce", "--scale", "smoke", "--only", "calibration", "--rerun", "zzz*"],

@@ -480,3 +480,32 @@ def test_census_conclusion_sorts_models_by_where_their_interval_lies():
     assert "above the rate it gives independent test digits, beyond chance for the VAE (0.5%)" in text
     assert "no different from the rate it gives independent test digits for the GAN (0.062%)" in text
     assert "below the rate it gives independent test digits for the diffusion model" in text
+
+
+def test_membership_phrase_reads_each_item_against_the_retrained_model():
+    """An item the model still fits better than almost every unseen digit stands out as trained on; one whose loss
+    dwarfs the retrained model's stands out as pushed away; anything else is read as the retrained model's level."""
+    from mnistmem.book.unlearning_facts import PUSHED_AWAY, STANDS_OUT, membership_phrase
+
+    retrained = {"membership": {"rank": 0.9, "item_loss": 0.5}}
+
+    def entry(rank, loss):
+        return {"membership": {"rank": rank, "item_loss": loss}}
+
+    assert "still stands out as trained on" in membership_phrase(entry(0.0, 0.1), retrained, 200)
+    assert "still stands out as trained on" in membership_phrase(entry(STANDS_OUT, 0.1), retrained, 200)
+    pushed = membership_phrase(entry(1.0, 0.5 * PUSHED_AWAY * 3), retrained, 200)
+    assert "pushed away" in pushed and "30 times" in pushed
+    level = membership_phrase(entry(0.6, 0.4), retrained, 200)
+    assert "about as the retrained model does" in level and "60.0% of 200" in level
+
+
+def test_regenerated_copies_are_told_apart_by_the_cpu_kind_that_drew_them():
+    """Copies regenerated on the kind of CPU that drew them are the bit-exactness claim; those regenerated on
+    another kind are reported apart, never added to it."""
+    same = {"same_cpu_kind": True, "regenerated": [{"identical": True}] * 5}
+    other = {"same_cpu_kind": False, "regenerated": [{"identical": False}] * 3 + [{"identical": True}]}
+    seeds = {"summary": {"models": [same, other]}}
+    text = sentences.regenerated_copies_sentence(FakeResult({"stages": {"seeds": seeds}}))
+    assert "Of 5 copies regenerated from their stored seed alone on the kind of processor that drew them, 5 " in text
+    assert "Of 4 copies regenerated on another kind of processor than the one that drew them, 1 came out" in text

@@ -56,8 +56,7 @@ def test_every_committed_table_was_scored_with_todays_criteria():
 def test_the_100_digit_diffusion_model_copies_as_its_gallery_shows():
     """The diffusion model trained on 100 digits reproduces most of them (visible in chapter 6's gallery):
     judged against its own training set, Carlini's calibrated distance must count copies among its samples."""
-    size = _cpu("size")
-    own = size.summary("score_diffusion_100")["against_own_training_set"]
+    own = _cpu("small").summary("score_diffusion_100")["against_own_training_set"]
     rows = {r["criterion"]: r for r in own["criteria"]}
     assert rows["calibrated_l2"]["count"] > 0 and rows["calibrated_l2"]["excess_ci_low"] > 0
 

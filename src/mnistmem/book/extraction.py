@@ -25,7 +25,13 @@ import plotly.graph_objects as go
 from mnistmem.book import figures
 from mnistmem.book.common import MODEL_NAMES, MODEL_SUBJECTS, and_list, html_table, pct, scale_note
 from mnistmem.book.display import glue, show, show_html
-from mnistmem.experiments.extraction import EXAMPLES_FILE, EXAMPLES_KEPT, LABEL_CRITERION, REGIMES
+from mnistmem.experiments.extraction import (
+    EXAMPLES_FILE,
+    EXAMPLES_KEPT,
+    LABEL_CRITERION,
+    regime_order,
+    regime_source,
+)
 from mnistmem.stats import newcombe_difference_interval
 
 #: The regimes whose models copy (the census finds copies there): the positive controls of every attack.
@@ -49,7 +55,8 @@ HIDDEN_GREY = 110
 def regimes(result) -> list[str]:
     """The regimes the results hold, in the experiment's order (full models first, then the controls)."""
     stages = result.manifest["stages"]
-    return [r for r in REGIMES if f"completion_{r}" in stages]
+    found = [name.removeprefix("completion_") for name in stages if name.startswith("completion_")]
+    return sorted(found, key=regime_order)
 
 
 def regime_info(result, regime: str) -> dict:
@@ -58,7 +65,7 @@ def regime_info(result, regime: str) -> dict:
     short label: "Diffusion, 100 digits") and `subject` ("the diffusion model trained on 100 digits")."""
     summary = result.summary(f"completion_{regime}")
     counts = [c["count"] for c in summary["canaries"]]
-    return describe_regime(REGIMES[regime][3], summary["training_digits"], counts)
+    return describe_regime(regime_source(regime)[3], summary["training_digits"], counts)
 
 
 def describe_regime(family: str, digits: int, canaries: list[int] | None = None) -> dict:
@@ -145,11 +152,39 @@ def completion_sentence(rows_by_regime: dict[str, list[dict]], infos: dict[str, 
     return text
 
 
-def law_sentence(rows_by_regime: dict[str, list[dict]], infos: dict[str, dict]) -> str:
-    """The line the law chapter quotes: given the top half of a training digit, how often the memorising model
-    and the 60,000-digit diffusion model completed it to the original, against digits they never saw."""
+#: The regimes the law chapter quotes, in its order: the memorising model, the same recipe on more digits, and
+#: the diffusion model trained on all 60,000.
+LAW_REGIMES = (LAW_REGIME, "diffusion_3200", "diffusion")
+
+
+def larger_sentence(result, infos: dict[str, dict]) -> str:
+    """The regimes trained with the memorising model's recipe on more digits (the onset grid's larger kept runs),
+    introduced in one sentence with what the exact search finds in their blind samples; empty where the results
+    hold none."""
+    larger = [r for r in infos if r.startswith("diffusion_") and r != LAW_REGIME]
+    if not larger:
+        return ""
     parts = []
-    for regime in (LAW_REGIME, "diffusion"):
+    for r in larger:
+        c = blind_counts(result.summary(f"blind_{r}"))
+        parts.append(
+            f"{infos[r]['digits']:,} digits (in {c['samples']:,} of its samples the exact search finds "
+            f"{_images(c['copied'])} copied)"
+        )
+    return (
+        f"Between the two extremes, the first control's recipe trained on {and_list(parts)} shows how each attack "
+        "fares as the training set grows."
+    )
+
+
+def law_sentence(
+    rows_by_regime: dict[str, list[dict]], infos: dict[str, dict], regimes: tuple[str, ...] = LAW_REGIMES
+) -> str:
+    """Given the top half of a training digit, how often each of `regimes` (those the results hold) completed it
+    to the original, against digits it never saw; the regimes after the first that retrieved nothing from either
+    prompt set, with the same number of tries, share one sentence."""
+    parts, empty = [], []
+    for regime in regimes:
         if regime not in rows_by_regime:
             continue
         sets = _rows(rows_by_regime[regime], "top")
@@ -158,12 +193,39 @@ def law_sentence(rows_by_regime: dict[str, list[dict]], infos: dict[str, dict]) 
                 f"Given the top half of a training digit, {infos[regime]['subject']} completed it to the original "
                 f"in {_tries(sets['training'])}; for digits it never saw, in {_tries(sets['test'])}."
             )
+        elif (
+            sets["training"]["retrieved"] == sets["test"]["retrieved"] == 0
+            and sets["training"]["n"] == sets["test"]["n"]
+            and (not empty or sets["training"]["n"] == empty[0][1]["n"])
+        ):
+            empty.append((regime, sets["training"]))
         else:
             parts.append(
                 f"For {infos[regime]['subject']}, the same test gave {_tries(sets['training'])} for its training "
                 f"digits and {_tries(sets['test'])} for digits it never saw."
             )
+    if empty:
+        row = empty[0][1]
+        them = and_list([infos[r]["subject"] for r, _ in empty])
+        each = "each" if len(empty) > 1 else "it"
+        parts.append(
+            f"For {them}, the same test completed none of {row['n']:,} training digits to the original and none of "
+            f"{row['n']:,} digits never seen ({each} at most {pct(row['ci_high'])} at 95% confidence)."
+        )
     return " ".join(parts)
+
+
+def law_extraction_sentence(result) -> str:
+    """What the law chapter quotes on the EDPB's question (can an item of the training data be obtained from the
+    model, directly or probabilistically, by querying it?): for the `LAW_REGIMES` the results hold, completion
+    from the top half of a digit, membership from the model's own loss, and the blind generate-and-filter attack
+    with its positive control."""
+    infos = {r: info for r, info in _infos(result).items() if r in LAW_REGIMES}
+    order = [r for r in LAW_REGIMES if r in infos]
+    completion = law_sentence({r: result.summary(f"completion_{r}")["rows"] for r in order}, infos, tuple(order))
+    membership = membership_sentence({r: result.summary(f"membership_{r}") for r in order}, infos)
+    blind = blind_sentence({r: result.summary(f"blind_{r}") for r in order}, infos)
+    return f"{completion} {membership} {blind}"
 
 
 def _tries(row: dict) -> str:
@@ -429,6 +491,7 @@ def completion_chart(ch) -> None:
     for regime, rows in rows_by_regime.items():
         for prompts, row in _rows(rows, "top").items():
             glue(f"extraction_top_{regime}_{prompts}", pct(row["share"]))
+    glue("extraction_larger_sentence", larger_sentence(result, infos))
     glue("extraction_completion_sentence", completion_sentence(rows_by_regime, infos))
     glue("extraction_law_sentence", law_sentence(rows_by_regime, infos))
 

@@ -37,12 +37,11 @@ from mnistmem.book.common import (
     training_digits,
 )
 from mnistmem.book.display import glue, show_html
-from mnistmem.book.scale import scored_tags
 from mnistmem.book.sentences import regeneration_sentence
 from mnistmem.copies import CRITERIA, HEADLINE, nearest_under
 
 #: The experiments the chapter reads (its `chapter.setup` call lists them literally, as every chapter does).
-EXPERIMENTS = ["main", "size", "dose", "randomness", "storage", "unlearning", "calibration"]
+EXPERIMENTS = ["main", "small", "onset", "dose", "randomness", "storage", "unlearning", "calibration", "extraction"]
 #: The definitions offered in the control, the book's headline definition first.
 DEFINITIONS = (HEADLINE, *(c for c in CRITERION_NAMES if c != HEADLINE))
 #: The model trained on few digits that the chapter uses as the case where copying is plain.
@@ -216,7 +215,7 @@ def small_model(ch):
     and their MNIST numbers."""
     from mnistmem.results import OWN_TABLE_FILE
 
-    result = ch["size"]
+    result = ch["small"]
     table = result.table(f"score_{SMALL}", OWN_TABLE_FILE)
     built = _own_training_set(json.dumps(result.stage(f"score_{SMALL}")["config"]["data"], sort_keys=True))
     images, seeds = stage_samples(result, f"sample_{SMALL}")
@@ -225,7 +224,16 @@ def small_model(ch):
 
 def small_n(ch) -> int:
     """How many digits the small diffusion model was trained on (its own-training-set record)."""
-    return ch["size"].summary(f"score_{SMALL}")["against_own_training_set"]["n_train"]
+    return ch["small"].summary(f"score_{SMALL}")["against_own_training_set"]["n_train"]
+
+
+def small_source(ch) -> tuple:
+    """(experiment result, training stage) that trained the small diffusion model (the `onset` grid's run the
+    `small` experiment samples): where its architecture and training set are recorded."""
+    from mnistmem.experiments.stages import drawn_from
+
+    source, stage, _ = drawn_from(ch["small"], f"sample_{SMALL}")
+    return source, stage
 
 
 def weights_bytes(result, train_stage: str) -> int:
@@ -255,7 +263,7 @@ def census(ch, criterion: str) -> Measurement:
     beyond = [f for f, row in full.items() if row["excess_ci_low"] > 0]
     m.numbers["full_models_beyond_false_alarms"] = len(beyond)
     images, _, table, own_images, sources = small_model(ch)
-    summary = ch["size"].summary(f"score_{SMALL}")
+    summary = ch["small"].summary(f"score_{SMALL}")
     own = _row(summary["against_own_training_set"]["criteria"], criterion)
     flagged = np.flatnonzero(table.flags[criterion])
     nearest = nearest_under(table, criterion)
@@ -279,7 +287,7 @@ def census(ch, criterion: str) -> Measurement:
             else f"{len(beyond)} of the 3 models produce more copies than independent handwriting does. "
         )
         + f"Trained on {m.numbers['small_training_images']:,} digits, "
-        + _same_architecture(weights_bytes(main, "model_diffusion"), weights_bytes(ch["size"], f"train_{SMALL}"))
+        + _same_architecture(weights_bytes(main, "model_diffusion"), weights_bytes(*small_source(ch)))
         + ": "
         f"{own['count']:,} of {own['n']:,} samples ({pct(own['rate'])}) are copies of its own training digits, "
         f"against {pct(own['baseline_rate'])} of test digits judged against the same "
@@ -313,7 +321,7 @@ def fixation(ch, criterion: str) -> Measurement:
     """Whether the same training image comes back from many different random seeds (the 100-digit diffusion
     model, judged against all 60,000 digits as the randomness experiment does), and whether a stored seed
     regenerates a sample bit for bit (the randomness experiment's regeneration stage)."""
-    result = ch["size"]
+    result = ch["small"]
     m = Measurement("fixation", criterion)
     images, seeds = stage_samples(result, f"sample_{SMALL}")
     table = stage_table(result, f"score_{SMALL}")
@@ -328,7 +336,7 @@ def fixation(ch, criterion: str) -> Measurement:
         distinct_reproduced=len(index),
         reproduced_by_several_seeds=several,
         most_seeds=int(seeds_per.max()) if len(index) else 0,
-        weights_bytes=weights_bytes(result, f"train_{SMALL}"),
+        weights_bytes=weights_bytes(*small_source(ch)),
     )
     regenerated = ch["randomness"].summary("regeneration")["models"]
     m.numbers["regenerated"] = sum(r.get("n", 0) for r in regenerated)
@@ -530,34 +538,46 @@ def duplication(ch, criterion: str) -> Measurement:
     return m
 
 
+def subset_runs(onset) -> list[dict]:
+    """The onset grid's diffusion runs (the first of each size), smallest first: their summaries, whose last
+    curve row is the model at the end of the grid, judged against its own training digits."""
+    runs = [
+        onset.summary(name)
+        for name in onset.manifest["stages"]
+        if name.startswith("grid_diffusion_") and not name.endswith("_b")
+    ]
+    return sorted(runs, key=lambda s: s["n"])
+
+
 def patterns(ch, criterion: str) -> Measurement:
-    """Copying against the number of training images (own-training-set judgement for subsets), with the share
-    of samples whose nearest training image is one of the model's own and Meehan's C_T."""
+    """Copying against the number of training images: the onset grid's diffusion models at the end of the grid
+    (each judged against its own training digits), the models trained on all 60,000, and for the 100-digit
+    model the share of samples whose nearest training image is one of its own and Meehan's C_T."""
     m = Measurement("patterns", criterion)
-    size_result, main = ch["size"], ch["main"]
+    main = ch["main"]
     parts = []
-    subsets = sorted(
-        (t for t in scored_tags(size_result) if size_result.summary(f"score_{t}").get("against_own_training_set")),
-        key=lambda t: (t.partition("_")[0] != "diffusion", int(t.partition("_")[2])),
-    )
-    for tag in subsets:
-        summary = size_result.summary(f"score_{tag}")
-        row = _row(summary["against_own_training_set"]["criteria"], criterion)
-        m.numbers[f"{tag}_rate"] = row["rate"]
-        m.numbers[f"{tag}_false_alarm_rate"] = row["baseline_rate"]
-        family, _, n = tag.partition("_")
+    runs = subset_runs(ch["onset"])
+    onsets = ch["onset"].summary("onset")["families"]["diffusion"]["onsets"]
+    learned = {o["n"]: o["learned"] for o in onsets if o["run"] == "a"}
+    for run in runs:
+        row = run["curve"][-1]["criteria"][criterion]
+        m.numbers[f"diffusion_{run['n']}_rate"] = row["rate"]
+        m.numbers[f"diffusion_{run['n']}_false_alarm_rate"] = row["baseline_rate"]
         parts.append(
-            f"{MODEL_NOUNS[family].replace('-model', ' model')} trained on {int(n):,} digits {pct(row['rate'])} "
-            f"(test digits {pct(row['baseline_rate'])})"
+            f"{run['n']:,} digits {pct(row['rate'])} (test digits {pct(row['baseline_rate'])}"
+            + ("" if learned.get(run["n"]) else "; its samples never met the quality gate")
+            + ")"
         )
+    steps = runs[-1]["curve"][-1]["step"] if runs else 0
+    full = []
     for family in ("diffusion", "gan"):
         row = _row(main.summary(f"score_{family}")["criteria"], criterion)
         m.numbers[f"{family}_60000_rate"] = row["rate"]
-        parts.append(
-            f"{MODEL_NOUNS[family].replace('-model', ' model')} trained on 60,000 {pct(row['rate'])} (test digits "
-            f"{pct(row['baseline_rate'])})"
+        full.append(
+            f"the {MODEL_NOUNS[family].replace('-model', ' model')} {pct(row['rate'])} "
+            f"(test digits {pct(row['baseline_rate'])})"
         )
-    small = size_result.summary(f"score_{SMALL}")
+    small = ch["small"].summary(f"score_{SMALL}")
     n = small_n(ch)
     m.numbers["small_own_share"] = small["own_training_share"]
     m.numbers["small_c_t"] = small["against_own_training_set"]["c_t"]
@@ -565,8 +585,11 @@ def patterns(ch, criterion: str) -> Measurement:
     from mnistmem.book.sentences import c_t_reading, c_t_text
 
     m.sentence = (
-        f"Share of samples that are copies by the {definition_name(criterion)} (subsets judged against their own "
-        "training digits): " + "; ".join(parts) + ". Independently of any threshold: "
+        f"Share of samples that are copies by the {definition_name(criterion)}, for one diffusion recipe trained "
+        f"for {steps:,} steps on sets of different sizes, each judged against its own training digits: "
+        + "; ".join(parts)
+        + f". With the larger recipe of the main models, trained on all 60,000 digits: {and_list(full)}. "
+        "Independently of any threshold: "
         f"{pct(small['own_training_share'])} of the {n:,}-digit diffusion model's samples have their nearest of "
         f"all 60,000 training digits among its own {n:,} (chance: {pct(n / len(training_digits()))}), and Meehan's "
         f"test gives C_T = {c_t_text(m.numbers['small_c_t'])} against its own digits: its samples lie "
@@ -667,7 +690,8 @@ def measure(ch, test: LegalTest | str, criterion: str = HEADLINE) -> Measurement
 def glue_numbers(ch) -> None:
     """Glue what the prose quotes: one sentence per legal test under the headline definition, the sizes for the
     size argument, the extraction search, and the scale note."""
-    from mnistmem.book.sentences import extraction_sentence, model_quality_sentence
+    from mnistmem.book import extraction as extraction_views
+    from mnistmem.book.sentences import model_quality_sentence
 
     done: dict[str, Measurement] = {}
     for test in LEGAL_TESTS:
@@ -682,15 +706,13 @@ def glue_numbers(ch) -> None:
     glue("law_small_distinct", f"{census_numbers_['small_distinct_reproduced']:,}")
     glue("law_small_false_alarm", pct(census_numbers_["small_false_alarm_rate"]))
     glue("law_small_count", f"{census_numbers_['small_count']:,} of {census_numbers_['small_n']:,}")
-    small_bytes = training_bytes(ch["size"], f"train_{SMALL}")[1]
+    small_bytes = training_bytes(*small_source(ch))[1]
     glue("law_small_data", _size_text(small_bytes))
     glue("law_headline", definition_name(HEADLINE))
     glue("law_small_n", f"{small_n(ch):,}")
     glue("law_full_verdict", full_verdict(ch))
     glue("law_duplication_verdict", duplication_verdict(ch))
-    storage = ch["storage"]
-    models, config = storage.summary("storage")["models"], storage.stage("storage")["config"]
-    glue("law_extraction", extraction_sentence(models, config))
+    glue("law_extraction", extraction_views.law_extraction_sentence(ch["extraction"]))
     glue("law_quality", model_quality_sentence(*main_model_quality(ch["main"])))
     scales = sorted({ch[e].scale for e in EXPERIMENTS})
     glue(
@@ -787,7 +809,7 @@ def reconstructed(ch) -> list[dict]:
     reproduce a canary of the largest count (pooled over its canaries and runs). The size argument's
     counter-measurement, one row per definition."""
     _, _, table, _, _ = small_model(ch)
-    summary = ch["size"].summary(f"score_{SMALL}")["against_own_training_set"]
+    summary = ch["small"].summary(f"score_{SMALL}")["against_own_training_set"]
     top = dose_views.largest_count(ch["dose"], "diffusion")
     rows = []
     for criterion in DEFINITIONS:
@@ -833,7 +855,7 @@ def reconstruction_table(ch) -> None:
     from mnistmem.book.common import html_table
 
     rows = reconstructed(ch)
-    n_train = ch["size"].summary(f"score_{SMALL}")["against_own_training_set"]["n_train"]
+    n_train = small_n(ch)
     top = dose_views.largest_count(ch["dose"], "diffusion")
     planted, runs = top["count"], len(dose_views.runs(ch["dose"], "diffusion"))
     dose_images = training_bytes(ch["dose"], "train_diffusion")[0]
@@ -856,16 +878,14 @@ def reconstruction_table(ch) -> None:
                 ]
                 for r in rows
             ],
-            f"What can be reconstructed from a diffusion model of {_mb(weights_bytes(ch['size'], f'train_{SMALL}'))} "
+            f"What can be reconstructed from a diffusion model of {_mb(weights_bytes(*small_source(ch)))} "
             f"trained on {n_train:,} digits, by each definition: its samples that are copies of its own training "
             f"digits; how many different training digits they copy; the share of test digits the definition calls "
             f"copies of those {n_train:,} (its false alarms); and, for "
-            + _same_architecture(
-                weights_bytes(ch["size"], f"train_{SMALL}"), weights_bytes(ch["dose"], "train_diffusion")
-            )
+            + _same_architecture(weights_bytes(*small_source(ch)), weights_bytes(ch["dose"], "train_diffusion"))
             + f" trained on {dose_images:,} images, the share of its samples that copy a pen-stroke canary planted "
             f"{planted:,} times among them (averaged over those canaries and {runs} training run"
-            f"{'s' if runs > 1 else ''}) ({scale_note(ch['size'])}; {scale_note(ch['dose'])}).",
+            f"{'s' if runs > 1 else ''}) ({scale_note(ch['small'])}; {scale_note(ch['dose'])}).",
         )
     )
     glue("law_reconstructed", reconstructed_sentence(rows, n_train))

@@ -29,14 +29,14 @@ def scored_tags(result) -> list[str]:
 
 
 def most_copied(ch, top: int = 15) -> None:
-    """The training images credited with the most copies, for every model of `main` and `size` that copies
+    """The training images credited with the most copies, for every model of `main` and `small` that copies
     beyond chance (its flagged share's interval above independent handwriting's). A model trained on a subset
     is judged against its own training set, as everywhere in the book."""
     from mnistmem.dataspec import DataSpec
     from mnistmem.results import OWN_TABLE_FILE
 
     xs, ys, pairs, hover, groups, names, chance = [], [], [], [], [], {}, []
-    for g, (experiment, tag) in enumerate((e, t) for e in ("main", "size") for t in scored_tags(ch[e])):
+    for g, (experiment, tag) in enumerate((e, t) for e in ("main", "small") for t in scored_tags(ch[e])):
         result = ch[experiment]
         summary = result.summary(f"score_{tag}")
         own = summary.get("against_own_training_set")
@@ -91,7 +91,7 @@ def most_copied(ch, top: int = 15) -> None:
     )
     show(
         fig,
-        f"Training images most often copied ({HEADLINE_WORDS}), per model ({scale_note(ch['size'])}). "
+        f"Training images most often copied ({HEADLINE_WORDS}), per model ({scale_note(ch['small'])}). "
         "Hover a point to see one copy beside the training image.",
         post_script=script,
     )

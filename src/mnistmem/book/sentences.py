@@ -155,13 +155,22 @@ def regeneration_sentence(result) -> str:
 
 def regenerated_copies_sentence(result) -> str:
     """The randomness experiment's regeneration evidence in words: the copies regenerated from their stored seed
-    alone on the machine that drew them (its `seeds` stage), then `regeneration_sentence`."""
-    regenerated = [r for m in result.summary("seeds")["models"] for r in m["regenerated"]]
+    alone (its `seeds` stage), told apart by whether the regenerating machine was of the kind that drew them (where
+    bit-exactness is promised) or not; then `regeneration_sentence`."""
+    models = result.summary("seeds")["models"]
+    # records written before the stage noted the CPU kinds regenerated on the machine that drew them
+    same = [r for m in models if m.get("same_cpu_kind", True) for r in m["regenerated"]]
+    other = [r for m in models if not m.get("same_cpu_kind", True) for r in m["regenerated"]]
     text = ""
-    if regenerated:
-        text = (
-            f"Of {len(regenerated):,} copies regenerated from their stored seed alone on the machine that drew them, "
-            f"{sum(r['identical'] for r in regenerated):,} came out identical, bit for bit. "
+    if same:
+        text += (
+            f"Of {len(same):,} copies regenerated from their stored seed alone on the kind of processor that drew "
+            f"them, {sum(r['identical'] for r in same):,} came out identical, bit for bit. "
+        )
+    if other:
+        text += (
+            f"Of {len(other):,} copies regenerated on another kind of processor than the one that drew them, "
+            f"{sum(r['identical'] for r in other):,} came out identical, bit for bit. "
         )
     return text + regeneration_sentence(result)
 

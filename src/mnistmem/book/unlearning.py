@@ -25,6 +25,7 @@ from mnistmem.book.unlearning_facts import (
     before_forgetting,
     items,
     judged,
+    membership_sentence,
     method_rows,
     setup,
     share_with_interval,
@@ -274,7 +275,7 @@ def unlearning_table(ch) -> None:
             _pct(r["control"]["share"]) if r["control"] else "–",
             f"{_num(r['fid'], 1)} ({_num(own_base(r)['fid'], 1)})",
             f"{_pct(r.get('recognised'))} ({_pct(own_base(r)['recognised'])})",
-            _num(r["forgotten"]["membership"]["rank"]),
+            membership_ranks(own_base(r)["item"], r),
             share_with_interval(r["relearned"]) if r["relearned"] else "not run",
         ]
         for r in rows
@@ -304,17 +305,24 @@ def unlearning_table(ch) -> None:
                 "control in samples",
                 "MNIST-FID (before)",
                 "recognised (before)",
-                "membership rank",
+                "membership rank: before → after → relearned",
                 "item after the relearning attack",
             ],
             side_effects,
             "The same methods: side effects and traces, each beside the model it started from (in brackets; for SISA "
             "its own ensemble). 'Recognised': samples the digit classifier reads with at least 90% confidence. "
             "'Membership rank': the share of unseen test digits the model fits better than the item (near 0: the item "
-            "still stands out as training data). Quality columns show '–' when the pretrained classifier is not "
-            "available.",
+            "still stands out as training data), before forgetting, after, and after the relearning attack. Quality "
+            "columns show '–' when the pretrained classifier is not available.",
         )
     )
+    glue("ul_membership_sentence", membership_sentence(result))
+
+
+def membership_ranks(before: dict | None, row: dict) -> str:
+    """The forgotten item's membership rank before forgetting, after, and after relearning ("–" where not run)."""
+    steps = [before, row["forgotten"], row["relearned"]]
+    return " → ".join(_pct(s["membership"]["rank"]) if s and s.get("membership") else "–" for s in steps)
 
 
 def relearning_chart(ch) -> None:

@@ -175,3 +175,69 @@ def item_image(result, item: dict) -> np.ndarray:
     if item["source"] >= 0:
         return data.load_mnist("train")[0][item["source"]]
     return render_canaries(setup(result).canary_glyphs)[-item["source"] - 1]
+
+
+#: An item whose loss is lower than that of all but this share of the unseen test digits stands out as trained on.
+STANDS_OUT = 0.05
+#: An item whose loss after forgetting exceeds the retrained model's by this factor stands out the other way: as
+#: the item the model was pushed away from.
+PUSHED_AWAY = 10.0
+
+
+def _better_fit(rank: float, unseen: int) -> str:
+    """Where the model puts the item among the `unseen` test digits by its loss, in words (`rank`: the share of
+    them it fits better than the item)."""
+    if rank >= 1:
+        return f"the model fits all {unseen:,} unseen test digits better than it"
+    if rank <= 0:
+        return f"the model fits it better than every one of {unseen:,} unseen test digits"
+    return f"the model fits {_pct(rank)} of {unseen:,} unseen test digits better than it"
+
+
+def membership_phrase(entry: dict, retrained: dict, unseen: int) -> str:
+    """Where one model puts an item by its own loss (`entry["membership"]`), read against the retrained model's
+    (`retrained["membership"]`: the level of a model that never saw the item)."""
+    member, reference = entry["membership"], retrained["membership"]
+    if member["rank"] <= STANDS_OUT:
+        return f"{_better_fit(member['rank'], unseen)}: it still stands out as trained on"
+    ratio = member["item_loss"] / max(reference["item_loss"], 1e-12)
+    if ratio >= PUSHED_AWAY:
+        return (
+            f"its loss is {ratio:,.0f} times the retrained model's: it stands out the other way, as the item the "
+            "model was pushed away from"
+        )
+    return f"{_better_fit(member['rank'], unseen)}, about as the retrained model does"
+
+
+def membership_sentence(result) -> str:
+    """The forgotten item's membership signal per method, judged per item as Hayes et al. (SaTML 2025) ask, not on
+    average: before forgetting, after, and after the relearning attack, each read against the retrained model,
+    which never saw the item. The rank is the share of unseen test digits the model fits better than the item."""
+    rows = method_rows(result)
+    unseen = result.stage("choose")["config"]["unseen"]
+    parts = []
+    for target in ("canary", "digit"):
+        mine = {r["method"]: r for r in rows if r["target"] == target}
+        if "retrain" not in mine:
+            continue
+        before = before_forgetting(result).get(target) or {}
+        retrained = mine["retrain"]["forgotten"]
+        text = (
+            f"{TARGET_NAMES[target][0].upper()}{TARGET_NAMES[target][1:]}: before forgetting, "
+            f"{_better_fit(before['membership']['rank'], unseen)}. Retrained without it, "
+            f"{_better_fit(retrained['membership']['rank'], unseen)}: the level of an item never trained on"
+        )
+        for method in ("sisa", "finetune", "neggrad"):
+            row = mine.get(method)
+            if row is None:
+                continue
+            text += f"; after {METHOD_NAMES[method]}, {membership_phrase(row['forgotten'], retrained, unseen)}"
+            if row["relearned"] is not None:
+                again = row["relearned"]["membership"]["rank"] <= STANDS_OUT
+                was = row["forgotten"]["membership"]["rank"] <= STANDS_OUT
+                if again and not was:
+                    text += ", and after the relearning attack it stands out as trained on again"
+                elif again:
+                    text += ", and so it stays after the relearning attack"
+        parts.append(text + ".")
+    return " ".join(parts)

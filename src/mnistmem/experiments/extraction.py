@@ -35,17 +35,35 @@ from mnistmem.experiments import scales
 from mnistmem.experiments.runner import Experiment, Stage, StageContext
 from mnistmem.experiments.stages import draw, sampler_options, train_config, trained_then
 
-#: regime -> (experiment, stage, folder of the model in that stage, family); the training set is the stage's.
+#: regime -> (experiment, stage, folder of the model in that stage, family); the training set is the stage's. Beside
+#: these, "diffusion_<n>" names the onset grid's kept diffusion run on n digits (`regime_source`).
 REGIMES = {
     "diffusion": ("main", "model_diffusion", "model", "diffusion"),
     "gan": ("main", "model_gan", "model", "gan"),
-    "diffusion_100": ("onset", "grid_diffusion_100", "sampler", "diffusion"),
-    # the onset grid's largest run with a kept model: the same recipe on 32 times as many digits, so every attack
-    # reads against training-set size (100, 3,200, 60,000)
-    "diffusion_3200": ("onset", "grid_diffusion_3200", "sampler", "diffusion"),
-    "diffusion_10000": ("onset", "grid_diffusion_10000", "sampler", "diffusion"),  # the gpu scale's
     "canaries": ("dose", "reproduction_diffusion", "sampler", "diffusion"),
 }
+SUBSET_PREFIX = "diffusion_"
+
+
+def regime_source(regime: str) -> tuple[str, str, str, str]:
+    """(experiment, stage, folder, family) of a regime's model: a fixed regime of `REGIMES`, or "diffusion_<n>",
+    the onset grid's diffusion run on n digits whose final model it keeps (its `halves`)."""
+    if regime in REGIMES:
+        return REGIMES[regime]
+    n = regime.removeprefix(SUBSET_PREFIX)
+    if regime.startswith(SUBSET_PREFIX) and n.isdigit():
+        return ("onset", f"grid_diffusion_{n}", "sampler", "diffusion")
+    raise KeyError(f"unknown extraction regime {regime!r}: one of {', '.join(REGIMES)} or diffusion_<n>")
+
+
+def regime_order(regime: str) -> tuple[int, int]:
+    """The order regimes are shown in: the models trained on all 60,000 digits, the subsets from small to large,
+    then the canaries."""
+    if regime.startswith(SUBSET_PREFIX) and regime.removeprefix(SUBSET_PREFIX).isdigit():
+        return (1, int(regime.removeprefix(SUBSET_PREFIX)))
+    return {"diffusion": (0, 0), "gan": (0, 1)}.get(regime, (2, 0))
+
+
 EXAMPLES_FILE = "examples.npz"
 #: What counts as a copy when a label is the prompt (as in the onset grid, whose digits the label models share).
 LABEL_CRITERION = "nn_ratio"
@@ -57,7 +75,7 @@ def _regime(ctx: StageContext):
     """The regime's model, its own training data spec, and the family."""
     from mnistmem import checkpoints
 
-    experiment, stage, folder, family = REGIMES[ctx.config["regime"]]
+    experiment, stage, folder, family = regime_source(ctx.config["regime"])
     upstream = ctx.upstream(experiment)
     model = checkpoints.load_model(upstream.path(stage, folder))
     config = upstream.stage(stage)["config"]
@@ -226,7 +244,7 @@ def plan(scale: str) -> list[Stage]:
     settings = scales.config(scale, "extraction")
     stages = []
     for regime in settings["regimes"]:
-        family = REGIMES[regime][3]
+        family = regime_source(regime)[3]
         base = {"regime": regime, "prompts": settings["prompts"], "seed": 5}
         stages += [
             Stage(
@@ -242,7 +260,7 @@ def plan(scale: str) -> list[Stage]:
                     "n": settings["blind_samples"],
                     "seed": 6,
                     "candidates": settings["candidates"],
-                    "sampler": sampler_options(scale, family, trained=REGIMES[regime][0] == "main"),
+                    "sampler": sampler_options(scale, family, trained=regime_source(regime)[0] == "main"),
                 },
                 blind_stage,
             ),

@@ -439,7 +439,12 @@ def plan(scale: str) -> list[Stage]:
     # the smallest run whose final model is kept (`keep_sampler`: the runs trained in halves)
     n = min(settings["halves"])
     run = f"grid_diffusion_{n}"
-    share = {"run": run, "n": SEED_SHARE_SAMPLES[scale], "seed": SEED_SHARE_SEED, "sampler": sampler_options(scale, "diffusion")}
+    share = {
+        "run": run,
+        "n": SEED_SHARE_SAMPLES[scale],
+        "seed": SEED_SHARE_SEED,
+        "sampler": sampler_options(scale, "diffusion"),
+    }
     stages.append(Stage(f"seed_share_{n}", share, seed_share_stage, after=(run,)))
     return stages
 

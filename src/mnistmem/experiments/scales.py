@@ -121,12 +121,11 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         "recall": {"images": 20, "texture_bank": 50},
         "training_curve": {"n_samples": 64},
         "training_solver": {"n_samples": 64, "points": [[10, 4], [10, 6]]},
-        "size": {"sizes": {"gan": [100, 1000], "diffusion": [100]}, "n_samples": 100, "keep_every": 10},
         "onset": {
             "sizes": {"diffusion": [100, 200], "gan": [100], "vae": [100]},
             "grid": [4, 8],
             "n_samples": 64,
-            "halves": [100],
+            "halves": [100, 200],
             "same_noise_samples": 32,
         },
         "onset_recipes": {
@@ -142,7 +141,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
             "n_samples": 64,
             "families": ["diffusion", "gan"],
         },
-        "extraction": _extraction(6, 4, 2, 10, 128, 10, {"sizes": [100], "per_label": 16}),
+        "extraction": _extraction(6, 4, 2, 10, 128, 10, {"sizes": [100], "per_label": 16}, subsets=(100, 200)),
         "unlearning": {
             "n": 60,
             "canary_count": 20,
@@ -191,14 +190,6 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         # The diffusion model's best checkpoint along the curve (12,000 steps) and its final one at more solver
         # steps than the curve's 15, on the curve's seeds.
         "training_solver": {"n_samples": 2000, "points": [[12_000, 40], [20_000, 25], [20_000, 40]]},
-        "size": {
-            # Each size is a full training, so the cpu scale keeps few: the GAN at 100, 1,000 and 10,000 digits,
-            # the diffusion model (six times slower per step) at 100 only; 60,000 is the `main` experiment.
-            "sizes": {"gan": [100, 1000, 10_000], "diffusion": [100]},
-            "n_samples": 2000,
-            "keep_every": 500,
-            "small_steps": {"gan": 1200, "diffusion": 1800},
-        },
         # The size × training-time grid: each run trains 8,000 steps with checkpoints at the grid's steps, which
         # double as the sizes double, so equal steps (a column) and equal passes (the diagonal: 160 passes at
         # 100 digits after 250 steps ... at 3,200 after 8,000) are both read off it. Budget (AMX Xeon, 2 threads,
@@ -287,12 +278,6 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         "recall": {"images": 1000, "texture_bank": 1000},
         "training_curve": {"n_samples": 10_000},
         "training_solver": {"n_samples": 10_000, "points": [[30_000, 20], [30_000, 40], [30_000, 60]]},
-        "size": {
-            "sizes": {"gan": [100, 300, 1000, 3000, 10_000], "diffusion": [100, 300, 1000, 3000, 10_000]},
-            "n_samples": 10_000,
-            "keep_every": 2000,
-            "small_steps": {"gan": 10_000, "diffusion": 20_000},
-        },
         "onset": {
             "sizes": {
                 "diffusion": [100, 300, 1000, 3000, 10_000],
