@@ -378,3 +378,42 @@ def test_seed_share_counts_every_seed_that_reproduces_a_planted_digit_and_none_e
     assert (kept["training"][0] == own[3]).all() and (kept["samples"][0] == own[3]).all()
     assert list(kept["seeds"][0]) == list(range(1000, 1008)) and (kept["samples"][1, :4] == own[7]).all()
     assert (kept["seeds"][1, 4:] == -1).all()  # digit 7 came back from 4 seeds only: the rest of its row is empty
+
+
+def _seed_share_and_small(root, scale: str) -> tuple[dict, dict, dict]:
+    """The onset experiment's seed_share summary, the small experiment's own-training-set ratio-test row, and the
+    CPU kinds that drew each (the two are bit-identical only when drawn on the same kind)."""
+    from mnistmem import results
+
+    onset_result = results.load("onset", scale, root=root)
+    small = results.load("small", scale, root=root)
+    share_stage = next(s for s in onset_result.manifest["stages"] if s.startswith("seed_share_"))
+    tag = share_stage.removeprefix("seed_share_")
+    own = small.summary(f"score_diffusion_{tag}")["against_own_training_set"]
+    row = next(r for r in own["criteria"] if r["criterion"] == "nn_ratio")
+    kinds = {
+        name: ((result.stage(stage).get("hardware") or {}).get("cpu") or {}).get("kind")
+        for name, result, stage in (
+            ("seed_share", onset_result, share_stage),
+            ("small", small, f"sample_diffusion_{tag}"),
+        )
+    }
+    return onset_result.summary(share_stage), row, kinds
+
+
+def test_small_scores_the_very_samples_of_seed_share(smoke_results):
+    """`small` draws seed_share's seeds from the same model in the same blocks: judged against the run's own digits
+    by the same ratio test, it counts exactly the copies seed_share counted (one set of samples, two chapters)."""
+    share, row, _ = _seed_share_and_small(smoke_results, "smoke")
+    assert (row["n"], row["count"]) == (share["n"], share["copies"])
+
+
+def test_the_committed_small_samples_are_seed_shares_where_one_cpu_kind_drew_both():
+    from mnistmem import results
+
+    if "cpu" not in results.available_scales("small") or "cpu" not in results.available_scales("onset"):
+        pytest.skip("no committed cpu results")
+    share, row, kinds = _seed_share_and_small(None, "cpu")
+    if len(set(kinds.values())) != 1 or None in kinds.values():
+        pytest.skip(f"drawn on different CPU kinds: {kinds}")
+    assert (row["n"], row["count"]) == (share["n"], share["copies"])
