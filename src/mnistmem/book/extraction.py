@@ -31,6 +31,7 @@ from mnistmem.experiments.extraction import (
     LABEL_CRITERION,
     regime_order,
     regime_source,
+    subset_size,
 )
 from mnistmem.stats import newcombe_difference_interval
 
@@ -161,7 +162,7 @@ def larger_sentence(result, infos: dict[str, dict]) -> str:
     """The regimes trained with the memorising model's recipe on more digits (the onset grid's larger kept runs),
     introduced in one sentence with what the exact search finds in their blind samples; empty where the results
     hold none."""
-    larger = [r for r in infos if r.startswith("diffusion_") and r != LAW_REGIME]
+    larger = [r for r in infos if subset_size(r) is not None and r != LAW_REGIME]
     if not larger:
         return ""
     parts = []

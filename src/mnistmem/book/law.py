@@ -25,6 +25,7 @@ import numpy as np
 
 from mnistmem.book import dose as dose_views
 from mnistmem.book import figures
+from mnistmem.book import onset as onset_views
 from mnistmem.book.common import (
     CRITERION_NAMES,
     MODEL_NOUNS,
@@ -538,17 +539,6 @@ def duplication(ch, criterion: str) -> Measurement:
     return m
 
 
-def subset_runs(onset) -> list[dict]:
-    """The onset grid's diffusion runs (the first of each size), smallest first: their summaries, whose last
-    curve row is the model at the end of the grid, judged against its own training digits."""
-    runs = [
-        onset.summary(name)
-        for name in onset.manifest["stages"]
-        if name.startswith("grid_diffusion_") and not name.endswith("_b")
-    ]
-    return sorted(runs, key=lambda s: s["n"])
-
-
 def patterns(ch, criterion: str) -> Measurement:
     """Copying against the number of training images: the onset grid's diffusion models at the end of the grid
     (each judged against its own training digits), the models trained on all 60,000, and for the 100-digit
@@ -556,7 +546,7 @@ def patterns(ch, criterion: str) -> Measurement:
     m = Measurement("patterns", criterion)
     main = ch["main"]
     parts = []
-    runs = subset_runs(ch["onset"])
+    runs = onset_views.grid_runs(ch["onset"], "diffusion")
     onsets = ch["onset"].summary("onset")["families"]["diffusion"]["onsets"]
     learned = {o["n"]: o["learned"] for o in onsets if o["run"] == "a"}
     for run in runs:

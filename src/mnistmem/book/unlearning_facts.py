@@ -215,12 +215,13 @@ def membership_sentence(result) -> str:
     which never saw the item. The rank is the share of unseen test digits the model fits better than the item."""
     rows = method_rows(result)
     unseen = result.stage("choose")["config"]["unseen"]
+    base = before_forgetting(result)
     parts = []
     for target in ("canary", "digit"):
         mine = {r["method"]: r for r in rows if r["target"] == target}
         if "retrain" not in mine:
             continue
-        before = before_forgetting(result).get(target) or {}
+        before = base.get(target) or {}
         retrained = mine["retrain"]["forgotten"]
         text = (
             f"{TARGET_NAMES[target][0].upper()}{TARGET_NAMES[target][1:]}: before forgetting, "

@@ -45,13 +45,19 @@ REGIMES = {
 SUBSET_PREFIX = "diffusion_"
 
 
+def subset_size(regime: str) -> int | None:
+    """n for a "diffusion_<n>" regime (the onset grid's diffusion run on n digits), None for any other."""
+    n = regime.removeprefix(SUBSET_PREFIX)
+    return int(n) if regime.startswith(SUBSET_PREFIX) and n.isdigit() else None
+
+
 def regime_source(regime: str) -> tuple[str, str, str, str]:
     """(experiment, stage, folder, family) of a regime's model: a fixed regime of `REGIMES`, or "diffusion_<n>",
     the onset grid's diffusion run on n digits whose final model it keeps (its `halves`)."""
     if regime in REGIMES:
         return REGIMES[regime]
-    n = regime.removeprefix(SUBSET_PREFIX)
-    if regime.startswith(SUBSET_PREFIX) and n.isdigit():
+    n = subset_size(regime)
+    if n is not None:
         return ("onset", f"grid_diffusion_{n}", "sampler", "diffusion")
     raise KeyError(f"unknown extraction regime {regime!r}: one of {', '.join(REGIMES)} or diffusion_<n>")
 
@@ -59,8 +65,9 @@ def regime_source(regime: str) -> tuple[str, str, str, str]:
 def regime_order(regime: str) -> tuple[int, int]:
     """The order regimes are shown in: the models trained on all 60,000 digits, the subsets from small to large,
     then the canaries."""
-    if regime.startswith(SUBSET_PREFIX) and regime.removeprefix(SUBSET_PREFIX).isdigit():
-        return (1, int(regime.removeprefix(SUBSET_PREFIX)))
+    n = subset_size(regime)
+    if n is not None:
+        return (1, n)
     return {"diffusion": (0, 0), "gan": (0, 1)}.get(regime, (2, 0))
 
 

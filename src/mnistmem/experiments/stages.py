@@ -55,12 +55,7 @@ def sampler_stage(ctx: StageContext) -> dict:
     sampler with the same seeds, compared pixel by pixel."""
     from mnistmem import checkpoints, sampling
 
-    upstream = ctx.config.get("experiment")
-    source = (
-        ctx.upstream(upstream).path(ctx.config["from"], MODEL_DIR)
-        if upstream
-        else ctx.input(ctx.config["from"]) / MODEL_DIR
-    )
+    source = model_dir(ctx)
     record = checkpoints.export_sampler(source, ctx.dir / MODEL_DIR, ctx.config["dtype"])
     check = {"n": ctx.config["check_n"], "seed": ctx.config["seed"], "sampler": ctx.config["sampler"]}
     images, seeds = draw(checkpoints.load_model(source), check)
@@ -71,9 +66,18 @@ def sampler_stage(ctx: StageContext) -> dict:
     return {**record, "stored_vs_full_precision": compared, "parameters": stored.sampler_size()[0]}
 
 
+def model_dir(ctx: StageContext):
+    """The folder of the model a stage reads: the `model/` folder of its stage `from`, or, where the config names
+    an upstream `experiment`, that experiment's stage `from` and its `folder` (default `model/`)."""
+    upstream = ctx.config.get("experiment")
+    if upstream:
+        return ctx.upstream(upstream).path(ctx.config["from"], ctx.config.get("folder", MODEL_DIR))
+    return ctx.input(ctx.config["from"]) / MODEL_DIR
+
+
 def drawn_from(result, sample: str):
-    """(experiment result, stage, folder) of the model the sample stage `sample` of `result` drew from (see
-    `sample_stage`): the one place that knows a sample set may come from a model another experiment trained."""
+    """(experiment result, stage, folder) of the model the sample stage `sample` of `result` drew from: what
+    `model_dir` resolved when the stage ran, read back from its record."""
     config = result.stage(sample)["config"]
     source = result.sibling(config["experiment"]) if config.get("experiment") else result
     return source, config["from"], config.get("folder", MODEL_DIR)
@@ -106,13 +110,7 @@ def sample_stage(ctx: StageContext) -> dict:
     `model/` folder, or, where the config names an upstream `experiment`, that experiment's stage and `folder`."""
     from mnistmem import checkpoints
 
-    upstream = ctx.config.get("experiment")
-    source = (
-        ctx.upstream(upstream).path(ctx.config["from"], ctx.config.get("folder", MODEL_DIR))
-        if upstream
-        else ctx.input(ctx.config["from"]) / MODEL_DIR
-    )
-    model = checkpoints.load_model(source)
+    model = checkpoints.load_model(model_dir(ctx))
     tick = time.perf_counter()
     images, seeds = draw(model, ctx.config, progress=ctx.progress)
     seconds = time.perf_counter() - tick

@@ -104,40 +104,37 @@ def match_clusters(images: np.ndarray, groups: list[np.ndarray], train: np.ndarr
 
 def storage_stage(ctx: StageContext) -> dict:
     from mnistmem import copies, data
-    from mnistmem.experiments.randomness import SCORED
+    from mnistmem.experiments.randomness import scored_models
     from mnistmem.experiments.stages import drawn_from
 
     train, _ = data.load_mnist("train")
     rows = []
-    for experiment in SCORED:
+    for experiment, name, sample in scored_models(ctx):
         result = ctx.upstream(experiment)
-        for name in result.manifest["stages"]:
-            if not name.startswith("score_"):
-                continue
-            model = name.removeprefix("score_")
-            table = result.table(name)
-            images, _ = result.samples(f"sample_{model}")
-            source, stage, _ = drawn_from(result, f"sample_{model}")
-            parameters, bits = source.sampler_size(stage)
-            copied = np.unique(copies.nearest_under(table, copies.HEADLINE)[table.flags[copies.HEADLINE]])
-            reproduced_bits = int(sum(png_bits(train[i]) for i in copied))
-            groups = clusters(images, ctx.config["radius"], ctx.config["min_cluster"])
-            matched = match_clusters(images, groups, train, ctx.config["radius"])
-            rows.append(
-                {
-                    "experiment": experiment,
-                    "model": model,
-                    "parameters": int(parameters),
-                    "weight_bits": int(bits),
-                    "copied_training_images": len(copied),
-                    "reproduced_bits": reproduced_bits,
-                    "reproduced_share_of_weight_bits": reproduced_bits / max(bits, 1),
-                    "clusters": len(groups),
-                    "cluster_sizes": [len(g) for g in groups][:50],
-                    "clusters_matching_training_images": matched.pop("clusters_matching_training_images"),
-                    **{key: values[:50] for key, values in matched.items()},
-                }
-            )
+        model = name.removeprefix("score_")
+        table = result.table(name)
+        images, _ = result.samples(sample)
+        source, stage, _ = drawn_from(result, sample)
+        parameters, bits = source.sampler_size(stage)
+        copied = np.unique(copies.nearest_under(table, copies.HEADLINE)[table.flags[copies.HEADLINE]])
+        reproduced_bits = int(sum(png_bits(train[i]) for i in copied))
+        groups = clusters(images, ctx.config["radius"], ctx.config["min_cluster"])
+        matched = match_clusters(images, groups, train, ctx.config["radius"])
+        rows.append(
+            {
+                "experiment": experiment,
+                "model": model,
+                "parameters": int(parameters),
+                "weight_bits": int(bits),
+                "copied_training_images": len(copied),
+                "reproduced_bits": reproduced_bits,
+                "reproduced_share_of_weight_bits": reproduced_bits / max(bits, 1),
+                "clusters": len(groups),
+                "cluster_sizes": [len(g) for g in groups][:50],
+                "clusters_matching_training_images": matched.pop("clusters_matching_training_images"),
+                **{key: values[:50] for key, values in matched.items()},
+            }
+        )
     return {"models": rows}
 
 
