@@ -187,6 +187,69 @@ def test_the_blind_sentence_reads_the_60000_digit_result_only_through_the_positi
     assert "it took 1 real training image out of the models trained on all 60,000 digits" in found
 
 
+class Results:
+    """Just enough of `mnistmem.results` for the book's readers: a manifest naming the stages, and summaries."""
+
+    scale = "smoke"
+
+    def __init__(self, summaries: dict[str, dict]):
+        self.summaries = summaries
+        self.manifest = {"stages": {name: {} for name in summaries}}
+
+    def summary(self, stage: str) -> dict:
+        return self.summaries[stage]
+
+
+def law_results(completed: dict[str, tuple[int, int]], aucs: dict[str, tuple[float, float, float]], blinds) -> Results:
+    digits = {"diffusion_100": 100, "diffusion_3200": 3200, "diffusion": 60_000}
+    summaries = {}
+    for regime, (training, test) in completed.items():
+        summaries[f"completion_{regime}"] = {
+            "rows": completion_rows(training, test),
+            "training_digits": digits[regime],
+            "canaries": [],
+        }
+        summaries[f"membership_{regime}"] = membership(*aucs[regime])
+        summaries[f"blind_{regime}"] = blinds[regime]
+    return Results(summaries)
+
+
+def test_the_law_sentence_says_which_models_give_their_digits_away_and_the_table_shows_every_number(monkeypatch):
+    results = law_results(
+        {"diffusion_100": (56, 0), "diffusion_3200": (0, 0), "diffusion": (0, 0)},
+        {"diffusion_100": (1.0, 1.0, 1.0), "diffusion_3200": (0.55, 0.49, 0.60), "diffusion": (0.5, 0.45, 0.56)},
+        {"diffusion_100": blind(100, [0.2] * 50, named=50), "diffusion_3200": blind(0, []), "diffusion": blind(0, [])},
+    )
+    text = book.law_extraction_sentence(results)
+    assert text.startswith(
+        "Given the top half of a training digit, only the diffusion model trained on 100 digits completed it to "
+        "the original more often than it completed digits it never saw."
+    )
+    assert "better than a coin toss only for the diffusion model trained on 100 digits." in text
+    assert text.endswith("too rare for a blind search of this size to meet.")
+
+    # nothing beyond the control anywhere: said as "none", not as an empty list
+    none = law_results(
+        {"diffusion_100": (1, 0), "diffusion": (0, 0)},
+        {"diffusion_100": (0.6, 0.45, 0.7), "diffusion": (0.5, 0.45, 0.56)},
+        {"diffusion_100": blind(0, []), "diffusion": blind(0, [])},
+    )
+    text = book.law_extraction_sentence(none)
+    assert "no model in the table completed it to the original" in text
+    assert "For no model in the table did its own loss tell" in text
+    assert "void" in text
+
+    shown = []
+    monkeypatch.setattr(book, "show_html", shown.append)
+    book.law_extraction_table({"extraction": results})
+    (table,) = shown
+    assert table.count("<tr>") == 4  # the heading and one row per model
+    assert "56 of 200: 28.00%" in table and "none of 200 (at most 1.88%)" in table
+    assert "0.55 (95% interval 0.49 to 0.60)" in table
+    assert "50 of 50 candidates real; 100 training images copied in 4,000 samples" in table
+    assert "no candidate; no training image copied in 4,000 samples" in table
+
+
 def test_the_label_sentence_says_none_and_compares_asking_with_not_asking():
     zeros = book.label_sentence({100: label_summary(100, [0] * 10, 0, n=16)})
     assert zeros == (

@@ -154,6 +154,15 @@ def test_erasure_counts_equal_the_verdicts(ch, criterion):
             m.numbers[f"{method}_relearned"]
             == (roles["relearned"]["roles"]["forgotten"]["by_criterion"][criterion]["hits"])
         )
+    assert bracket_depth(m.sentence) <= 1, m.sentence  # no aside inside an aside
+
+
+def bracket_depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    return deepest
 
 
 @needs_results

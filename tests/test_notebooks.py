@@ -47,6 +47,20 @@ def test_chapter_runs_with_precomputed_results(notebook_path, smoke_results):
     notebook = execute(notebook_path, {"MNISTMEM_RESULTS": str(smoke_results), "MNISTMEM_SCALE": "smoke"})
     assert all(c.execution_count is not None for c in notebook.cells if c.cell_type == "code")
     assert snapshot(smoke_results) == before
+    assert not bare_values(notebook), f"{notebook_path.name}: cells show a bare Python value to the reader"
+
+
+def bare_values(notebook: nbformat.NotebookNode) -> list[str]:
+    """The plain-text results of cells whose last line is an expression (a dict, a number, a list): the
+    rendered book prints them as code output under the prose, where a reader sees `{'counts': ...}`. A cell
+    that shows something does it through HTML, a figure or a widget; one that only glues ends with `;`."""
+    return [
+        output["data"]["text/plain"][:80]
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "execute_result" and set(output.get("data", {})) <= {"text/plain"}
+    ]
 
 
 @pytest.fixture(scope="module")

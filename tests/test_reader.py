@@ -113,6 +113,35 @@ MEASURE = r"""
       }
     }
   }
+  // a chart's buttons and menus lie inside the chart (a phone must not cut "against passes over" in half)
+  for (const gd of article.querySelectorAll('.plotly-graph-div')) {
+    const svg = gd.querySelector('svg.main-svg');
+    if (!svg || !visible(gd)) continue;
+    const box = svg.getBoundingClientRect();
+    for (const b of gd.querySelectorAll('.updatemenu-button, .updatemenu-header')) {
+      const r = b.getBoundingClientRect();
+      if (r.width && (r.left < box.left - 1 || r.right > box.right + 1)) {
+        overflow.push('a chart button outside its chart in ' + gd.id + ': ' + (b.textContent || '').trim());
+      }
+    }
+  }
+  // a table cell never breaks a word or a number across lines ("Diffusi|on", "2,300,000,00|0"): each word of
+  // every visible cell lies on one line (a line may end after a hyphen, a dash or a slash; a phone's card
+  // layout hides the column headings, which then stand beside each value)
+  const range = document.createRange();
+  for (const cell of article.querySelectorAll('table td, table th')) {
+    const head = cell.closest('thead');
+    if (!visible(cell) || (head && head.getBoundingClientRect().width < 2)) continue;
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.textContent.matchAll(/[^\s\-\u2013\u2014/]+/g)) {
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+        if (tops.size > 1) overflow.push('a word broken across lines in ' + cell.tagName + ': ' + m[0]);
+      }
+    }
+  }
   if (document.documentElement.scrollWidth > window.innerWidth + 1) {
     overflow.push('the page scrolls sideways: ' + document.documentElement.scrollWidth + ' px');
   }

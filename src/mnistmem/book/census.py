@@ -196,7 +196,8 @@ def most_often_nearest(ch, family: str, count: int = 10) -> None:
     train = training_digits()
     expected = census["expected_per_image"]
     hover = [f"training image #{row['index']}: nearest to {row['samples']:,} samples" for row in top]
-    fig = figures.digit_grid(train[[row["index"] for row in top]], hover, columns=min(count, len(top)), scale=4)
+    # five to a row: ten in one row are drawn about 15 px wide on a phone, too small to tell a digit
+    fig = figures.digit_grid(train[[row["index"] for row in top]], hover, columns=min(5, len(top)), scale=4)
     show(
         fig,
         f"The {len(top)} training digits nearest to the most of the {summary['n']:,} {MODEL_NAMES[family]} census "

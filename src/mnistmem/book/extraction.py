@@ -217,16 +217,107 @@ def law_sentence(
 
 
 def law_extraction_sentence(result) -> str:
-    """What the law chapter quotes on the EDPB's question (can an item of the training data be obtained from the
-    model, directly or probabilistically, by querying it?): for the `LAW_REGIMES` the results hold, completion
-    from the top half of a digit, membership from the model's own loss, and the blind generate-and-filter attack
-    with its positive control."""
+    """What the law chapter says on the EDPB's question (can an item of the training data be obtained from the
+    model, directly or probabilistically, by querying it?), in three short verdicts over the `LAW_REGIMES` the
+    results hold: which models complete the top half of a training digit to the original more often than an
+    unseen digit's, which give their training digits away through their own loss, and what the blind search's
+    silence means given its positive control. `law_extraction_table` gives the numbers behind each."""
     infos = {r: info for r, info in _infos(result).items() if r in LAW_REGIMES}
     order = [r for r in LAW_REGIMES if r in infos]
-    completion = law_sentence({r: result.summary(f"completion_{r}")["rows"] for r in order}, infos, tuple(order))
-    membership = membership_sentence({r: result.summary(f"membership_{r}") for r in order}, infos)
-    blind = blind_sentence({r: result.summary(f"blind_{r}") for r in order}, infos)
-    return f"{completion} {membership} {blind}"
+    completed = []
+    for regime in order:
+        sets = _rows(result.summary(f"completion_{regime}")["rows"], "top")
+        if beyond_control(sets["training"], sets["test"]):
+            completed.append(regime)
+    given_away = [r for r in order if result.summary(f"membership_{r}")["auc_low"] > 0.5]
+    verdict = blind_verdict({r: result.summary(f"blind_{r}") for r in order}, infos)
+    return " ".join(
+        part
+        for part in (
+            _only_sentence(
+                completed,
+                order,
+                infos,
+                "Given the top half of a training digit, {only}{them} completed it to the original more often than "
+                "{it_they} completed digits {it_they} never saw.",
+                "Given the top half of a training digit, no model in the table completed it to the original more "
+                "often than digits it never saw.",
+            ),
+            _only_sentence(
+                given_away,
+                order,
+                infos,
+                "The model's own loss told its training digits from unseen ones better than a coin toss {only}for "
+                "{them}.",
+                "For no model in the table did its own loss tell its training digits from unseen ones better than a "
+                "coin toss.",
+            ),
+            verdict,
+        )
+        if part
+    )
+
+
+def _only_sentence(found: list[str], order: list[str], infos: dict[str, dict], template: str, none: str) -> str:
+    """`template` said of the regimes in `found` ({only} becomes "only " when some of `order` are not among them),
+    or `none` when there are none."""
+    if not found:
+        return none
+    return template.format(
+        them=and_list([infos[r]["subject"] for r in found]),
+        only="only " if len(found) < len(order) else "",
+        it_they="it" if len(found) == 1 else "they",
+    )
+
+
+def law_extraction_table(ch) -> None:
+    """The three attacks of chapter 7 side by side for the law chapter's models (`LAW_REGIMES`): completion from
+    the top half (training digits against unseen ones), membership from the loss (AUC with its interval) and the
+    blind search (what it returned against what the exact search shows there was to find)."""
+    result = ch["extraction"]
+    infos = {r: info for r, info in _infos(result).items() if r in LAW_REGIMES}
+    rows = []
+    for regime in (r for r in LAW_REGIMES if r in infos):
+        sets = _rows(result.summary(f"completion_{regime}")["rows"], "top")
+        blind = blind_counts(result.summary(f"blind_{regime}"))
+        rows.append(
+            [
+                infos[regime]["name"] + (" (positive control)" if regime in MEMORISING else ""),
+                _short_tries(sets["training"]),
+                _short_tries(sets["test"]),
+                auc_words(result.summary(f"membership_{regime}")),
+                (
+                    f"{count_words(blind['hits'], blind['candidates'], 'candidates')} real"
+                    if blind["candidates"]
+                    else "no candidate"
+                )
+                + f"; {_images(blind['copied'])} copied in {blind['samples']:,} samples",
+            ]
+        )
+    show_html(
+        html_table(
+            [
+                "model",
+                "top half of a training digit completed to the original",
+                "top half of a digit it never saw, completed (control)",
+                "its own loss tells training digits from unseen ones (AUC; 0.5 = a coin toss)",
+                "blind search: candidates that are real training images; copies there were to find",
+            ],
+            rows,
+            "Three ways to get a training digit out of a model without the training data (chapter 7), for three "
+            "diffusion models that differ only in how many digits they were trained on. Shares are of the tries, "
+            "with 95% confidence intervals; the exact search of the blind attack's samples (which uses the "
+            f"training data) says what there was to find ({scale_note(result)}).",
+        )
+    )
+
+
+def _short_tries(row: dict) -> str:
+    """A completion count for a table cell: "28 of 100: 28.00% (20.14% to 37.49%)" or "none of 200 (at most
+    1.88%)"."""
+    if row["retrieved"] == 0:
+        return f"none of {row['n']:,} (at most {pct(row['ci_high'])})"
+    return f"{row['retrieved']:,} of {row['n']:,}: {pct(row['share'], row['ci_low'], row['ci_high'])}"
 
 
 def _tries(row: dict) -> str:
@@ -343,13 +434,23 @@ def blind_sentence(summaries: dict[str, dict], infos: dict[str, dict]) -> str:
             )
             + f" (the exact search finds {_images(c['copied'])} copied)"
         )
-    text = "Without the training data: " + "; ".join(parts) + ". "
+    text = "Without the training data: " + "; ".join(parts) + "."
+    verdict = blind_verdict(summaries, infos)
+    return f"{text} {verdict}" if verdict else text
+
+
+def blind_verdict(summaries: dict[str, dict], infos: dict[str, dict]) -> str:
+    """What the blind attack's result on the models that are not positive controls means, given what it did on
+    the controls (found their copies, missed them, or had none to find); empty when there are no such models."""
+    counts = {r: blind_counts(s) for r, s in summaries.items()}
+    controls = [r for r in summaries if r in MEMORISING]
+    others = [r for r in summaries if r not in MEMORISING]
+    if not others:
+        return ""
     fired = [r for r in controls if counts[r]["named"] > 0]
     had = [r for r in controls if counts[r]["copied"] > 0]
     found = sum(counts[r]["hits"] for r in others)
     result = "finding nothing" if found == 0 else f"{found:,} real training image{'s' if found != 1 else ''}"
-    if not others:
-        return text.rstrip()
     sizes = sorted({infos[r]["digits"] for r in others})
     them = (
         f"the models trained on {'all ' if sizes == [60_000] else ''}{sizes[0]:,} digits"
@@ -357,26 +458,24 @@ def blind_sentence(summaries: dict[str, dict], infos: dict[str, dict]) -> str:
         else "the other models"
     )
     if fired and found == 0:
-        text += (
+        return (
             f"Because the attack finds copies where they exist, its {result} on {them} is evidence about those "
             "models: copies, if they make any, are too rare for a blind search of this size to meet."
         )
-    elif fired:
-        text += (
+    if fired:
+        return (
             f"The attack finds copies where they exist, and it took {result} out of {them} as well, without the "
             "training data."
         )
-    elif had:
-        text += (
+    if had:
+        return (
             "The attack found none of the copies even where the exact search shows them, so its result on "
             f"{them} says nothing about them."
         )
-    else:
-        text += (
-            f"{'Neither' if len(controls) == 2 else 'No'} positive control gave the attack a copy to find, so at this "
-            f"scale the test of the attack is void, and its {result} on {them} means nothing yet."
-        )
-    return text
+    return (
+        f"{'Neither' if len(controls) == 2 else 'No'} positive control gave the attack a copy to find, so at this "
+        f"scale the test of the attack is void, and its {result} on {them} means nothing yet."
+    )
 
 
 def label_sentence(summaries: dict[int, dict]) -> str:

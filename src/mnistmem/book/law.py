@@ -609,29 +609,31 @@ def erasure(ch, criterion: str) -> Measurement:
             continue
         after = stage["after"]["roles"]["forgotten"]["by_criterion"][criterion]["hits"]
         m.numbers[f"{method}_after"] = after
+        # one level of brackets at most ("SISA (retrain one shard) 0, against 51 of its own ensemble before
+        # forgetting, and 1 after relearning"): a lawyer reads a list of counts, not nested asides
         text = f"{unlearning_facts.METHOD_NAMES[method]} {after:,}"
         own = judged.get("sisa_train", {}).get("before", {}).get("roles", {}).get("canary")
         if method == "sisa" and own is not None:  # SISA starts from its own ensemble, not the base model
             own_before = own["by_criterion"][criterion]["hits"]
             m.numbers["sisa_before"] = own_before
-            text += f" (its own ensemble: {own_before:,} before forgetting)"
+            text += f", against {own_before:,} of its own ensemble before forgetting"
         if "relearned" in stage:
             by = stage["relearned"]["roles"]["forgotten"]["by_criterion"]
             again = by[criterion]["hits"]
             m.numbers[f"{method}_relearned"] = again
-            text += f" (after relearning {again:,}"
+            text += f", and {again:,} after relearning"
             pixel = by.get(CONFIRMING_CRITERION, {}).get("hits")
             if again > 0 and pixel == 0 and criterion != CONFIRMING_CRITERION:
-                text += f", none of them by the {definition_name(CONFIRMING_CRITERION)}: chapter 8 shows them"
-            text += ")"
+                text += f", none of which the {definition_name(CONFIRMING_CRITERION)} counts, as chapter 8 shows"
         parts.append(text)
     m.sentence = (
         f"A diffusion model was trained on {config.digits:,} digits and a © sign planted "
         f"{config.canary_copies:,} times. By the {definition_name(criterion)}, "
         f"{before['hits']:,} of {before['n']:,} samples reproduce the sign before any forgetting. Of "
-        f"{before['n']:,} samples after each method: " + "; ".join(parts) + f". Relearning means "
-        f"{config.relearn_steps:,} further training steps on data without the sign plus a handful of digits that "
-        f"look most like it."
+        f"{before['n']:,} samples drawn after each method, the number that reproduce it: "
+        + "; ".join(parts)
+        + f". Relearning means {config.relearn_steps:,} further training steps on data without the sign plus a "
+        "handful of digits that look most like it."
     )
     m.gallery = _erasure_strip(result)
     return m
@@ -838,6 +840,13 @@ def reconstructed_sentence(rows: list[dict], n_train: int) -> str:
         f"own training digits number {listed}. {which} single test digit a copy of those {n_train:,} (at most "
         f"{pct(bound)} at 95% confidence)."
     )
+
+
+def extraction_table(ch) -> None:
+    """The GDPR section's table: chapter 7's three attacks side by side for the models the law chapter names."""
+    from mnistmem.book import extraction as extraction_views
+
+    extraction_views.law_extraction_table(ch)
 
 
 def reconstruction_table(ch) -> None:

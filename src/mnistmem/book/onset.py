@@ -1,5 +1,5 @@
 """When copying begins: the `onset` experiment read for the book. The share of copies along training for each
-training-set size (against steps or against passes over the data, one switch), the onset step against the
+training-set size (against steps or against passes over the data, one menu), the onset step against the
 size with the fitted line, the samples of the first seeds at every checkpoint, and the two halves sampled from
 the same noise.
 
@@ -65,7 +65,7 @@ def glue_design(result, family: str = "diffusion") -> None:
 
 def onset_curves(ch, family: str = "diffusion") -> None:
     """The copy share (ratio test, against the run's own digits, with its 95% interval) at every checkpoint, one
-    line per training-set size, against training steps; a switch redraws it against passes over the data, the
+    line per training-set size, against training steps; a menu redraws it against passes over the data, the
     comparison that removes the confound of a small set being seen more often."""
     result = ch["onset"]
     runs = grid_runs(result, family)
@@ -107,9 +107,7 @@ def onset_curves(ch, family: str = "diffusion") -> None:
         "training steps",
         f"% of samples that are copies ({RATIO_WORDS})",
         updatemenus=[
-            {
-                "type": "buttons",
-                "direction": "right",
+            {  # a menu, not a row of buttons: on a phone the second button would run past the chart's edge
                 "x": 0,
                 "y": 1.15,
                 "xanchor": "left",
@@ -132,8 +130,9 @@ def onset_curves(ch, family: str = "diffusion") -> None:
         figures.wrap_figure_text(fig),
         f"The share of {MODEL_NOUNS[family]} samples that are copies of one of the model's own training digits "
         f"({RATIO_WORDS}), at every checkpoint of training, one line per training-set size; bars are 95% "
-        "confidence intervals. The buttons redraw the same points against passes over the data: a model trained "
-        f"on fewer digits sees each of them more often in the same number of steps ({scale_note(result)}).",
+        "confidence intervals. The menu above the chart redraws the same points against passes over the data: a "
+        f"model trained on fewer digits sees each of them more often in the same number of steps "
+        f"({scale_note(result)}).",
     )
 
 
