@@ -345,3 +345,28 @@ def test_a_stage_paused_at_its_time_budget_records_the_time_of_every_sitting(tmp
     (folder / "stage.json").unlink()  # run the stage again
     with pytest.raises(results.ResultError, match=r"sittings\.json is not a list"):
         run_experiment(toy, "smoke", root=tmp_path, log=lambda _: None)
+
+
+def test_the_book_names_the_commits_behind_an_experiment_and_says_where_none_was_recorded():
+    from mnistmem.book.summary import code_text
+
+    def manifest(*codes):
+        stages = {f"s{i}": {"finished": f"2026-12-0{i + 1}", "code": code} for i, code in enumerate(codes)}
+        return {"stages": stages}
+
+    a, b = {"commit": "a" * 40, "dirty": False}, {"commit": "b" * 40, "dirty": True}
+    unknown = {"commit": None, "dirty": None}
+    assert code_text(manifest(a, a)) == "a" * 10
+    assert code_text(manifest(a, b)) == f"2 commits, the last {'b' * 10} (with uncommitted changes)"
+    assert code_text(manifest(a, unknown)) == f"{'a' * 10} (not recorded for 1 of 2 stages)"
+    assert code_text(manifest(unknown, {})) == "not recorded"
+
+
+def test_a_run_in_this_checkout_records_its_commit():
+    import re
+
+    from mnistmem import provenance
+
+    code = provenance.code_commit()
+    assert re.fullmatch(r"[0-9a-f]{40}", code["commit"] or ""), code
+    assert isinstance(code["dirty"], bool)

@@ -31,7 +31,11 @@ def code_commit() -> dict:
         return {"commit": None, "dirty": None}
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False).stdout.strip()
+        # safe.directory: git refuses a checkout owned by another user ("dubious ownership") and prints nothing
+        # on stdout, and the record would say "not recorded"; reading HEAD is safe either way. (Why some earlier
+        # sittings recorded no commit is not known; the book says "not recorded" for them.)
+        command = ["git", "-c", "safe.directory=*", *args]
+        return subprocess.run(command, cwd=root, capture_output=True, text=True, check=False).stdout.strip()
 
     commit = git("rev-parse", "HEAD") or None
     dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "src")) if commit else None

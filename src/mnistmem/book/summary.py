@@ -66,6 +66,25 @@ def objections_summary(ch) -> None:
     )
 
 
+def code_text(manifest: dict) -> str:
+    """The code commit(s) behind an experiment, read off its stage records (an experiment computed over several
+    sittings can span commits): "4f2500a756", "3 commits, the last 8218a01367", with "uncommitted changes" where
+    a sitting ran with changes to src/ not yet committed, and "not recorded" where a sitting could not read git."""
+    records = sorted(manifest["stages"].values(), key=lambda r: r.get("finished") or "")
+    codes = [r.get("code") or {} for r in records]
+    commits = list(dict.fromkeys(c["commit"] for c in codes if c.get("commit")))
+    missing = sum(1 for c in codes if not c.get("commit"))
+    if not commits:
+        return "not recorded"
+    text = commits[0][:10] if len(commits) == 1 else f"{len(commits)} commits, the last {commits[-1][:10]}"
+    notes = []
+    if any(c.get("dirty") for c in codes):
+        notes.append("with uncommitted changes")
+    if missing:
+        notes.append(f"not recorded for {missing} of {len(codes)} stages")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def scales_used(ch) -> None:
     rows = [
         [
@@ -73,7 +92,7 @@ def scales_used(ch) -> None:
             result.scale,
             device_text(result),
             f"{result.wall_seconds / 60:.1f} min",
-            (result.manifest.get("code", {}).get("commit") or "?")[:10],
+            code_text(result.manifest),
         ]
         for name, result in ch.results.items()
     ]
