@@ -25,7 +25,7 @@ def toy_results(root, scale="smoke"):
 
 def test_pack_and_unpack_round_trip_and_refuse_what_cannot_be_trusted(tmp_path, capsys, monkeypatch):
     source = toy_results(tmp_path / "there")
-    written = trip.pack(source, "smoke", tmp_path / "out")
+    written = trip.pack(source, "smoke", tmp_path / "out").written
     assert [p.name for p in written] == ["results-smoke-0.tar.gz", "trip.json"] and len(written) <= trip.MAX_ARCHIVES
     assert trip.unpack(tmp_path / "out", tmp_path / "here", "smoke") == 2
     back = tmp_path / "here" / "smoke" / "main" / "train_gan-0123456789ab" / "scratch" / "run" / "weights.bin"
@@ -64,13 +64,51 @@ def test_an_archive_cannot_write_outside_the_results_folder(tmp_path):
     assert not (tmp_path / "outside.txt").exists()
 
 
-def test_pack_refuses_what_a_trip_cannot_bring_back(tmp_path, monkeypatch):
+def test_pack_refuses_finished_stages_a_trip_cannot_bring_back_and_leaves_a_paused_state_behind(tmp_path, monkeypatch):
     root = toy_results(tmp_path / "r")
     monkeypatch.setattr(trip, "MAX_ARCHIVE_BYTES", 10_000)
-    with pytest.raises(trip.TripError, match="at most 16 MiB"):
-        trip.pack(root, "smoke", tmp_path / "out")
+    # the paused training's state (25,600 bytes) cannot travel: the finished stages come back without it
+    packed = trip.pack(root, "smoke", tmp_path / "out")
+    assert packed.left_behind == {"main/train_gan-0123456789ab/scratch": 25_600}
+    assert json.loads((tmp_path / "out" / "trip.json").read_text())["left_behind"] == packed.left_behind
+    assert trip.unpack(tmp_path / "out", tmp_path / "home", "smoke") == 1  # the manifest
+    assert not (tmp_path / "home" / "smoke" / "main" / "train_gan-0123456789ab").exists()
+    # a finished stage too large for any trip: refused, naming the file and the fix
+    (root / "smoke" / "main" / "table.npz").write_bytes(bytes(20_000))
+    with pytest.raises(trip.TripError, match=r"largest file .*table\.npz.*Fix: plan fewer stages"):
+        trip.pack(root, "smoke", tmp_path / "out2")
+    monkeypatch.setattr(trip, "MAX_ARCHIVE_BYTES", 16 * 2**20)
+    monkeypatch.setattr(trip, "MAX_RETURN_BYTES", 2**20 + 10_000)  # all archives together: 64 MiB in the tool
+    with pytest.raises(trip.TripError, match="MiB in all"):
+        trip.pack(root, "smoke", tmp_path / "out3")
     with pytest.raises(trip.TripError, match="does not exist"):
         trip.pack(root, "gpu", tmp_path / "out")
+
+
+def test_pack_brings_back_only_what_the_step_changed(tmp_path):
+    root = toy_results(tmp_path / "r")
+    source = root / "smoke"
+    carried = {p.relative_to(source).as_posix(): trip.sha256_file(p) for p in source.rglob("*") if p.is_file()}
+    (source / "main" / "manifest.json").write_text('{"schema": 1, "stages": {}}')  # changed by the step
+    (source / "main" / "new-stage.json").write_text("{}")  # made by the step
+    packed = trip.pack(root, "smoke", tmp_path / "out", carried)
+    archives = json.loads((tmp_path / "out" / "trip.json").read_text())["archives"]
+    files = [name for entry in archives for name in entry["files"]]
+    assert sorted(files) == ["main/manifest.json", "main/new-stage.json"] and packed.unchanged == 1
+
+
+def test_prepare_lists_the_results_it_carries(tmp_path, monkeypatch):
+    """`prepare` records the SHA-256 of every file of data/results/gpu it carries, which `pack` reads back."""
+    repo = tmp_path / "repo"
+    toy_results(repo / "data" / "results", scale="gpu")
+    (repo / "data" / "mnist").mkdir(parents=True)
+    (repo / "data" / "mnist" / "train.npz").write_bytes(b"digits")
+    monkeypatch.setattr(trip, "tracked_bytes", lambda _: 0)
+    prepared = trip.prepare(repo, wheels=False)
+    assert "data/results/gpu" in prepared.carry
+    hashes = trip.carried_hashes(repo, "gpu")
+    assert hashes["main/manifest.json"] == trip.sha256_file(repo / "data/results/gpu/main/manifest.json")
+    assert len(hashes) == 2
 
 
 def test_the_trip_fits_the_device(repo):
@@ -99,20 +137,27 @@ def _reproduce(root, monkeypatch, *extra: str) -> int:
 def test_two_time_boxed_loans_with_pack_and_unpack_end_like_one_run(tmp_path, monkeypatch, smoke_results):
     """Loan 1 runs out of time in a training of the `training` experiment (exit 3) and packs; the results travel
     back and are unpacked into a fresh folder, where loan 2 finishes. Samples and scores equal those of one
-    uninterrupted run."""
+    uninterrupted run. And where the paused training's state is too large to come back, loan 2 starts that
+    training again and still ends where one run ends."""
     from mnistmem import results
 
     assert _reproduce(tmp_path / "loan1", monkeypatch, "--minutes", "0.0001") == 3
-    trip.pack(tmp_path / "loan1", "smoke", tmp_path / "back1")
+    assert not trip.pack(tmp_path / "loan1", "smoke", tmp_path / "back1").left_behind
     trip.unpack(tmp_path / "back1", tmp_path / "loan2", "smoke")
-    assert _reproduce(tmp_path / "loan2", monkeypatch) == 0
-    a = results.load("main", "smoke", root=tmp_path / "loan2")
+    with monkeypatch.context() as small:  # a trip too small for the checkpoint, large enough for the rest
+        small.setattr(trip, "MAX_ARCHIVE_BYTES", 1_000_000)
+        assert trip.pack(tmp_path / "loan1", "smoke", tmp_path / "back1b").left_behind
+    trip.unpack(tmp_path / "back1b", tmp_path / "loan2b", "smoke")
     b = results.load("main", "smoke", root=smoke_results)  # the session's uninterrupted smoke run
-    assert a.manifest["stages"].keys() == b.manifest["stages"].keys()
-    for name in a.manifest["stages"]:
-        assert a.stage(name)["folder"] == b.stage(name)["folder"]  # same configurations
-        if name.startswith("sample_"):
-            assert np.array_equal(a.arrays(name, "samples.npz")["images"], b.arrays(name, "samples.npz")["images"])
-        if name.startswith("score_"):
-            sa, sb = a.arrays(name, "table.npz"), b.arrays(name, "table.npz")
-            assert all(np.array_equal(sa[k], sb[k]) for k in sa if k.startswith("score__"))
+    for loan in ("loan2", "loan2b"):
+        assert _reproduce(tmp_path / loan, monkeypatch) == 0
+        a = results.load("main", "smoke", root=tmp_path / loan)
+        assert a.manifest["stages"].keys() == b.manifest["stages"].keys()
+        for name in a.manifest["stages"]:
+            assert a.stage(name)["folder"] == b.stage(name)["folder"]  # same configurations
+            if name.startswith("sample_"):
+                images = a.arrays(name, "samples.npz")["images"]
+                assert np.array_equal(images, b.arrays(name, "samples.npz")["images"]), (loan, name)
+            if name.startswith("score_"):
+                sa, sb = a.arrays(name, "table.npz"), b.arrays(name, "table.npz")
+                assert all(np.array_equal(sa[k], sb[k]) for k in sa if k.startswith("score__")), (loan, name)

@@ -11,9 +11,14 @@ registry. So:
   offline, and `data/results/gpu/` as earlier trips left it. It checks that tree plus carry fits the
   64 MiB (tracked and carried bytes counted once each; a tracked file inside a carried folder is counted
   twice, which errs on the safe side) and returns the paths to carry.
-* `pack` (there, at the end of a step) puts everything under `data/results/<scale>/` — finished stages and
-  the scratch checkpoints of a paused training alike — into at most `MAX_ARCHIVES - 1` gzip'd tar archives
-  of at most `MAX_ARCHIVE_BYTES`, plus `trip.json` naming each archive's SHA-256 and files.
+* `pack` (there, at the end of a step) puts what the step made under `data/results/<scale>/` (files that came
+  with the trip unchanged stay behind: `prepare` lists their SHA-256 in `.trip/carried.json`) into at most
+  `MAX_ARCHIVES - 1` gzip'd tar archives of at most `MAX_ARCHIVE_BYTES`, 64 MiB in all, plus `trip.json` naming
+  each archive's SHA-256 and files. Finished stages must fit. The state of a paused training (its `scratch/`)
+  travels only if it fits too; one that does not is named in `trip.json` and started again by the next step, so
+  such a training must finish within one step. Sizes that decide this: a paused training keeps its weights,
+  their moving average and Adam's two moments, 16 bytes per parameter in float32 (4.4 M parameters, the `gpu`
+  diffusion UNet, make 68 MiB), and a trip carries 64 MiB in all, most of it the tracked tree.
 * `unpack` (back here) checks every archive against `trip.json` and refuses a mismatch, a missing archive
   or a member that would land outside the results folder; then extracts into `data/results/<scale>/`.
 
@@ -39,7 +44,12 @@ TRIP_DIR = ".trip"
 MAX_TREE_BYTES = 64 * 2**20
 MAX_ARCHIVES = 8
 MAX_ARCHIVE_BYTES = 16 * 2**20
+#: what one call brings back in all (the device tool's limit), less a margin for trip.json
+MAX_RETURN_BYTES = 64 * 2**20
+RETURN_MARGIN = 2**20
 MANIFEST = "trip.json"
+#: in .trip/: the SHA-256 of every results file `prepare` carried, so `pack` brings back only what changed
+CARRIED = "carried.json"
 #: what the GPU machine lacks (see shared CONTEXT.md §3): pure Python or abi3 wheels, at the versions installed
 #: here (the ones the tests ran with)
 WHEELS = ("diffusers", "huggingface-hub", "safetensors")
@@ -99,12 +109,16 @@ def prepare(repo: Path, wheels: bool = True) -> Prepared:
         "#!/usr/bin/env bash\n"
         "# Installs the carried wheels offline into .trip/site (run from the repository root on the GPU machine).\n"
         "set -euo pipefail\n"
-        "python -m pip install --quiet --no-index --no-deps --target .trip/site .trip/wheels/*.whl\n"
+        "python3 -m pip install --quiet --no-index --no-deps --target .trip/site .trip/wheels/*.whl\n"
     )
     (trip / "bootstrap.sh").write_text(bootstrap)
     carry = [TRIP_DIR, "data/mnist"]
-    if (repo / "data" / "results" / "gpu").is_dir():  # what earlier trips brought back: the step continues it
+    earlier = repo / "data" / "results" / "gpu"
+    hashes = {}
+    if earlier.is_dir():  # what earlier trips brought back: the step continues it, and packs only what changed
         carry.append("data/results/gpu")
+        hashes = {p.relative_to(earlier).as_posix(): sha256_file(p) for p in sorted(earlier.rglob("*")) if p.is_file()}
+    (trip / CARRIED).write_text(json.dumps({"gpu": hashes}))
     prepared = Prepared(carry, tracked_bytes(repo), sum(folder_bytes(repo / path) for path in carry))
     if prepared.total_bytes > MAX_TREE_BYTES:
         raise TripError(
@@ -119,37 +133,104 @@ def step_command(scale: str = "gpu", minutes: float = 7.0) -> str:
     """The one command a loan runs: install the wheels, step within the budget, pack into $OUT.
 
     What earlier trips brought back was unpacked here into `data/results/<scale>/` and travels as a carried
-    path, so the step continues from it (a paused training from its checkpoint)."""
+    path, so the step continues from it (a paused training from its checkpoint). `python3`, not `python`: on
+    the GPU machine a plain `python3` is the interpreter that holds its torch (the device tool's KINDS.md)."""
     return (
         "bash .trip/bootstrap.sh && export PYTHONPATH=src:.trip/site && "
-        f"python -m mnistmem reproduce --scale {scale} --minutes {minutes:g} --no-progress; "
-        f'python -m mnistmem trip pack "$OUT" --scale {scale}'
+        f"python3 -m mnistmem reproduce --scale {scale} --minutes {minutes:g} --no-progress; "
+        f'python3 -m mnistmem trip pack "$OUT" --scale {scale}'
     )
 
 
 # ------------------------------------------------------------------------------------------ pack / unpack
-def pack(results_root: Path, scale: str, out: Path) -> list[Path]:
-    """Archive `results_root/<scale>/` into `out` (see the module docstring); return the files written."""
-    source = results_root / scale
-    if not source.is_dir():
-        raise TripError(f"nothing to pack: {source} does not exist. Fix: run a step first")
-    files = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.endswith(".tmp") and p.name != ".lock")
+@dataclass
+class Packed:
+    """What `pack` wrote, and what it could not bring back: `left_behind` maps the scratch folder of each paused
+    training whose state does not fit the trip's return to its size in bytes."""
+
+    written: list[Path]
+    left_behind: dict[str, int]
+    unchanged: int
+
+
+def carried_hashes(repo: Path, scale: str) -> dict[str, str]:
+    """The SHA-256 of each file under `data/results/<scale>/` as `prepare` carried it (relative paths), read from
+    `.trip/carried.json`; empty when nothing was carried."""
+    path = repo / TRIP_DIR / CARRIED
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text()).get(scale, {})
+    except ValueError as error:
+        raise TripError(f"{path} is not readable ({error}). Fix: run mnistmem trip prepare again") from error
+
+
+def _archives(files: list[Path]) -> list[list[Path]] | None:
+    """`files` in order, cut into archives of at most MAX_ARCHIVE_BYTES (counted before compression), or None when
+    one file is larger than an archive, more than MAX_ARCHIVES - 1 archives are needed (one file back is
+    trip.json), or they hold more than a call brings back (MAX_RETURN_BYTES)."""
     groups: list[list[Path]] = [[]]
     sizes = [0]
     for path in files:
         size = path.stat().st_size
         if size > MAX_ARCHIVE_BYTES:
-            raise TripError(f"{path} is {size / 2**20:.1f} MiB; one archive holds at most 16 MiB")
+            return None
         if sizes[-1] + size > MAX_ARCHIVE_BYTES:
             groups.append([])
             sizes.append(0)
         groups[-1].append(path)
         sizes[-1] += size
-    if len(groups) > MAX_ARCHIVES - 1:
-        raise TripError(f"{source} needs {len(groups)} archives of 16 MiB; a trip brings back {MAX_ARCHIVES - 1}")
+    if len(groups) > MAX_ARCHIVES - 1 or sum(sizes) > MAX_RETURN_BYTES - RETURN_MARGIN:
+        return None
+    return groups
+
+
+def pack(results_root: Path, scale: str, out: Path, carried: dict[str, str] | None = None) -> Packed:
+    """Archive what a step made under `results_root/<scale>/` into `out` (see the module docstring).
+
+    Files that arrived with the trip unchanged (`carried`: relative path -> SHA-256) stay behind: they are
+    already at home. Finished stages must all fit, or nothing is packed and the error says so. The state of a
+    paused training (a stage's `scratch/` folder) travels whole or not at all, smallest first, while it fits; one
+    left behind is named in `trip.json` and the returned `Packed`, and the next step starts that training again."""
+    source = results_root / scale
+    if not source.is_dir():
+        raise TripError(f"nothing to pack: {source} does not exist. Fix: run a step first")
+    carried = carried or {}
+    files, unchanged = [], 0
+    for path in sorted(p for p in source.rglob("*") if p.is_file() and not p.name.endswith(".tmp")):
+        relative = path.relative_to(source).as_posix()
+        if path.name == ".lock":
+            continue
+        if relative in carried and carried[relative] == sha256_file(path):
+            unchanged += 1
+            continue
+        files.append(path)
+    finished = [p for p in files if "scratch" not in p.relative_to(source).parts]
+    paused: dict[str, list[Path]] = {}
+    for path in files:
+        parts = path.relative_to(source).parts
+        if "scratch" in parts:
+            paused.setdefault("/".join(parts[: parts.index("scratch") + 1]), []).append(path)
+    if _archives(finished) is None:
+        largest = max(finished, key=lambda p: p.stat().st_size)
+        total = sum(p.stat().st_size for p in finished)
+        raise TripError(
+            f"the finished stages under {source} hold {total / 2**20:.1f} MiB (largest file {largest}, "
+            f"{largest.stat().st_size / 2**20:.1f} MiB); a trip brings back {MAX_ARCHIVES - 1} archives of "
+            f"{MAX_ARCHIVE_BYTES / 2**20:.0f} MiB, {MAX_RETURN_BYTES / 2**20:.0f} MiB in all. "
+            "Fix: plan fewer stages per step (a smaller --minutes) or smaller outputs"
+        )
+    chosen, left_behind = list(finished), {}
+    for folder, group in sorted(paused.items(), key=lambda item: sum(p.stat().st_size for p in item[1])):
+        if _archives(sorted(chosen + group)) is None:
+            left_behind[folder] = sum(p.stat().st_size for p in group)
+        else:
+            chosen += group
+    groups = _archives(sorted(chosen))
+    assert groups is not None  # every addition above was checked
     out.mkdir(parents=True, exist_ok=True)
     written, entries = [], []
-    for number, group in enumerate(groups):
+    for number, group in enumerate(g for g in groups if g):
         archive = out / f"results-{scale}-{number}.tar.gz"
         with tarfile.open(archive, "w:gz") as tar:
             for path in group:
@@ -163,8 +244,9 @@ def pack(results_root: Path, scale: str, out: Path) -> list[Path]:
         )
         written.append(archive)
     manifest = out / MANIFEST
-    write_atomic(manifest, lambda handle: handle.write(json.dumps({"scale": scale, "archives": entries}).encode()))
-    return [*written, manifest]
+    record = {"scale": scale, "archives": entries, "left_behind": left_behind, "unchanged": unchanged}
+    write_atomic(manifest, lambda handle: handle.write(json.dumps(record).encode()))
+    return Packed([*written, manifest], left_behind, unchanged)
 
 
 def unpack(folder: Path, results_root: Path, scale: str) -> int:

@@ -43,8 +43,20 @@ def run(args: argparse.Namespace) -> int:
             print(f"command: {trip.step_command(minutes=args.minutes)}")
             return 0
         if args.action == "pack":
-            written = trip.pack(results_dir(), args.scale, args.out)
-            print(f"packed {len(written)} files into {args.out}")
+            repo = repo_root()
+            carried = trip.carried_hashes(repo, args.scale) if repo is not None else {}
+            packed = trip.pack(results_dir(), args.scale, args.out, carried)
+            print(
+                f"packed {len(packed.written)} files into {args.out} "
+                f"({packed.unchanged} results files came with the trip unchanged and stay behind)"
+            )
+            for folder, size in packed.left_behind.items():
+                print(
+                    f"mnistmem trip pack: left behind {folder} ({size / 2**20:.1f} MiB), the state of a paused "
+                    f"training larger than what a trip brings back; the next step starts that training again, "
+                    "so it must finish within one step",
+                    file=sys.stderr,
+                )
             return 0
         count = trip.unpack(args.folder, results_dir(), args.scale)
         print(f"unpacked {count} files into {results_dir() / args.scale}")
