@@ -317,13 +317,15 @@ def copy_explorer(models: list[ModelSamples], gallery_size: int = 6, bins: int =
     fig.update_layout(
         barmode="overlay",
         height=520,
-        margin={"l": 60, "r": 20, "t": 110, "b": 60},
-        legend={"x": 0.55, "xanchor": "right", "y": 1, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.8)"},
+        # above the histogram, under the count, not inside it: inside, a phone's narrow plot put the legend over
+        # the tallest bars and the y axis's top label
+        margin={"l": 60, "r": 20, "t": 160, "b": 60},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"},
         xaxis={"domain": [0, 0.55]},
         yaxis={"title": "share of images", "domain": [0, 1]},
         xaxis2={"domain": [0.62, 1], "visible": False, "range": [0, 1], "anchor": "y2"},
         yaxis2={"domain": [0, 1], "visible": False, "range": [0, 1], "anchor": "x2"},
-        updatemenus=[{"buttons": buttons, "x": 0, "y": 1.25, "xanchor": "left", "yanchor": "top", "direction": "down"}],
+        updatemenus=[{"buttons": buttons, "x": 0, "y": 1.45, "xanchor": "left", "yanchor": "top", "direction": "down"}],
         plot_bgcolor="white",
     )
     return fig
@@ -410,7 +412,7 @@ def _explorer_threshold_layout(model: ModelSamples, criterion: CriterionScores, 
         ],
         "images": [_layout_image(gallery, "x2", "y2")],
         "annotations": [
-            _note(text, 0, 1.01, 13, name="count", yanchor="bottom"),
+            _note(text, 0, 1.16, 13, name="count", yanchor="bottom"),
             _note(caption, 0.62, -0.02, 11, yanchor="top"),
         ],
     }
