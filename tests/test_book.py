@@ -119,3 +119,25 @@ def test_a_failed_build_leaves_no_finished_looking_page_and_the_next_plain_build
     assert not (tmp_path / "book" / "_build" / bookbuild.INPUTS_STAMP).exists()
     assert bookbuild.build() == tmp_path / "book" / "_build" / "html"
     assert builds == [False, False]  # the second build started from nothing
+
+
+def test_a_chapter_reads_all_its_experiments_at_one_scale(smoke_results, tmp_path, monkeypatch):
+    """A trip that brought back only `calibration` at a larger scale does not make a chapter that also reads
+    `main` show one experiment beside the other at different scales: both stay at the scale they share."""
+    import shutil
+
+    from mnistmem import results
+    from mnistmem.book import chapter
+
+    root = tmp_path / "results"
+    for name in ("calibration", "main"):
+        shutil.copytree(smoke_results / "smoke" / name, root / "smoke" / name)
+    shutil.copytree(smoke_results / "smoke" / "calibration", root / "cpu" / "calibration")  # a partial larger scale
+    monkeypatch.setenv("MNISTMEM_RESULTS", str(root))
+    monkeypatch.delenv(results.SCALE_ENV, raising=False)
+    assert results.choose_scale("calibration") == "cpu"  # alone, the largest present
+    assert chapter.common_scale(["calibration", "main"]) == "smoke"
+    assert chapter.setup(["calibration", "main"], verbose=False).scales == {"calibration": "smoke", "main": "smoke"}
+    assert chapter.common_scale(["calibration"]) == "cpu"
+    monkeypatch.setenv(results.SCALE_ENV, "smoke")  # an explicit choice wins
+    assert chapter.common_scale(["calibration"]) is None

@@ -119,7 +119,12 @@ def test_the_trip_fits_the_device(repo):
     # the wheels are counted once: as carried when an earlier `trip prepare` fetched them, else as a margin
     fetched = any((repo / ".trip" / "wheels").glob("*.whl"))
     assert prepared.total_bytes + (0 if fetched else 8 * 2**20) <= trip.MAX_TREE_BYTES, prepared
-    assert "--minutes 7" in trip.step_command() and 'trip pack "$OUT"' in trip.step_command()
+    command = trip.step_command()
+    assert "--minutes 6" in command and command.endswith('trip pack "$OUT" --scale gpu')
+    # the measurement and the step are bounded, so pack runs within the device's 10 minutes
+    assert "timeout -k 10 90 python3 bench/gpu_plan.py" in command and "timeout -k 20 420 python3 -m" in command
+    with pytest.raises(trip.TripError, match="10 minutes"):
+        trip.step_command(minutes=7)
 
 
 def _reproduce(root, monkeypatch, *extra: str) -> int:
@@ -161,3 +166,25 @@ def test_two_time_boxed_loans_with_pack_and_unpack_end_like_one_run(tmp_path, mo
             if name.startswith("score_"):
                 sa, sb = a.arrays(name, "table.npz"), b.arrays(name, "table.npz")
                 assert all(np.array_equal(sa[k], sb[k]) for k in sa if k.startswith("score__")), (loan, name)
+
+
+@pytest.mark.slow
+def test_the_measurement_that_opens_a_trip_runs_and_records_the_plans_sizes(tmp_path, repo):
+    """`bench/gpu_plan.py`, the first minute of every loan, at toy counts on the CPU: it writes one record with
+    the device, each family's training rate, the minutes its planned training would take and the size of its
+    paused state, and the exact search against the cdist baseline."""
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, str(repo / "bench" / "gpu_plan.py"), "--out", str(tmp_path)]
+    command += ["--steps", "1", "--queries", "100", "--samples", "4", "--families", "vae"]
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (path,) = tmp_path.glob("throughput-*.json")
+    record = json.loads(path.read_text())
+    (vae,) = record["families"]
+    assert vae["steps_planned"] == 40_000 and vae["train_minutes_planned"] > 0
+    assert 15 < vae["paused_state_mib"] < 25  # 1.69 M parameters: weights and Adam's two moments in float32
+    assert record["search"]["exact_pairs_per_s"] > 0 and record["search"]["cdist_topk_pairs_per_s"] > 0

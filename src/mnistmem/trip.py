@@ -129,15 +129,35 @@ def prepare(repo: Path, wheels: bool = True) -> Prepared:
     return prepared
 
 
-def step_command(scale: str = "gpu", minutes: float = 7.0) -> str:
-    """The one command a loan runs: install the wheels, step within the budget, pack into $OUT.
+#: the device tool stops a command after 10 minutes and then brings back only what lies in $OUT, so the step's
+#: parts are bounded to end well before: bootstrap (seconds), the throughput measurement (`bench/gpu_plan.py`,
+#: under a minute on a GPU), `reproduce` killed at its budget plus `GRACE_SECONDS` (a stage that is not a training
+#: does not pause; a kill leaves finished stages intact, as the runner's writes are atomic), then `pack`
+COMMAND_LIMIT_SECONDS = 600
+MEASURE_SECONDS = 90
+GRACE_SECONDS = 60
+
+
+def step_command(scale: str = "gpu", minutes: float = 6.0, measure: bool = True) -> str:
+    """The one command a loan runs: install the wheels, measure the device's throughput at the plan's sizes,
+    step within the budget, pack into $OUT.
 
     What earlier trips brought back was unpacked here into `data/results/<scale>/` and travels as a carried
-    path, so the step continues from it (a paused training from its checkpoint). `python3`, not `python`: on
-    the GPU machine a plain `python3` is the interpreter that holds its torch (the device tool's KINDS.md)."""
+    path, so the step continues from it. `python3`, not `python`: on the GPU machine a plain `python3` is the
+    interpreter that holds its torch (the device tool's KINDS.md). `timeout` bounds the measurement and the
+    step, so `pack` runs before the tool's 10-minute limit whatever a stage does."""
+    hard = int(minutes * 60 + GRACE_SECONDS)
+    if 30 + (MEASURE_SECONDS if measure else 0) + hard + 60 > COMMAND_LIMIT_SECONDS:
+        raise TripError(f"a step of {minutes:g} minutes cannot end and pack within the device's 10 minutes")
+    measuring = (
+        f"timeout -k 10 {MEASURE_SECONDS} python3 bench/gpu_plan.py --out data/results/{scale}/throughput; "
+        if measure
+        else ""
+    )
     return (
         "bash .trip/bootstrap.sh && export PYTHONPATH=src:.trip/site && "
-        f"python3 -m mnistmem reproduce --scale {scale} --minutes {minutes:g} --no-progress; "
+        + measuring
+        + f"timeout -k 20 {hard} python3 -m mnistmem reproduce --scale {scale} --minutes {minutes:g} --no-progress; "
         f'python3 -m mnistmem trip pack "$OUT" --scale {scale}'
     )
 

@@ -1,9 +1,10 @@
 """The first code cell of every chapter: which results to read, or whether to recompute them.
 
-`setup(["main"], rerun=False)` loads the precomputed results of the named experiments (the largest scale
-present) and says which scale and hardware produced them. With `rerun=True` (or `MNISTMEM_RERUN=1`) it runs
-those experiments first, on this machine's best device, at the scale `MNISTMEM_RERUN_SCALE` (default
-"cpu": about ten minutes per chapter on a free Colab GPU), then reads what it produced.
+`setup(["main"], rerun=False)` loads the precomputed results of the named experiments (the largest scale at
+which all of them are present) and says which scale and hardware produced them. With `rerun=True` (or
+`MNISTMEM_RERUN=1`) it runs those experiments first, on this machine's best device, at the scale
+`MNISTMEM_RERUN_SCALE` (default "cpu": about ten minutes per chapter on a free Colab GPU), then reads what it
+produced.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def setup(experiments: list[str], rerun: bool = False, verbose: bool | None = No
             if name in experiments or _needed_by(name, experiments):
                 registry.run_experiment(registry.get(name), scale)
         os.environ[results.SCALE_ENV] = scale
-    chapter = Chapter({name: results.load(name) for name in experiments})
+    scale = common_scale(experiments)
+    chapter = Chapter({name: results.load(name, scale) for name in experiments})
     if verbose:
         for name, result in chapter.results.items():
             from mnistmem.book.common import device_text
@@ -57,6 +59,17 @@ def setup(experiments: list[str], rerun: bool = False, verbose: bool | None = No
             hardware = device_text(result)
             print(f"{name}: {result.scale} scale, computed on {hardware}, {result.wall_seconds / 60:.1f} min")
     return chapter
+
+
+def common_scale(experiments: list[str]) -> str | None:
+    """The largest scale at which every one of `experiments` has results, so that a chapter compares like with
+    like: once a GPU trip has brought back only some experiments at the `gpu` scale, a chapter that also reads
+    others stays at the `cpu` scale for all of them. None where `$MNISTMEM_SCALE` chooses, or where no scale holds
+    them all (then each loads its largest, and a missing one says how to produce it)."""
+    if os.environ.get(results.SCALE_ENV):
+        return None
+    shared = [s for s in results.SCALES if all(s in results.available_scales(name) for name in experiments)]
+    return shared[-1] if shared else None
 
 
 def _needed_by(name: str, experiments: list[str]) -> bool:
