@@ -17,8 +17,8 @@ registry. So:
   each archive's SHA-256 and files. Finished stages must fit. The state of a paused training (its `scratch/`)
   travels only if it fits too; one that does not is named in `trip.json` and started again by the next step, so
   such a training must finish within one step. Sizes that decide this: a paused training keeps its weights,
-  their moving average and Adam's two moments, 16 bytes per parameter in float32 (4.4 M parameters, the `gpu`
-  diffusion UNet, make 68 MiB), and a trip carries 64 MiB in all, most of it the tracked tree.
+  their moving average and Adam's two moments, 16 bytes per parameter in float32 (the `gpu` plan's GAN: 29
+  MiB), and a trip carries 64 MiB in all, most of it the tracked tree.
 * `unpack` (back here) checks every archive against `trip.json` and refuses a mismatch, a missing archive
   or a member that would land outside the results folder; then extracts into `data/results/<scale>/`.
 
