@@ -109,6 +109,10 @@ def test_prepare_lists_the_results_it_carries(tmp_path, monkeypatch):
     hashes = trip.carried_hashes(repo, "gpu")
     assert hashes["main/manifest.json"] == trip.sha256_file(repo / "data/results/gpu/main/manifest.json")
     assert len(hashes) == 2
+    # too much brought back to carry out again: refused in one line that names the heaviest stage
+    monkeypatch.setattr(trip, "MAX_TREE_BYTES", 20_000)
+    with pytest.raises(trip.TripError, match=r"largest carried stages: data/results/gpu/main/train_gan-0123456789ab"):
+        trip.prepare(repo, wheels=False)
 
 
 def test_the_trip_fits_the_device(repo):

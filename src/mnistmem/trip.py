@@ -121,10 +121,16 @@ def prepare(repo: Path, wheels: bool = True) -> Prepared:
     (trip / CARRIED).write_text(json.dumps({"gpu": hashes}))
     prepared = Prepared(carry, tracked_bytes(repo), sum(folder_bytes(repo / path) for path in carry))
     if prepared.total_bytes > MAX_TREE_BYTES:
+        largest = ""
+        if earlier.is_dir():  # name what earlier trips brought back that weighs most: usually trained models
+            stages = sorted((p for p in earlier.glob("*/*") if p.is_dir()), key=folder_bytes, reverse=True)[:3]
+            largest = "; the largest carried stages: " + ", ".join(
+                f"{p.relative_to(repo).as_posix()} ({folder_bytes(p) / 2**20:.1f} MiB)" for p in stages
+            )
         raise TripError(
             f"the trip holds {prepared.total_bytes / 2**20:.1f} MiB (tracked {prepared.tree_bytes / 2**20:.1f} + "
-            f"carried {prepared.carry_bytes / 2**20:.1f}); the device takes {MAX_TREE_BYTES / 2**20:.0f} MiB. "
-            "Fix: shrink git-tracked data/ (its budget is 40 MB) or carry less"
+            f"carried {prepared.carry_bytes / 2**20:.1f}){largest}; the device takes "
+            f"{MAX_TREE_BYTES / 2**20:.0f} MiB. Fix: shrink git-tracked data/ (its budget is 40 MB) or carry less"
         )
     return prepared
 
