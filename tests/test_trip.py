@@ -64,7 +64,9 @@ def test_an_archive_cannot_write_outside_the_results_folder(tmp_path):
     assert not (tmp_path / "outside.txt").exists()
 
 
-def test_pack_refuses_finished_stages_a_trip_cannot_bring_back_and_leaves_a_paused_state_behind(tmp_path, monkeypatch):
+def test_pack_refuses_finished_stages_a_trip_cannot_bring_back_and_leaves_a_paused_state_behind(
+    tmp_path, monkeypatch, capsys
+):
     root = toy_results(tmp_path / "r")
     monkeypatch.setattr(trip, "MAX_ARCHIVE_BYTES", 10_000)
     # the paused training's state (25,600 bytes) cannot travel: the finished stages come back without it
@@ -73,6 +75,9 @@ def test_pack_refuses_finished_stages_a_trip_cannot_bring_back_and_leaves_a_paus
     assert json.loads((tmp_path / "out" / "trip.json").read_text())["left_behind"] == packed.left_behind
     assert trip.unpack(tmp_path / "out", tmp_path / "home", "smoke") == 1  # the manifest
     assert not (tmp_path / "home" / "smoke" / "main" / "train_gan-0123456789ab").exists()
+    monkeypatch.setenv("MNISTMEM_RESULTS", str(tmp_path / "home2"))  # unpacking says what stayed behind
+    assert main(["trip", "unpack", str(tmp_path / "out"), "--scale", "smoke"]) == 0
+    assert "left behind on the GPU machine: main/train_gan-0123456789ab/scratch" in capsys.readouterr().out
     # a finished stage too large for any trip: refused, naming the file and the fix
     (root / "smoke" / "main" / "table.npz").write_bytes(bytes(20_000))
     with pytest.raises(trip.TripError, match=r"largest file .*table\.npz.*Fix: plan fewer stages"):
