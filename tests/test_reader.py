@@ -103,6 +103,13 @@ MEASURE = r"""
       const r = t.getBoundingClientRect();
       if (r.width && (r.left < box.left - 1 || r.right > box.right + 1)) overflow.push('cut chart text ' + describe(t));
     }
+    // a chart's buttons and menus lie inside the chart (a phone must not cut "against passes over" in half)
+    for (const b of parent.querySelectorAll('.updatemenu-button, .updatemenu-header')) {
+      const r = b.getBoundingClientRect();
+      if (r.width && (r.left < box.left - 1 || r.right > box.right + 1)) {
+        overflow.push('a chart button outside its chart in ' + parent.id + ': ' + (b.textContent || '').trim());
+      }
+    }
     const menus = [...parent.querySelectorAll('.updatemenu-header-group')].map(m => m.getBoundingClientRect());
     for (const l of parent.querySelectorAll('.legend')) {
       const r = l.getBoundingClientRect();
@@ -110,18 +117,6 @@ MEASURE = r"""
         if (m.left < r.right && r.left < m.right && m.top < r.bottom && r.top < m.bottom) {
           overflow.push('a dropdown over the legend in ' + parent.id);
         }
-      }
-    }
-  }
-  // a chart's buttons and menus lie inside the chart (a phone must not cut "against passes over" in half)
-  for (const gd of article.querySelectorAll('.plotly-graph-div')) {
-    const svg = gd.querySelector('svg.main-svg');
-    if (!svg || !visible(gd)) continue;
-    const box = svg.getBoundingClientRect();
-    for (const b of gd.querySelectorAll('.updatemenu-button, .updatemenu-header')) {
-      const r = b.getBoundingClientRect();
-      if (r.width && (r.left < box.left - 1 || r.right > box.right + 1)) {
-        overflow.push('a chart button outside its chart in ' + gd.id + ': ' + (b.textContent || '').trim());
       }
     }
   }

@@ -27,7 +27,7 @@ def test_pack_and_unpack_round_trip_and_refuse_what_cannot_be_trusted(tmp_path, 
     source = toy_results(tmp_path / "there")
     written = trip.pack(source, "smoke", tmp_path / "out").written
     assert [p.name for p in written] == ["results-smoke-0.tar.gz", "trip.json"] and len(written) <= trip.MAX_ARCHIVES
-    assert trip.unpack(tmp_path / "out", tmp_path / "here", "smoke") == 2
+    assert trip.unpack(tmp_path / "out", tmp_path / "here", "smoke").files == 2
     back = tmp_path / "here" / "smoke" / "main" / "train_gan-0123456789ab" / "scratch" / "run" / "weights.bin"
     assert back.read_bytes() == bytes(range(256)) * 100
     monkeypatch.setenv("MNISTMEM_RESULTS", str(tmp_path / "here2"))
@@ -73,7 +73,8 @@ def test_pack_refuses_finished_stages_a_trip_cannot_bring_back_and_leaves_a_paus
     packed = trip.pack(root, "smoke", tmp_path / "out")
     assert packed.left_behind == {"main/train_gan-0123456789ab/scratch": 25_600}
     assert json.loads((tmp_path / "out" / "trip.json").read_text())["left_behind"] == packed.left_behind
-    assert trip.unpack(tmp_path / "out", tmp_path / "home", "smoke") == 1  # the manifest
+    unpacked = trip.unpack(tmp_path / "out", tmp_path / "home", "smoke")
+    assert unpacked.files == 1 and unpacked.left_behind == packed.left_behind  # the manifest came back, no state
     assert not (tmp_path / "home" / "smoke" / "main" / "train_gan-0123456789ab").exists()
     monkeypatch.setenv("MNISTMEM_RESULTS", str(tmp_path / "home2"))  # unpacking says what stayed behind
     assert main(["trip", "unpack", str(tmp_path / "out"), "--scale", "smoke"]) == 0

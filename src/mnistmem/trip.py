@@ -36,6 +36,7 @@ import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from mnistmem.atomic import write_atomic
 from mnistmem.integrity import sha256_file
@@ -123,9 +124,10 @@ def prepare(repo: Path, wheels: bool = True) -> Prepared:
     if prepared.total_bytes > MAX_TREE_BYTES:
         largest = ""
         if earlier.is_dir():  # name what earlier trips brought back that weighs most: usually trained models
-            stages = sorted((p for p in earlier.glob("*/*") if p.is_dir()), key=folder_bytes, reverse=True)[:3]
+            weights = {p: folder_bytes(p) for p in earlier.glob("*/*") if p.is_dir()}
+            stages = sorted(weights, key=weights.__getitem__, reverse=True)[:3]
             largest = "; the largest carried stages: " + ", ".join(
-                f"{p.relative_to(repo).as_posix()} ({folder_bytes(p) / 2**20:.1f} MiB)" for p in stages
+                f"{p.relative_to(repo).as_posix()} ({weights[p] / 2**20:.1f} MiB)" for p in stages
             )
         raise TripError(
             f"the trip holds {prepared.total_bytes / 2**20:.1f} MiB (tracked {prepared.tree_bytes / 2**20:.1f} + "
@@ -222,21 +224,20 @@ def pack(results_root: Path, scale: str, out: Path, carried: dict[str, str] | No
     if not source.is_dir():
         raise TripError(f"nothing to pack: {source} does not exist. Fix: run a step first")
     carried = carried or {}
-    files, unchanged = [], 0
-    for path in sorted(p for p in source.rglob("*") if p.is_file() and not p.name.endswith(".tmp")):
-        relative = path.relative_to(source).as_posix()
-        if path.name == ".lock":
+    finished: list[Path] = []
+    paused: dict[str, list[Path]] = {}  # scratch folder -> its files
+    unchanged = 0
+    for path in sorted(source.rglob("*")):
+        if not path.is_file() or path.name.endswith(".tmp") or path.name == ".lock":
             continue
-        if relative in carried and carried[relative] == sha256_file(path):
-            unchanged += 1
-            continue
-        files.append(path)
-    finished = [p for p in files if "scratch" not in p.relative_to(source).parts]
-    paused: dict[str, list[Path]] = {}
-    for path in files:
         parts = path.relative_to(source).parts
-        if "scratch" in parts:
+        relative = "/".join(parts)
+        if relative in carried and carried[relative] == sha256_file(path):  # hashed only where it was carried
+            unchanged += 1
+        elif "scratch" in parts:
             paused.setdefault("/".join(parts[: parts.index("scratch") + 1]), []).append(path)
+        else:
+            finished.append(path)
     if _archives(finished) is None:
         largest = max(finished, key=lambda p: p.stat().st_size)
         total = sum(p.stat().st_size for p in finished)
@@ -247,11 +248,12 @@ def pack(results_root: Path, scale: str, out: Path, carried: dict[str, str] | No
             "Fix: plan fewer stages per step (a smaller --minutes) or smaller outputs"
         )
     chosen, left_behind = list(finished), {}
-    for folder, group in sorted(paused.items(), key=lambda item: sum(p.stat().st_size for p in item[1])):
-        if _archives(sorted(chosen + group)) is None:
-            left_behind[folder] = sum(p.stat().st_size for p in group)
+    sizes = {folder: sum(p.stat().st_size for p in group) for folder, group in paused.items()}
+    for folder in sorted(paused, key=sizes.__getitem__):
+        if _archives(sorted(chosen + paused[folder])) is None:
+            left_behind[folder] = sizes[folder]
         else:
-            chosen += group
+            chosen += paused[folder]
     groups = _archives(sorted(chosen))
     assert groups is not None  # every addition above was checked
     out.mkdir(parents=True, exist_ok=True)
@@ -275,8 +277,15 @@ def pack(results_root: Path, scale: str, out: Path, carried: dict[str, str] | No
     return Packed([*written, manifest], left_behind, unchanged)
 
 
-def unpack(folder: Path, results_root: Path, scale: str) -> int:
-    """Verify and extract a trip's archives from `folder` into `results_root/<scale>/`; return files extracted."""
+class Unpacked(NamedTuple):
+    """What `unpack` extracted, and the paused trainings' states the trip left on the GPU machine (`Packed`)."""
+
+    files: int
+    left_behind: dict[str, int]
+
+
+def unpack(folder: Path, results_root: Path, scale: str) -> Unpacked:
+    """Verify and extract a trip's archives from `folder` into `results_root/<scale>/`."""
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         raise TripError(f"{manifest_path} is missing: nothing came back from the trip, or not all of it")
@@ -308,4 +317,4 @@ def unpack(folder: Path, results_root: Path, scale: str) -> int:
                     raise TripError(f"{folder / entry['archive']} holds {member.name!r}, outside a results folder")
             tar.extractall(target, members=members, filter="data")
             count += len(members)
-    return count
+    return Unpacked(count, manifest.get("left_behind", {}))

@@ -68,8 +68,10 @@ def common_scale(experiments: list[str]) -> str | None:
     them all (then each loads its largest, and a missing one says how to produce it)."""
     if os.environ.get(results.SCALE_ENV):
         return None
-    shared = [s for s in results.SCALES if all(s in results.available_scales(name) for name in experiments)]
-    return shared[-1] if shared else None
+    shared = set(results.SCALES)
+    for name in experiments:
+        shared &= set(results.available_scales(name))
+    return max(shared, key=results.SCALES.index) if shared else None
 
 
 def _needed_by(name: str, experiments: list[str]) -> bool:

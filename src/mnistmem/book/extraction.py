@@ -10,7 +10,7 @@ regimes (100 digits; planted canaries) that serve as positive controls:
 * a label as the prompt (per-digit copy shares of the class-conditional models, against asking for no digit).
 
 Each part glues one plain sentence built from the numbers (the `*_sentence` functions below, tested on hand-made
-summaries), and `law_sentence` glues the line the law chapter quotes.
+summaries); `law_extraction_sentence` and `law_extraction_table` are what the law chapter quotes.
 
 Nothing here computes a result; it only reads `data/results` through `mnistmem.results`.
 """
@@ -222,8 +222,8 @@ def law_extraction_sentence(result) -> str:
     results hold: which models complete the top half of a training digit to the original more often than an
     unseen digit's, which give their training digits away through their own loss, and what the blind search's
     silence means given its positive control. `law_extraction_table` gives the numbers behind each."""
-    infos = {r: info for r, info in _infos(result).items() if r in LAW_REGIMES}
-    order = [r for r in LAW_REGIMES if r in infos]
+    infos = _law_infos(result)
+    order = list(infos)
     completed = []
     for regime in order:
         sets = _rows(result.summary(f"completion_{regime}")["rows"], "top")
@@ -258,6 +258,12 @@ def law_extraction_sentence(result) -> str:
     )
 
 
+def _law_infos(result) -> dict[str, dict]:
+    """`regime_info` of the `LAW_REGIMES` the results hold, in the law chapter's order."""
+    infos = _infos(result)
+    return {regime: infos[regime] for regime in LAW_REGIMES if regime in infos}
+
+
 def _only_sentence(found: list[str], order: list[str], infos: dict[str, dict], template: str, none: str) -> str:
     """`template` said of the regimes in `found` ({only} becomes "only " when some of `order` are not among them),
     or `none` when there are none."""
@@ -275,9 +281,9 @@ def law_extraction_table(ch) -> None:
     the top half (training digits against unseen ones), membership from the loss (AUC with its interval) and the
     blind search (what it returned against what the exact search shows there was to find)."""
     result = ch["extraction"]
-    infos = {r: info for r, info in _infos(result).items() if r in LAW_REGIMES}
+    infos = _law_infos(result)
     rows = []
-    for regime in (r for r in LAW_REGIMES if r in infos):
+    for regime in infos:
         sets = _rows(result.summary(f"completion_{regime}")["rows"], "top")
         blind = blind_counts(result.summary(f"blind_{regime}"))
         rows.append(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -64,10 +63,9 @@ def run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             return 0
-        count = trip.unpack(args.folder, results_dir(), args.scale)
-        print(f"unpacked {count} files into {results_dir() / args.scale}")
-        left = json.loads((args.folder / trip.MANIFEST).read_text()).get("left_behind", {})
-        for folder, size in left.items():
+        unpacked = trip.unpack(args.folder, results_dir(), args.scale)
+        print(f"unpacked {unpacked.files} files into {results_dir() / args.scale}")
+        for folder, size in unpacked.left_behind.items():
             print(f"left behind on the GPU machine: {folder} ({size / 2**20:.1f} MiB), a paused training's state")
         return 0
     except trip.TripError as error:
